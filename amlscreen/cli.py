@@ -1,0 +1,154 @@
+"""The ``amlscreen`` command line: composition root that wires services, streaming, models."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from services.auth.enums import Role
+from services.config import Settings
+
+log = logging.getLogger("amlscreen")
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def cmd_up(_args: argparse.Namespace) -> int:
+    from amlscreen.up import run_all
+
+    return run_all(_settings())
+
+
+def cmd_api(_args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from services.app import create_app
+    from streaming.producer import KafkaReportPublisher
+
+    settings = _settings()
+
+    def publisher_factory(current: Settings) -> KafkaReportPublisher:
+        return KafkaReportPublisher(current.bootstrap_servers, current.topic_reports)
+
+    app = create_app(settings, publisher_factory)
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info")
+    return 0
+
+
+def cmd_worker(_args: argparse.Namespace) -> int:
+    from amlscreen.runtime import run_worker
+
+    return run_worker(_settings())
+
+
+def cmd_broker(_args: argparse.Namespace) -> int:
+    from streaming.broker import EmbeddedBroker, ensure_topics
+
+    settings = _settings()
+    broker = EmbeddedBroker(settings.embedded_broker_port)
+    broker.start()
+    ensure_topics(broker.bootstrap, _topics(settings))
+    print(f"embedded broker on {broker.bootstrap} (memory only); Ctrl-C stops it", flush=True)
+    try:
+        return broker.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        broker.stop()
+
+
+def _topics(settings: Settings) -> dict[str, int]:
+    return {
+        settings.topic_reports: settings.topic_partitions,
+        settings.topic_dlq: settings.topic_partitions,
+        settings.topic_alerts: settings.topic_partitions,
+    }
+
+
+def cmd_db_upgrade(_args: argparse.Namespace) -> int:
+    from services.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.effective_database_url)
+    print("database is at the latest revision", file=sys.stderr)
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from services.auth.service import create_token
+    from services.db import make_engine, make_sessionmaker, transaction
+    from services.errors import ServiceError
+
+    settings = _settings()
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            token = create_token(
+                session, role=Role(args.role), institution_id=args.institution, label=args.label
+            )
+    except ServiceError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(token)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="amlscreen",
+        description="Screen money-laundering risk in streams of financial reports.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler: Callable[[argparse.Namespace], int], text: str) -> Any:
+        command = sub.add_parser(name, help=text, description=text)
+        command.set_defaults(handler=handler)
+        return command
+
+    add("up", cmd_up, "API + worker (+ embedded broker, SQLite, default model) on one machine")
+    add("api", cmd_api, "one API process")
+    add("worker", cmd_worker, "one consumer worker (the scale-out unit)")
+    add("broker", cmd_broker, "the embedded Kafka-compatible broker alone")
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True
+    )
+    upgrade = db.add_parser("upgrade", help="apply migrations")
+    upgrade.set_defaults(handler=cmd_db_upgrade)
+
+    token = sub.add_parser("token", help="API tokens").add_subparsers(
+        dest="token_command", required=True
+    )
+    create = token.add_parser("create", help="print a new API token")
+    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.add_argument("--institution", help="institution id (reporter tokens only)")
+    create.add_argument("--label", help="free text to recognise the token by")
+    create.set_defaults(handler=cmd_token_create)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""``amlscreen up``: everything on one machine, stopped cleanly by Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+from services.auth.enums import Role
+from services.auth.service import create_token
+from services.config import Settings
+from services.db import make_engine, make_sessionmaker, transaction
+from services.migrate import upgrade
+from streaming.broker import EmbeddedBroker, ensure_topics
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)  # noqa: T201 - this is the command's console output
+
+
+def _child_env(settings: Settings, bootstrap: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["AMLSCREEN_KAFKA_BOOTSTRAP"] = bootstrap
+    env["AMLSCREEN_DATABASE_URL"] = settings.effective_database_url
+    env["AMLSCREEN_DATA_DIR"] = str(settings.data_dir)
+    return env
+
+
+def run_all(settings: Settings) -> int:
+    """Starts broker (if none configured), migrates, then runs the API and one worker."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    broker: EmbeddedBroker | None = None
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        if settings.embedded_broker:
+            broker = EmbeddedBroker(settings.embedded_broker_port)
+            broker.start()
+        bootstrap = broker.bootstrap if broker else settings.bootstrap_servers
+        ensure_topics(
+            bootstrap,
+            {
+                settings.topic_reports: settings.topic_partitions,
+                settings.topic_dlq: settings.topic_partitions,
+                settings.topic_alerts: settings.topic_partitions,
+            },
+        )
+        upgrade(settings.effective_database_url)
+        engine = make_engine(settings.effective_database_url)
+        try:
+            with transaction(make_sessionmaker(engine)) as session:
+                admin_token = create_token(
+                    session,
+                    role=Role.ADMIN,
+                    label="bootstrap admin (amlscreen up)",
+                    token=settings.admin_token.get_secret_value() if settings.admin_token else None,
+                )
+        finally:
+            engine.dispose()
+
+        env = _child_env(settings, bootstrap)
+        for command in ("api", "worker"):
+            children.append(
+                subprocess.Popen([sys.executable, "-m", "amlscreen.cli", command], env=env)
+            )
+
+        base = f"http://{settings.api_host}:{settings.api_port}"
+        _say(
+            "\n".join(
+                [
+                    "amlscreen is up",
+                    f"  API            {base}  (OpenAPI docs at {base}/docs)",
+                    f"  API metrics    {base}/metrics",
+                    f"  worker metrics http://127.0.0.1:{settings.worker_metrics_port}/metrics",
+                    f"  broker         {bootstrap}"
+                    + ("  (embedded, memory only)" if broker else ""),
+                    f"  database       {_redact(settings.effective_database_url)}",
+                    f"  admin token    {admin_token}",
+                    "Ctrl-C stops everything.",
+                ]
+            )
+        )
+        while not stopping:
+            for child in children:
+                if child.poll() is not None:
+                    _say(f"a child process exited with code {child.returncode}; stopping")
+                    return 1
+            time.sleep(0.2)
+        return 0
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if broker is not None:
+            broker.stop()
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

@@ -1,0 +1,74 @@
+"""The FastAPI application factory. Nothing is built at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from services import metrics
+from services.config import Settings
+from services.db import make_engine, make_sessionmaker
+from services.errors import ServiceError
+from services.health.endpoints import router as health_router
+from services.reports.endpoints import router as reports_router
+from services.reports.service import ReportPublisher
+from services.reports.wire import ReportV1
+from services.subjects.endpoints import router as subjects_router
+
+PublisherFactory = Callable[[Settings], ReportPublisher]
+
+
+def create_app(settings: Settings, publisher_factory: PublisherFactory | None = None) -> FastAPI:
+    """Builds the API; the engine and the broker producer live for the app's lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.effective_database_url)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.publisher = publisher_factory(settings) if publisher_factory else None
+        try:
+            yield
+        finally:
+            close = getattr(app.state.publisher, "close", None)
+            if close is not None:
+                close()
+            engine.dispose()
+
+    app = FastAPI(
+        title="amlscreen",
+        version="0.1.0",
+        summary="Money-laundering risk screening and the forfeiture-sharing ledger",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(_request: Request, error: ServiceError) -> JSONResponse:
+        body: dict[str, object] = {"detail": error.message}
+        if error.details is not None:
+            body["errors"] = error.details
+        headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
+        return JSONResponse(body, status_code=error.status_code, headers=headers)
+
+    metrics.instrument(app)
+    app.include_router(health_router)
+    app.include_router(reports_router)
+    app.include_router(subjects_router)
+
+    original_openapi = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema is None:
+            schema = original_openapi()
+            report_schema = ReportV1.model_json_schema(ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(report_schema.pop("$defs", {}))
+            components["ReportV1"] = report_schema
+        return app.openapi_schema or schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,66 @@
+"""Process settings: one ``Settings`` object per process, read from ``AMLSCREEN_*``."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything a process needs to know about its surroundings (DESIGN.md §4)."""
+
+    model_config = SettingsConfigDict(env_prefix="AMLSCREEN_", extra="ignore", frozen=True)
+
+    data_dir: Path = Path("./var")
+    database_url: str = ""
+    kafka_bootstrap: str = ""
+    embedded_broker_port: int = Field(default=9092, ge=1, le=65535)
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65535)
+    model_path: Path | None = None
+    topic_reports: str = "aml.reports"
+    topic_dlq: str = "aml.reports.dlq"
+    topic_alerts: str = "aml.alerts"
+    topic_partitions: int = Field(default=4, ge=1, le=1024)
+    admin_token: SecretStr | None = None
+
+    consumer_group: str = "amlscreen-worker"
+    worker_batch_size: int = Field(default=5000, ge=1, le=100_000)
+    worker_poll_timeout_ms: int = Field(default=500, ge=10)
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    # A single message larger than this is refused to the DLQ without being parsed.
+    max_message_bytes: int = Field(default=256 * 1024, ge=1024)
+    ingest_max_items: int = Field(default=1000, ge=1)
+    ingest_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.admin_token is not None and len(self.admin_token.get_secret_value()) < 24:
+            raise ValueError("AMLSCREEN_ADMIN_TOKEN must be at least 24 characters long")
+        return self
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        """The configured database URL, or a SQLite file under the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'amlscreen.db').resolve()}"
+
+    @property
+    def embedded_broker(self) -> bool:
+        """True when no external broker is configured and the embedded one is used."""
+        return not self.kafka_bootstrap
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The bootstrap address clients connect to."""
+        return self.kafka_bootstrap or f"127.0.0.1:{self.embedded_broker_port}"
+
+    @property
+    def effective_model_path(self) -> Path:
+        """Where the scoring model artefact lives."""
+        return self.model_path or self.data_dir / "model" / "model.skops"

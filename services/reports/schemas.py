@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class SourcePositionRead(BaseModel):
+    topic: str | None
+    partition: int | None
+    offset: int | None
+
+
+class ReportRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    institution_id: str
+    report_id: str
+    report_type: str
+    jurisdiction: str
+    status: str
+    subject_key: str
+    filed_at: datetime
+    received_at: datetime
+    processed_at: datetime | None
+    score: float | None
+    reasons: list[Any] | None
+    source: SourcePositionRead
+    document: dict[str, Any]
+
+    @classmethod
+    def from_orm_report(cls, report: Any) -> ReportRead:
+        return cls.model_validate(
+            {
+                **{name: getattr(report, name) for name in cls.model_fields if name != "source"},
+                "source": SourcePositionRead(
+                    topic=report.source_topic,
+                    partition=report.source_partition,
+                    offset=report.source_offset,
+                ),
+            }
+        )
+
+
+class AcceptedItem(BaseModel):
+    index: int
+    institution_id: str
+    report_id: str
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class RejectedItem(BaseModel):
+    index: int
+    errors: list[FieldError]
+
+
+class IngestResponse(BaseModel):
+    accepted: list[AcceptedItem]
+    rejected: list[RejectedItem]

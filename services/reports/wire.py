@@ -1,0 +1,237 @@
+"""Wire format v1: the typed contract for one report (DESIGN.md §4).
+
+Every nested object keeps unknown fields (``extra="allow"``) so that nothing a reporter sends
+is dropped. Amounts are exact decimals (strings or JSON numbers); JSON numbers are exact up to
+15 significant digits, which covers every amount the format accepts, but strings are the
+recommended form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from decimal import Decimal
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+import orjson
+import pycountry
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from services.kit.money import currency_exponent, to_minor_units
+from services.reports.enums import (
+    Channel,
+    Direction,
+    IdentifierType,
+    Instrument,
+    Jurisdiction,
+    ReportType,
+    SubjectType,
+)
+
+SCHEMA_VERSION = 1
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
+
+
+@lru_cache(maxsize=1)
+def _country_codes() -> frozenset[str]:
+    return frozenset(country.alpha_2 for country in pycountry.countries)
+
+
+def _check_country(code: str) -> str:
+    if code not in _country_codes():
+        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+def _check_currency(code: str) -> str:
+    currency_exponent(code)  # raises ValueError with a clear message
+    return code
+
+
+CountryCode = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_check_country)]
+CurrencyCode = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_check_currency)]
+Identifier = Annotated[str, Field(pattern=_ID_PATTERN)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+# Amounts leave the model as strings so that a round trip never goes through a float.
+Amount = Annotated[Decimal, PlainSerializer(lambda value: str(value), return_type=str)]
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True, frozen=True)
+
+
+class PartyIdentifier(_Open):
+    type: IdentifierType
+    value: Annotated[str, Field(min_length=1, max_length=64)]
+    country: CountryCode | None = None
+
+    def normalized(self) -> str:
+        """Returns the identifier value without separators, upper-cased."""
+        return re.sub(r"[^0-9A-Za-z]", "", self.value).upper()
+
+
+class Subject(_Open):
+    subject_id: Annotated[str, Field(min_length=1, max_length=64)]
+    type: SubjectType
+    name: ShortText | None = None
+    country: CountryCode | None = None
+    identifiers: list[PartyIdentifier] = Field(default_factory=list, max_length=20)
+    occupation: ShortText | None = None
+    naics: Annotated[str, Field(pattern=r"^[0-9]{2,6}$")] | None = None
+
+
+class Location(_Open):
+    country: CountryCode
+    region: ShortText | None = None
+    branch_id: ShortText | None = None
+
+
+class Counterparty(_Open):
+    name: ShortText | None = None
+    account_id: ShortText | None = None
+    institution_id: ShortText | None = None
+    country: CountryCode | None = None
+    type: SubjectType | None = None
+
+
+class Transaction(_Open):
+    transaction_id: Annotated[str, Field(min_length=1, max_length=64)]
+    timestamp: AwareDatetime
+    amount: Amount
+    currency: CurrencyCode
+    instrument: Instrument
+    direction: Direction
+    channel: Channel = Channel.OTHER
+    account_id: ShortText | None = None
+    location: Location | None = None
+    counterparty: Counterparty | None = None
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _exact_amount(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+            raise ValueError("amount must be a decimal string or a number")
+        # repr() of a float is the shortest string that round-trips, so 9500.1 stays 9500.1.
+        return Decimal(repr(value)) if isinstance(value, float) else value
+
+    @model_validator(mode="after")
+    def _check_amount(self) -> Transaction:
+        if self.amount <= 0:
+            raise ValueError("amount must be positive")
+        to_minor_units(self.amount, self.currency)  # precision and size checks
+        return self
+
+    @property
+    def amount_minor(self) -> int:
+        """The amount in integer minor units of ``currency``."""
+        return to_minor_units(self.amount, self.currency)
+
+
+class Suspicion(_Open):
+    categories: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=50
+    )
+    narrative: Annotated[str, Field(max_length=17_000)] | None = None
+    activity_from: AwareDatetime | None = None
+    activity_to: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _check_period(self) -> Suspicion:
+        if self.activity_from and self.activity_to and self.activity_from > self.activity_to:
+            raise ValueError("activity_from is after activity_to")
+        return self
+
+
+class ReportV1(_Open):
+    """One report as it travels on ``aml.reports`` or arrives at ``POST /v1/reports``."""
+
+    schema_version: Literal[1]
+    report_id: Identifier
+    report_type: ReportType
+    institution_id: Identifier
+    jurisdiction: Jurisdiction
+    filed_at: AwareDatetime
+    subject: Subject
+    transaction: Transaction | None = None
+    suspicion: Suspicion | None = None
+
+    @model_validator(mode="after")
+    def _check_type_rules(self) -> ReportV1:
+        if self.report_type is ReportType.STR and self.suspicion is None:
+            raise ValueError("an STR requires 'suspicion'")
+        if self.report_type is not ReportType.STR and self.transaction is None:
+            raise ValueError(f"a {self.report_type} report requires 'transaction'")
+        return self
+
+    def canonical_json(self) -> bytes:
+        """Returns the report as canonical JSON (sorted keys, UTC-normalised values)."""
+        return orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+
+    @property
+    def subject_key(self) -> str:
+        """The partition and lookup key of the report's subject (see ``subject_key_for``)."""
+        return subject_key_for(self.institution_id, self.subject)
+
+
+# Strongest first: a tax or national identifier links a subject across institutions.
+_IDENTIFIER_PRIORITY = [
+    IdentifierType.SSN,
+    IdentifierType.ITIN,
+    IdentifierType.EIN,
+    IdentifierType.RFC,
+    IdentifierType.CURP,
+    IdentifierType.PASSPORT,
+]
+
+
+def identifier_digest(identifier: PartyIdentifier) -> str:
+    """Returns a stable digest of an identifier, so raw SSN/RFC/CURP never leave the record."""
+    material = f"{identifier.type}|{identifier.country or ''}|{identifier.normalized()}"
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def subject_key_for(institution_id: str, subject: Subject) -> str:
+    """Returns the subject key.
+
+    The key is ``<TYPE>-<digest>`` of the strongest identifier present (SSN, ITIN, EIN, RFC,
+    CURP, passport, in that order; value normalised to upper-case alphanumerics; country
+    included), so the same person reported by two institutions shares one key. Without such an
+    identifier the key is ``LOCAL-<digest>`` of the institution and its own subject id.
+    """
+    by_type = {identifier.type: identifier for identifier in subject.identifiers}
+    for id_type in _IDENTIFIER_PRIORITY:
+        if id_type in by_type:
+            return f"{id_type}-{identifier_digest(by_type[id_type])}"
+    material = f"{institution_id}|{subject.subject_id}"
+    return f"LOCAL-{hashlib.sha256(material.encode()).hexdigest()[:32]}"
+
+
+def json_schema() -> dict[str, Any]:
+    """Returns the JSON Schema of wire format v1."""
+    schema = ReportV1.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://amlscreen.dev/schema/report-v1.json"
+    schema["title"] = "amlscreen report, wire format v1"
+    return schema
+
+
+def describe_errors(error: ValidationError) -> list[dict[str, str]]:
+    """Turns a pydantic error into a list of ``{"field", "message"}`` pairs without input echo."""
+    return [
+        {
+            "field": ".".join(str(part) for part in item["loc"]) or "(document)",
+            "message": item["msg"],
+        }
+        for item in error.errors(include_url=False, include_input=False)
+    ]
