@@ -9,6 +9,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services import metrics
+from services.alerts.endpoints import router as alerts_router
+from services.audit.endpoints import router as audit_router
+from services.cases.endpoints import router as cases_router
 from services.config import Settings
 from services.db import make_engine, make_sessionmaker
 from services.errors import ServiceError
@@ -58,6 +61,9 @@ def create_app(settings: Settings, publisher_factory: PublisherFactory | None = 
     app.include_router(health_router)
     app.include_router(reports_router)
     app.include_router(subjects_router)
+    app.include_router(alerts_router)
+    app.include_router(cases_router)
+    app.include_router(audit_router)
 
     original_openapi = app.openapi
 

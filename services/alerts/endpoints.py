@@ -1,0 +1,213 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Query, Response, status
+from pydantic import AwareDatetime
+
+from services.alerts import service as alert_service
+from services.alerts.concurrency import etag, precondition
+from services.alerts.enums import AlertStatus, EntityType
+from services.alerts.schemas import (
+    AlertFilter,
+    AlertPage,
+    AlertRead,
+    AlertSort,
+    AssignmentRequest,
+    HistoryEntry,
+    NoteCreate,
+    NoteRead,
+    SourceRead,
+    SubjectSummary,
+    TransitionRequest,
+)
+from services.deps import PrincipalDep, SessionDep
+from services.reports.schemas import ReportRead
+
+router = APIRouter(tags=["alerts"])
+
+IfMatch = Annotated[str | None, Header(alias="If-Match")]
+
+_WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"description": "auditors read only; reporters never see alerts"},
+    404: {"description": "no such alert"},
+    409: {"description": "illegal transition, or a stale body version"},
+    412: {"description": "If-Match names a stale version"},
+    422: {"description": "the move lacks what it requires (listed)"},
+    428: {"description": "no version given (If-Match or version)"},
+}
+
+
+def to_read(detail: alert_service.AlertDetail) -> AlertRead:
+    alert = detail.alert
+    subject = detail.subject
+    return AlertRead(
+        **{field: getattr(alert, field) for field in alert_service.SUMMARY_FIELDS},
+        model_version=alert.model_version,
+        rule_hits=alert.rule_hits,
+        reasons=alert.reasons,
+        features=alert.features,
+        source=SourceRead(
+            topic=alert.source_topic, partition=alert.source_partition, offset=alert.source_offset
+        ),
+        transaction_at=alert.transaction_at,
+        suspicion_determined_at=alert.suspicion_determined_at,
+        decided_at=alert.decided_at,
+        rationale=alert.rationale,
+        evidence=alert.evidence,
+        filing_reference=alert.filing_reference,
+        report=ReportRead.from_orm_report(detail.report) if detail.report else None,
+        subject=SubjectSummary(
+            subject_key=subject.subject_key,
+            name=subject.name,
+            type=subject.type,
+            country=subject.country,
+            identifier_types=subject.identifier_types,
+            report_count=subject.report_count,
+            alert_count=subject.alert_count,
+            open_alert_count=subject.open_alert_count,
+            linked_subject_keys=subject.linked_subject_keys,
+        )
+        if subject
+        else None,
+        history=[
+            HistoryEntry(
+                at=item.at,
+                kind=item.kind,
+                actor=item.actor,
+                entity_type=item.entity_type,
+                entity_id=item.entity_id,
+                before=item.before,
+                after=item.after,
+            )
+            for item in detail.history
+        ],
+    )
+
+
+@router.get(
+    "/v1/alerts",
+    response_model=AlertPage,
+    responses={200: {"model": AlertPage}, 403: {}, 422: {"description": "bad filter or cursor"}},
+)
+def list_alerts(
+    session: SessionDep,
+    principal: PrincipalDep,
+    status_: Annotated[list[AlertStatus] | None, Query(alias="status")] = None,
+    score_min: Annotated[float | None, Query(ge=0, le=1)] = None,
+    score_max: Annotated[float | None, Query(ge=0, le=1)] = None,
+    typology: str | None = None,
+    institution_id: str | None = None,
+    jurisdiction: str | None = None,
+    subject_key: str | None = None,
+    assignee: str | None = None,
+    unassigned: bool = False,
+    case_id: int | None = None,
+    created_from: AwareDatetime | None = None,
+    created_to: AwareDatetime | None = None,
+    deadline_before: AwareDatetime | None = None,
+    sort: AlertSort = AlertSort.CREATED_DESC,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Response:
+    """Returns the alert queue: filters combine (AND); keyset pagination via ``next_cursor``."""
+    filters = AlertFilter(
+        status=status_ or [],
+        score_min=score_min,
+        score_max=score_max,
+        typology=typology,
+        institution_id=institution_id,
+        jurisdiction=jurisdiction,
+        subject_key=subject_key,
+        assignee=assignee,
+        unassigned=unassigned,
+        case_id=case_id,
+        created_from=created_from,
+        created_to=created_to,
+        deadline_before=deadline_before,
+    )
+    items, next_cursor = alert_service.list_alerts(
+        session, principal=principal, filters=filters, sort=sort, cursor=cursor, limit=limit
+    )
+    # The queue is the hot path: rows go straight to JSON, without a pydantic round trip.
+    body = orjson.dumps({"items": items, "next_cursor": next_cursor}, option=orjson.OPT_UTC_Z)
+    return Response(body, media_type="application/json")
+
+
+@router.get("/v1/alerts/{alert_id}", response_model=AlertRead, responses={403: {}, 404: {}})
+def read_alert(
+    alert_id: int, session: SessionDep, principal: PrincipalDep, response: Response
+) -> AlertRead:
+    """Returns an alert with its report, reasons, features, subject summary and history."""
+    detail = alert_service.get_alert(session, principal=principal, alert_id=alert_id)
+    response.headers["ETag"] = etag(detail.alert.version)
+    return to_read(detail)
+
+
+@router.post(
+    "/v1/alerts/{alert_id}/transitions", response_model=AlertRead, responses=_WRITE_RESPONSES
+)
+def transition_alert(
+    alert_id: int,
+    body: TransitionRequest,
+    session: SessionDep,
+    principal: PrincipalDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> AlertRead:
+    """Moves the alert to ``to``: closing needs a disposition and rationale, filing a reference."""
+    alert_service.transition_alert(
+        session,
+        principal=principal,
+        alert_id=alert_id,
+        request=body,
+        precondition=precondition(if_match, body.version),
+    )
+    detail = alert_service.get_alert(session, principal=principal, alert_id=alert_id)
+    response.headers["ETag"] = etag(detail.alert.version)
+    return to_read(detail)
+
+
+@router.post(
+    "/v1/alerts/{alert_id}/assignment", response_model=AlertRead, responses=_WRITE_RESPONSES
+)
+def assign_alert(
+    alert_id: int,
+    body: AssignmentRequest,
+    session: SessionDep,
+    principal: PrincipalDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> AlertRead:
+    """Assigns the alert to an investigator, or unassigns it with ``"assignee": null``."""
+    alert_service.assign_alert(
+        session,
+        principal=principal,
+        alert_id=alert_id,
+        request=body,
+        precondition=precondition(if_match, body.version),
+    )
+    detail = alert_service.get_alert(session, principal=principal, alert_id=alert_id)
+    response.headers["ETag"] = etag(detail.alert.version)
+    return to_read(detail)
+
+
+@router.post(
+    "/v1/alerts/{alert_id}/notes",
+    response_model=NoteRead,
+    status_code=status.HTTP_201_CREATED,
+    responses={403: {}, 404: {}},
+)
+def add_alert_note(
+    alert_id: int, body: NoteCreate, session: SessionDep, principal: PrincipalDep
+) -> NoteRead:
+    """Appends a note to the alert."""
+    note = alert_service.add_note(
+        session,
+        principal=principal,
+        entity_type=EntityType.ALERT,
+        entity_id=alert_id,
+        text=body.text,
+    )
+    return NoteRead.model_validate(note)

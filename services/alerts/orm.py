@@ -1,0 +1,105 @@
+"""Alerts and investigation notes.
+
+The indexes serve the queue (``GET /v1/alerts``): every sort order is a keyset over
+``(sort column, id)``, and the common filters lead an index whose tail is that same pair, so
+the first page and every next page are index range scans whatever the table size.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.db import Base, UTCDateTime
+
+_PK = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("institution_id", "report_id"),
+        Index("ix_alerts_created_at_id", "created_at", "id"),
+        Index("ix_alerts_status_created_at_id", "status", "created_at", "id"),
+        Index("ix_alerts_score_id", "score", "id"),
+        Index("ix_alerts_status_score_id", "status", "score", "id"),
+        Index("ix_alerts_deadline_at_id", "deadline_at", "id"),
+        Index("ix_alerts_status_deadline_at_id", "status", "deadline_at", "id"),
+        Index("ix_alerts_institution_created_at_id", "institution_id", "created_at", "id"),
+        Index("ix_alerts_typology_created_at_id", "typology", "created_at", "id"),
+        Index("ix_alerts_subject_key_created_at_id", "subject_key", "created_at", "id"),
+        Index("ix_alerts_assignee_created_at_id", "assignee", "created_at", "id"),
+        Index("ix_alerts_jurisdiction_created_at_id", "jurisdiction", "created_at", "id"),
+        Index("ix_alerts_case_id", "case_id"),
+    )
+
+    id: Mapped[int] = mapped_column(_PK, primary_key=True)
+    institution_id: Mapped[str] = mapped_column(String(64))
+    report_id: Mapped[str] = mapped_column(String(64))
+    report_pk: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("reports.id")
+    )
+    subject_key: Mapped[str] = mapped_column(String(80))
+    subject_identified: Mapped[bool] = mapped_column(Boolean, default=True)
+    jurisdiction: Mapped[str] = mapped_column(String(2))
+    report_type: Mapped[str] = mapped_column(String(8))
+    score: Mapped[float] = mapped_column(Float)
+    model_version: Mapped[str] = mapped_column(String(64))
+    rule_hits: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    typology: Mapped[str | None] = mapped_column(String(64))
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    features: Mapped[dict[str, float]] = mapped_column(JSON)
+    source_topic: Mapped[str | None] = mapped_column(String(255))
+    source_partition: Mapped[int | None] = mapped_column(Integer)
+    source_offset: Mapped[int | None] = mapped_column(BigInteger)
+    transaction_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    status: Mapped[str] = mapped_column(String(32))
+    disposition: Mapped[str | None] = mapped_column(String(32))
+    rationale: Mapped[str | None] = mapped_column(Text)
+    evidence: Mapped[list[str] | None] = mapped_column(JSON)
+    filing_reference: Mapped[str | None] = mapped_column(String(64))
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    case_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("cases.id")
+    )
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    suspicion_determined_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deadline_kind: Mapped[str | None] = mapped_column(String(16))
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column(Integer)
+
+    # Every UPDATE says "WHERE version = <the version read>": a writer that lost a race
+    # updates nothing and gets StaleDataError instead of overwriting the winner.
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Note(Base):
+    """A free-text note on an alert or a case; append-only like the audit trail."""
+
+    __tablename__ = "investigation_notes"
+    __table_args__ = (Index("ix_investigation_notes_entity", "entity_type", "entity_id", "id"),)
+
+    id: Mapped[int] = mapped_column(_PK, primary_key=True)
+    entity_type: Mapped[str] = mapped_column(String(16))
+    entity_id: Mapped[int] = mapped_column(BigInteger)
+    author: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

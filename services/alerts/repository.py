@@ -1,0 +1,253 @@
+"""Every alert query. Never commits: the caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import ColumnElement, bindparam, func, select, tuple_
+from sqlalchemy.orm import Session
+
+from services.alerts.cursor import Cursor
+from services.alerts.enums import OPEN_STATUSES, AlertStatus, Disposition
+from services.alerts.orm import Alert, Note
+from services.alerts.schemas import AlertFilter, AlertSort
+from services.kit.sql import insert_ignoring_conflicts
+from services.reports.orm import Report
+
+AlertKey = tuple[str, str]
+
+
+class StoredReport(NamedTuple):
+    pk: int
+    subject: Any
+    txn_at: datetime | None
+
+
+# The queue reads these columns only: no JSON documents on the hot path.
+SUMMARY_COLUMNS = (
+    Alert.id,
+    Alert.institution_id,
+    Alert.report_id,
+    Alert.subject_key,
+    Alert.jurisdiction,
+    Alert.report_type,
+    Alert.score,
+    Alert.typology,
+    Alert.status,
+    Alert.disposition,
+    Alert.assignee,
+    Alert.case_id,
+    Alert.created_at,
+    Alert.updated_at,
+    Alert.deadline_kind,
+    Alert.deadline_at,
+    Alert.version,
+)
+
+SORT_COLUMNS: dict[AlertSort, tuple[Any, bool]] = {
+    AlertSort.CREATED_DESC: (Alert.created_at, True),
+    AlertSort.CREATED_ASC: (Alert.created_at, False),
+    AlertSort.SCORE_DESC: (Alert.score, True),
+    AlertSort.SCORE_ASC: (Alert.score, False),
+    AlertSort.DEADLINE_ASC: (Alert.deadline_at, False),
+    AlertSort.DEADLINE_DESC: (Alert.deadline_at, True),
+}
+
+_LABELS = {
+    Disposition.FALSE_POSITIVE.value: "false_positive",
+    Disposition.EXPLAINED_LEGITIMATE.value: "false_positive",
+}
+
+
+def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class AlertRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- writes (flush only) -------------------------------------------------------------
+
+    def insert_new(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Inserts rows whose (institution_id, report_id) is new; others are left untouched."""
+        if rows:
+            self.session.execute(insert_ignoring_conflicts(self.session, Alert), list(rows))
+
+    def add_note(self, note: Note) -> Note:
+        self.session.add(note)
+        self.session.flush()
+        return note
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, alert_id: int) -> Alert | None:
+        return self.session.get(Alert, alert_id)
+
+    def get_many(self, alert_ids: Sequence[int]) -> Sequence[Alert]:
+        if not alert_ids:
+            return []
+        statement = select(Alert).where(Alert.id.in_(alert_ids)).order_by(Alert.id)
+        return self.session.scalars(statement).all()
+
+    def by_keys(self, keys: Sequence[AlertKey]) -> dict[AlertKey, Alert]:
+        found: dict[AlertKey, Alert] = {}
+        for chunk in _chunks(list(keys)):
+            statement = select(Alert).where(
+                tuple_(Alert.institution_id, Alert.report_id).in_(chunk)
+            )
+            for alert in self.session.scalars(statement):
+                found[(alert.institution_id, alert.report_id)] = alert
+        return found
+
+    def reports_by_keys(self, keys: Sequence[AlertKey]) -> dict[AlertKey, StoredReport]:
+        """Returns the pk, subject document and transaction time of each stored report."""
+        found: dict[AlertKey, StoredReport] = {}
+        for chunk in _chunks(list(keys)):
+            statement = select(
+                Report.institution_id, Report.report_id, Report.id, Report.document, Report.txn_at
+            ).where(tuple_(Report.institution_id, Report.report_id).in_(chunk))
+            for institution, report_id, pk, document, txn_at in self.session.execute(statement):
+                subject = document.get("subject") if isinstance(document, dict) else None
+                found[(institution, report_id)] = StoredReport(pk, subject, txn_at)
+        return found
+
+    def report_of(self, alert: Alert) -> Report | None:
+        if alert.report_pk is not None:
+            return self.session.get(Report, alert.report_pk)
+        return self.session.scalar(
+            select(Report).where(
+                Report.institution_id == alert.institution_id,
+                Report.report_id == alert.report_id,
+            )
+        )
+
+    def in_case(self, case_id: int) -> Sequence[Alert]:
+        statement = select(Alert).where(Alert.case_id == case_id).order_by(Alert.id)
+        return self.session.scalars(statement).all()
+
+    def page(
+        self, filters: AlertFilter, sort: AlertSort, cursor: Cursor | None, limit: int
+    ) -> Sequence[Any]:
+        """Returns up to ``limit`` queue rows in ``sort`` order, after ``cursor``."""
+        column, descending = SORT_COLUMNS[sort]
+        statement = select(*SUMMARY_COLUMNS)
+        for condition in self._conditions(filters):
+            statement = statement.where(condition)
+        if sort in (AlertSort.DEADLINE_ASC, AlertSort.DEADLINE_DESC):
+            # Alerts without a deadline yet (a US SAR before suspicion is determined) have
+            # no place in a deadline order; the other orders list them.
+            statement = statement.where(Alert.deadline_at.is_not(None))
+        if cursor is not None:
+            key = tuple_(column, Alert.id)
+            # Typed binds, so the cursor's datetime goes through UTCDateTime like a column value.
+            boundary = tuple_(
+                bindparam(None, cursor.value, type_=column.type),
+                bindparam(None, cursor.id, type_=Alert.id.type),
+            )
+            statement = statement.where(key < boundary if descending else key > boundary)
+        if descending:
+            statement = statement.order_by(column.desc(), Alert.id.desc())
+        else:
+            statement = statement.order_by(column.asc(), Alert.id.asc())
+        return self.session.execute(statement.limit(limit)).all()
+
+    @staticmethod
+    def _conditions(filters: AlertFilter) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if filters.status:
+            values = sorted({status.value for status in filters.status})
+            conditions.append(
+                Alert.status == values[0] if len(values) == 1 else Alert.status.in_(values)
+            )
+        if filters.score_min is not None:
+            conditions.append(Alert.score >= filters.score_min)
+        if filters.score_max is not None:
+            conditions.append(Alert.score <= filters.score_max)
+        if filters.typology is not None:
+            conditions.append(Alert.typology == filters.typology)
+        if filters.institution_id is not None:
+            conditions.append(Alert.institution_id == filters.institution_id)
+        if filters.jurisdiction is not None:
+            conditions.append(Alert.jurisdiction == filters.jurisdiction)
+        if filters.subject_key is not None:
+            conditions.append(Alert.subject_key == filters.subject_key)
+        if filters.assignee is not None:
+            conditions.append(Alert.assignee == filters.assignee)
+        if filters.unassigned:
+            conditions.append(Alert.assignee.is_(None))
+        if filters.case_id is not None:
+            conditions.append(Alert.case_id == filters.case_id)
+        if filters.created_from is not None:
+            conditions.append(Alert.created_at >= filters.created_from)
+        if filters.created_to is not None:
+            conditions.append(Alert.created_at < filters.created_to)
+        if filters.deadline_before is not None:
+            conditions.append(Alert.deadline_at < filters.deadline_before)
+        return conditions
+
+    def counts_for_subjects(self, subject_keys: Sequence[str]) -> tuple[int, int]:
+        """Returns (all alerts, open alerts) about these subject keys."""
+        if not subject_keys:
+            return 0, 0
+        statement = (
+            select(Alert.status, func.count())
+            .where(Alert.subject_key.in_(subject_keys))
+            .group_by(Alert.status)
+        )
+        total = open_count = 0
+        for status, count in self.session.execute(statement):
+            total += count
+            if AlertStatus(status) in OPEN_STATUSES:
+                open_count += count
+        return total, open_count
+
+    def for_subjects(self, subject_keys: Sequence[str], limit: int) -> Sequence[Any]:
+        if not subject_keys:
+            return []
+        statement = (
+            select(*SUMMARY_COLUMNS)
+            .where(Alert.subject_key.in_(subject_keys))
+            .order_by(Alert.created_at.desc(), Alert.id.desc())
+            .limit(limit)
+        )
+        return self.session.execute(statement).all()
+
+    def labelled(self) -> Sequence[Any]:
+        """Returns alerts whose outcome is a training label: filed, or closed as not laundering."""
+        statement = (
+            select(
+                Alert.id,
+                Alert.institution_id,
+                Alert.report_id,
+                Alert.report_pk,
+                Alert.subject_key,
+                Alert.status,
+                Alert.disposition,
+                Alert.typology,
+                Alert.model_version,
+                Alert.score,
+                Alert.decided_at,
+            )
+            .where(
+                (Alert.status == AlertStatus.FILED.value)
+                | (
+                    (Alert.status == AlertStatus.CLOSED.value)
+                    & Alert.disposition.in_(sorted(_LABELS))
+                )
+            )
+            .order_by(Alert.id)
+        )
+        return self.session.execute(statement).all()
+
+    @staticmethod
+    def label_of(status: str, disposition: str | None) -> str | None:
+        """Returns "confirmed", "false_positive" or None (no label) for an outcome."""
+        if status == AlertStatus.FILED.value:
+            return "confirmed"
+        if status == AlertStatus.CLOSED.value and disposition is not None:
+            return _LABELS.get(disposition)
+        return None
