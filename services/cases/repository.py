@@ -38,7 +38,6 @@ class CaseRepository:
         existing = set(self.subject_keys(case_id))
         for key in sorted(set(subject_keys) - existing):
             self.session.add(CaseSubject(case_id=case_id, subject_key=key, added_at=now))
-        self.session.flush()
 
     def remove_subjects(self, case_id: int, subject_keys: Sequence[str]) -> None:
         if subject_keys:

@@ -141,27 +141,27 @@ def create_case(session: Session, *, principal: Principal, request: CaseCreate) 
             )
         jurisdiction = jurisdictions[0]
     subject_keys = sorted({alert.subject_key for alert in alerts} | set(request.subject_keys))
-    case = repository.add(
-        Case(
-            title=request.title,
-            jurisdiction=jurisdiction,
-            narrative=request.narrative,
-            status=AlertStatus.NEW.value,
-            assignee=request.assignee,
-            subject_identified=any(alert.subject_identified for alert in alerts),
-            created_by=principal.actor,
-            created_at=now,
-            updated_at=now,
-            suspicion_determined_at=request.suspicion_determined_at,
-            version=1,
-        )
+    case = Case(
+        title=request.title,
+        jurisdiction=jurisdiction,
+        narrative=request.narrative,
+        status=AlertStatus.NEW.value,
+        assignee=request.assignee,
+        subject_identified=any(alert.subject_identified for alert in alerts),
+        created_by=principal.actor,
+        created_at=now,
+        updated_at=now,
+        suspicion_determined_at=request.suspicion_determined_at,
+        version=1,
     )
+    # Everything is set before the INSERT, so the case is born at version 1.
+    _refresh_case_deadline(case, alerts)
+    repository.add(case)
     repository.add_subjects(case.id, subject_keys, now)
     for alert in alerts:
         alert.case_id = case.id
         alert.updated_at = now
     propagated = _propagate_suspicion(case, alerts, now)
-    _refresh_case_deadline(case, alerts)
     flush_versioned(session)
     audit.record(
         session,
@@ -215,34 +215,34 @@ def update_case(
         raise ServiceError("an alert cannot be added and removed at once", 422, sorted(overlap))
     added = _load_alerts(session, request.add_alert_ids) if request.add_alert_ids else []
     _claim(added, case.id, repository)
-    for alert in added:
-        alert.case_id = case.id
-        alert.updated_at = now
-    removed_ids = set(request.remove_alert_ids)
-    for alert in before_alerts:
-        if alert.id in removed_ids:
-            alert.case_id = None
+    # One flush at the end: the case and each alert it touches move up exactly one version.
+    with session.no_autoflush:
+        for alert in added:
+            alert.case_id = case.id
             alert.updated_at = now
-    alerts = [a for a in before_alerts if a.id not in removed_ids] + [
-        a for a in added if a.id not in {b.id for b in before_alerts}
-    ]
-    if not alerts:
-        raise ServiceError("a case keeps at least one alert", 422)
-
-    if request.title is not None:
-        case.title = request.title
-    if request.narrative is not None:
-        case.narrative = request.narrative
-    if request.suspicion_determined_at is not None:
-        case.suspicion_determined_at = request.suspicion_determined_at
-    repository.add_subjects(
-        case.id, sorted({a.subject_key for a in added} | set(request.add_subject_keys)), now
-    )
-    repository.remove_subjects(case.id, request.remove_subject_keys)
-    case.subject_identified = any(alert.subject_identified for alert in alerts)
-    propagated = _propagate_suspicion(case, alerts, now)
-    _refresh_case_deadline(case, alerts)
-    case.updated_at = now
+        removed_ids = set(request.remove_alert_ids)
+        for alert in before_alerts:
+            if alert.id in removed_ids:
+                alert.case_id = None
+                alert.updated_at = now
+        kept = [alert for alert in before_alerts if alert.id not in removed_ids]
+        alerts = kept + [alert for alert in added if alert not in kept]
+        if not alerts:
+            raise ServiceError("a case keeps at least one alert", 422)
+        if request.title is not None:
+            case.title = request.title
+        if request.narrative is not None:
+            case.narrative = request.narrative
+        if request.suspicion_determined_at is not None:
+            case.suspicion_determined_at = request.suspicion_determined_at
+        repository.add_subjects(
+            case.id, sorted({a.subject_key for a in added} | set(request.add_subject_keys)), now
+        )
+        repository.remove_subjects(case.id, request.remove_subject_keys)
+        case.subject_identified = any(alert.subject_identified for alert in alerts)
+        propagated = _propagate_suspicion(case, alerts, now)
+        _refresh_case_deadline(case, alerts)
+        case.updated_at = now
     flush_versioned(session)
     audit.record(
         session,
