@@ -100,6 +100,36 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ledger_verify(args: argparse.Namespace) -> int:
+    """Replays the ledger; exit 0 if consistent, 1 (naming the first bad entry) if not."""
+    from services.db import make_engine, make_sessionmaker
+    from services.ledger.schemas import VerifyRead
+    from services.ledger.service import verify
+
+    settings = _settings()
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            report = verify(session, expect_seq=args.expect_seq, expect_hash=args.expect_hash)
+            session.rollback()
+    finally:
+        engine.dispose()
+    result = VerifyRead.of(report)
+    print(result.model_dump_json(indent=2, exclude=None if args.balances else {"balances"}))
+    if not report.ok and report.first_error is not None:
+        print(
+            f"ledger verification FAILED at entry {report.first_error.seq}:"
+            f" {report.first_error.reason}",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"ledger OK: {report.entries} entries, head {report.head_seq} {report.head_hash}",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="amlscreen",
@@ -131,6 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--institution", help="institution id (reporter tokens only)")
     create.add_argument("--label", help="free text to recognise the token by")
     create.set_defaults(handler=cmd_token_create)
+
+    ledger = sub.add_parser("ledger", help="the forfeiture-sharing ledger").add_subparsers(
+        dest="ledger_command", required=True
+    )
+    check = ledger.add_parser("verify", help="verify the hash chain and balances")
+    check.add_argument("--expect-seq", type=int, help="anchor: an entry seq from an earlier run")
+    check.add_argument("--expect-hash", help="anchor: that entry's hash from the earlier run")
+    check.add_argument("--balances", action="store_true", help="also print every balance")
+    check.set_defaults(handler=cmd_ledger_verify)
     return parser
 
 

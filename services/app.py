@@ -10,16 +10,19 @@ from fastapi.responses import JSONResponse
 
 from services import metrics
 from services.alerts.endpoints import router as alerts_router
+from services.assets.endpoints import router as assets_router
 from services.audit.endpoints import router as audit_router
 from services.cases.endpoints import router as cases_router
 from services.config import Settings
 from services.db import make_engine, make_sessionmaker
 from services.errors import ServiceError
 from services.health.endpoints import router as health_router
+from services.ledger.endpoints import router as ledger_router
 from services.reports.endpoints import router as reports_router
 from services.reports.service import ReportPublisher
 from services.reports.wire import ReportV1
 from services.subjects.endpoints import router as subjects_router
+from services.tracing.endpoints import router as tracing_router
 
 PublisherFactory = Callable[[Settings], ReportPublisher]
 
@@ -64,6 +67,9 @@ def create_app(settings: Settings, publisher_factory: PublisherFactory | None = 
     app.include_router(alerts_router)
     app.include_router(cases_router)
     app.include_router(audit_router)
+    app.include_router(tracing_router)
+    app.include_router(assets_router)
+    app.include_router(ledger_router)
 
     original_openapi = app.openapi
 

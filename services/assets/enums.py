@@ -66,6 +66,9 @@ class AssetStatus(StrEnum):
 
 S = AssetStatus
 _AFTER_REMISSION = frozenset({S.REMISSION_PENDING, S.DISPOSED, S.SHARING_REQUESTED})
+# Money-like property needs no sale: it may go from forfeiture straight to the sharing request
+# (the service refuses that for other property until it is disposed of).
+_AFTER_FORFEITURE = frozenset({S.REMISSION_PENDING, S.DISPOSED, S.SHARING_REQUESTED})
 
 # Allowed transitions. Guards that depend on data (deadlines, proceeds, concurrence, pending
 # postings) are checked by the service on top of this table.
@@ -76,8 +79,8 @@ TRANSITIONS: dict[AssetStatus, frozenset[AssetStatus]] = {
     S.NOTICED: frozenset({S.CLAIM_FILED, S.FORFEITED_ADMIN, S.RETURNED}),
     S.CLAIM_FILED: frozenset({S.JUDICIAL_REFERRAL, S.RETURNED}),
     S.JUDICIAL_REFERRAL: frozenset({S.FORFEITED_JUDICIAL, S.RETURNED}),
-    S.FORFEITED_ADMIN: frozenset({S.REMISSION_PENDING, S.DISPOSED}),
-    S.FORFEITED_JUDICIAL: frozenset({S.REMISSION_PENDING, S.DISPOSED}),
+    S.FORFEITED_ADMIN: _AFTER_FORFEITURE,
+    S.FORFEITED_JUDICIAL: _AFTER_FORFEITURE,
     S.REMISSION_PENDING: frozenset({S.REMITTED, S.RESTORED, S.REMISSION_DENIED}),
     # After a petition is decided the asset goes on where it was: to disposal, or (if it
     # was already disposed of) back to the sharing request; another petition may follow.
@@ -86,7 +89,8 @@ TRANSITIONS: dict[AssetStatus, frozenset[AssetStatus]] = {
     S.REMISSION_DENIED: _AFTER_REMISSION,
     S.DISPOSED: frozenset({S.REMISSION_PENDING, S.SHARING_REQUESTED}),
     S.SHARING_REQUESTED: frozenset({S.REMISSION_PENDING, S.SHARING_DECIDED}),
-    S.SHARING_DECIDED: frozenset({S.DISBURSED, S.TRANSFERRED_FOREIGN}),
+    # A decision whose allocation was voided or reversed is decided again.
+    S.SHARING_DECIDED: frozenset({S.SHARING_DECIDED, S.DISBURSED, S.TRANSFERRED_FOREIGN}),
     S.DISBURSED: frozenset(),
     S.TRANSFERRED_FOREIGN: frozenset(),
     S.RETURNED: frozenset(),

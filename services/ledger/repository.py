@@ -231,33 +231,44 @@ class LedgerRepository:
             for account, cur, total, pend in self.session.execute(statement)
         ]
 
-    def posted_lines(
-        self, *, kinds: Sequence[str] | None = None, prefixes: Sequence[str] = ()
-    ) -> list[tuple[int, str, str, str, int]]:
-        """Returns (entry seq, entry kind, account, currency, amount) of approved postings."""
+    def posted_share_lines(self) -> list[tuple[str, int | None, str, str, int]]:
+        """Returns (effective kind, asset id, account, currency, amount) of approved lines on
+        the federal share and the agency and foreign payables.
+
+        The effective kind of a reversal is the kind of the entry it reverses, so a reversed
+        allocation subtracts from what was allocated.
+        """
         decision = self._decided()
+        target = aliased(LedgerEntry, name="reversed")
         statement = (
             select(
-                LedgerEntry.seq,
-                LedgerEntry.kind,
+                func.coalesce(target.kind, LedgerEntry.kind),
+                LedgerEntry.asset_id,
                 LedgerLine.account,
                 LedgerLine.currency,
                 LedgerLine.amount_minor,
             )
             .join(LedgerEntry, LedgerEntry.seq == LedgerLine.entry_seq)
             .join(decision, decision.decision_for == LedgerEntry.seq)
-            .where(decision.kind == EntryKind.APPROVE.value)
+            .outerjoin(target, target.seq == LedgerEntry.reverses)
+            .where(
+                decision.kind == EntryKind.APPROVE.value,
+                or_(
+                    LedgerLine.account == "federal-share",
+                    and_(
+                        or_(
+                            LedgerLine.account.startswith("agency:"),
+                            LedgerLine.account.startswith("foreign:"),
+                        ),
+                        LedgerLine.account.endswith(":payable"),
+                    ),
+                ),
+            )
             .order_by(LedgerEntry.seq, LedgerLine.line_no)
         )
-        if kinds:
-            statement = statement.where(LedgerEntry.kind.in_(kinds))
-        if prefixes:
-            statement = statement.where(
-                or_(*(LedgerLine.account.startswith(p, autoescape=True) for p in prefixes))
-            )
         return [
-            (int(seq), kind, account, currency, int(amount))
-            for seq, kind, account, currency, amount in self.session.execute(statement)
+            (kind, asset_id, account, currency, int(amount))
+            for kind, asset_id, account, currency, amount in self.session.execute(statement)
         ]
 
     def pending_count(self, asset_id: int) -> int:
