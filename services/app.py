@@ -16,6 +16,7 @@ from services.cases.endpoints import router as cases_router
 from services.config import Settings
 from services.db import make_engine, make_sessionmaker
 from services.errors import ServiceError
+from services.filings.endpoints import router as filings_router
 from services.health.endpoints import router as health_router
 from services.ledger.endpoints import router as ledger_router
 from services.reports.endpoints import router as reports_router
@@ -62,6 +63,7 @@ def create_app(settings: Settings, publisher_factory: PublisherFactory | None = 
 
     metrics.instrument(app)
     app.include_router(health_router)
+    app.include_router(filings_router)  # before reports: /v1/reports/exports/... is ours
     app.include_router(reports_router)
     app.include_router(subjects_router)
     app.include_router(alerts_router)

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from services.deps import PrincipalDep, SessionDep
+from services.filings import service as filing_service
+from services.filings.profile import FilingProfile, load_profile
+
+router = APIRouter(tags=["filings"])
+
+
+def get_filing_profile(request: Request) -> FilingProfile:
+    """The profile set on the app (tests, embedding), else ``<data dir>/filing-profile.json``."""
+    profile: FilingProfile | None = getattr(request.app.state, "filing_profile", None)
+    if profile is not None:
+        return profile
+    return load_profile(request.app.state.settings.data_dir)
+
+
+ProfileDep = Annotated[FilingProfile, Depends(get_filing_profile)]
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/xml": {}}, "description": "the filing document"},
+    403: {"description": "reporters never see filings"},
+    404: {"description": "no such case, or nothing to report"},
+    422: {"description": "mandatory data missing: every missing field is listed"},
+}
+
+
+def _xml(export: filing_service.Export) -> Response:
+    return Response(
+        export.content,
+        media_type=export.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{export.filename}"',
+            "X-Content-SHA256": export.sha256,
+        },
+    )
+
+
+@router.get("/v1/cases/{case_id}/exports/fincen-sar", response_class=Response, responses=_RESPONSES)
+def export_fincen_sar(
+    case_id: int,
+    session: SessionDep,
+    principal: PrincipalDep,
+    profile: ProfileDep,
+    filing_date: date | None = None,
+    prior_document_number: Annotated[int | None, Query(ge=1, lt=10**14)] = None,
+    continuing: bool = False,
+) -> Response:
+    """Returns the case as a FinCEN SAR batch (BSA E-Filing XML, validated against the XSD)."""
+    export = filing_service.export_fincen_sar(
+        session,
+        principal=principal,
+        case_id=case_id,
+        profile=profile,
+        options=filing_service.SarOptions(
+            filing_date=filing_date,
+            prior_document_number=prior_document_number,
+            continuing=continuing,
+        ),
+    )
+    return _xml(export)
+
+
+@router.get("/v1/cases/{case_id}/exports/goaml", response_class=Response, responses=_RESPONSES)
+def export_goaml(
+    case_id: int,
+    session: SessionDep,
+    principal: PrincipalDep,
+    profile: ProfileDep,
+    fiu: str | None = None,
+    report_kind: Literal["STR", "CTR"] | None = None,
+    institution_id: str | None = None,
+) -> Response:
+    """Returns the case as a goAML report (STR; CTR when all its reports are large-value)."""
+    export = filing_service.export_goaml(
+        session,
+        principal=principal,
+        case_id=case_id,
+        profile=profile,
+        fiu=fiu,
+        report_kind=report_kind,
+        institution_id=institution_id,
+    )
+    return _xml(export)
+
+
+@router.get("/v1/reports/exports/fincen-ctr", response_class=Response, responses=_RESPONSES)
+def export_fincen_ctr(
+    session: SessionDep,
+    principal: PrincipalDep,
+    profile: ProfileDep,
+    institution_id: str,
+    date_from: Annotated[date, Query(alias="from")],
+    date_to: Annotated[date, Query(alias="to")],
+    filing_date: date | None = None,
+) -> Response:
+    """Returns an institution's CTRs of a period (inclusive dates) as a FinCEN CTR batch."""
+    export = filing_service.export_fincen_ctr(
+        session,
+        principal=principal,
+        institution_id=institution_id,
+        date_from=date_from,
+        date_to=date_to,
+        profile=profile,
+        filing_date=filing_date,
+    )
+    return _xml(export)
