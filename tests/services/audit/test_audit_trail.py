@@ -219,6 +219,10 @@ class TestAppendOnly:
             )
             session.execute(text("GRANT SELECT, DELETE ON audit_events TO amlscreen_app_test"))
         with pytest.raises(Exception, match="append-only"):
-            with session.begin_nested():
-                session.execute(text("SET LOCAL ROLE amlscreen_app_test"))
-                session.execute(text("DELETE FROM audit_events"))
+            _delete_as(session, "amlscreen_app_test")
+
+
+def _delete_as(session, role: str) -> None:
+    with session.begin_nested():
+        session.execute(text(f"SET LOCAL ROLE {role}"))
+        session.execute(text("DELETE FROM audit_events"))
