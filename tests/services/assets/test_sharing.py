@@ -94,8 +94,7 @@ class TestWorkedExamples:
         shares = plan(
             10_000_00,
             [
-                Contribution("FGR", R.FOREIGN, "MX", 500, unique_assistance=True,
-                             agreement_ref=MX),
+                Contribution("FGR", R.FOREIGN, "MX", 500, unique_assistance=True, agreement_ref=MX),
                 Contribution("DEA-HOU", R.FEDERAL, "US", 1500),
                 Contribution("HPD", R.LOCAL, "US", 500),
             ],
@@ -123,11 +122,19 @@ class TestRefusals:
             (100, [], "no participant"),
             (100, [Contribution("F", R.FOREIGN, "MX", 1)], "agreement"),
             (100, [Contribution("A", R.STATE, "US", 1, share_bps=10)], "only a foreign"),
-            (100, [Contribution("A", R.STATE, "US", 1), Contribution("A", R.LOCAL, "US", 1)],
-             "twice"),
-            (100, [Contribution("F", R.FOREIGN, "MX", 1, share_bps=6000, agreement_ref=MX),
-                   Contribution("G", R.FOREIGN, "GT", 1, share_bps=5000, agreement_ref="x")],
-             "exceed"),
+            (
+                100,
+                [Contribution("A", R.STATE, "US", 1), Contribution("A", R.LOCAL, "US", 1)],
+                "twice",
+            ),
+            (
+                100,
+                [
+                    Contribution("F", R.FOREIGN, "MX", 1, share_bps=6000, agreement_ref=MX),
+                    Contribution("G", R.FOREIGN, "GT", 1, share_bps=5000, agreement_ref="x"),
+                ],
+                "exceed",
+            ),
         ],
     )
     def test_refused(self, net: int, participants: list[Contribution], message: str) -> None:

@@ -67,9 +67,7 @@ def snapshot(session: Session) -> dict[str, Any]:
         "head": (head.last_seq, head.last_hash) if head else None,
         "balances": LedgerRepository(session).balances(),
         "assets": session.execute(
-            select(Asset.id, Asset.status, Asset.version, Asset.next_deadline_at).order_by(
-                Asset.id
-            )
+            select(Asset.id, Asset.status, Asset.version, Asset.next_deadline_at).order_by(Asset.id)
         ).all(),
         "events": session.scalar(select(func.count()).select_from(AssetEvent)),
         "participants": session.scalar(select(func.count()).select_from(AssetParticipant)),
@@ -93,17 +91,16 @@ class Api:
     def get(self, who: str, path: str, **params: Any) -> Any:
         return self.client.get(path, headers=self.headers(who), params=params)
 
-    def post(self, who: str, path: str, body: Any = None, idempotency_key: str | None = "auto"
-             ) -> Any:
+    def post(
+        self, who: str, path: str, body: Any = None, idempotency_key: str | None = "auto"
+    ) -> Any:
         if idempotency_key == "auto":
             idempotency_key = key()
         return self.client.post(path, headers=self.headers(who, idempotency_key), json=body)
 
 
 @pytest.fixture
-def api(
-    sessions: sessionmaker[Session], database_url: str, tmp_path: Path
-) -> Iterator[Api]:
+def api(sessions: sessionmaker[Session], database_url: str, tmp_path: Path) -> Iterator[Api]:
     roles = {
         "investigator": Role.INVESTIGATOR,
         "investigator2": Role.INVESTIGATOR,
@@ -116,7 +113,8 @@ def api(
     with sessions() as session:
         tokens = {
             name: create_token(
-                session, role=role,
+                session,
+                role=role,
                 institution_id="US-FI-0001" if role is Role.REPORTER else None,
             )
             for name, role in roles.items()

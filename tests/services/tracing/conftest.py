@@ -1,0 +1,3 @@
+from tests.services.ledger.support import api, people
+
+__all__ = ["api", "people"]
