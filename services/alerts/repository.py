@@ -153,7 +153,9 @@ class AlertRepository:
             statement = statement.order_by(column.desc(), Alert.id.desc())
         else:
             statement = statement.order_by(column.asc(), Alert.id.asc())
-        return self.session.execute(statement.limit(limit)).all()
+        # Core execution on the session's connection: the queue reads plain columns, and the
+        # ORM execution path would cost more than the query itself.
+        return self.session.connection().execute(statement.limit(limit)).all()
 
     @staticmethod
     def _conditions(filters: AlertFilter) -> list[ColumnElement[bool]]:
