@@ -739,6 +739,7 @@ class _Simulator:
         start = config.start.astimezone(UTC)
         self.t0 = int(start.timestamp())
         self.start_date = start.date()
+        self.start_weekday = self.start_date.weekday()
         self.np_rng = np.random.default_rng(config.seed)
         self.insts = institutions()
         self.inst_country = [inst.jurisdiction for inst in self.insts]
@@ -1275,6 +1276,9 @@ class _Simulator:
     def day_time(self, day: int, local_hour: float) -> int:
         return day * DAY + LOCAL_OFFSET + int(local_hour * HOUR)
 
+    def weekday(self, t: int) -> int:
+        return (self.start_weekday + (t - LOCAL_OFFSET) // DAY) % 7
+
     def pick(self, pool: str, rng: random.Random, n: int = 1) -> list[int]:
         members = self.pools.get(pool) or self.pools[self.pool_fallback.get(pool, "person_any")]
         chosen: list[int] = []
@@ -1399,6 +1403,10 @@ class _Simulator:
         party_type: str = "entity",
     ) -> None:
         party = self._external(rng, country, party_type)
+        if direction == "in":
+            # Incoming funds are booked like every other credit: by correspondent if foreign.
+            domestic = country == self.inst_country[self.a_inst[account]]
+            channel = "other" if domestic or instrument != "wire" else "correspondent"
         self._add(t, account, direction, instrument, channel, amount, None, party, -1, case)
 
     def file_str(

@@ -272,6 +272,10 @@ class World(Protocol):
 
     def day_time(self, day: int, local_hour: float) -> int: ...
 
+    def weekday(self, t: int) -> int:
+        """The local weekday of a time (Monday 0)."""
+        ...
+
     def pick(self, pool: str, rng: random.Random, n: int = 1) -> list[int]:
         """Draws ``n`` distinct subjects of ``pool`` not yet involved in another case."""
         ...
@@ -355,7 +359,10 @@ class World(Protocol):
         channel: str = "online",
         party_type: str = "entity",
     ) -> None:
-        """A transfer with a party outside the simulated population."""
+        """A transfer with a party outside the simulated population.
+
+        ``channel`` is how an outgoing payment was made; credits get the booking channel.
+        """
         ...
 
     def file_str(
@@ -394,9 +401,20 @@ def _rf(rng: random.Random, bounds: FloatRange) -> float:
     return rng.uniform(bounds[0], bounds[1])
 
 
+def _workday(world: World, t: int) -> int:
+    """Moves a time falling on a weekend to the same local time on the next Monday."""
+    while world.weekday(t) >= 5:
+        t += DAY
+    return t
+
+
 def _business_day(world: World, day: int, rng: random.Random) -> int:
-    """Returns a time during local business hours (09:00–17:00) of ``day``."""
-    return world.day_time(day, rng.uniform(9.0, 17.0))
+    """Returns a time during local business hours (09:00–17:00) of ``day``, or the next workday.
+
+    Wires, ACH and branch cash of the legitimate population happen on business days, so
+    schemes keep to them too (a weekend wire would give the label away).
+    """
+    return _workday(world, world.day_time(day, rng.uniform(9.0, 17.0)))
 
 
 def _round_down(amount: int, unit: int) -> int:
@@ -523,7 +541,7 @@ def funnel_account(world: World, rng: random.Random, params: TypologyParams, cas
         pending += amount
         last = max(last, t)
         if rng.random() < 0.45 or i == n_deposits - 1:
-            lag = int(_rf(rng, params.funnel_lag_hours) * HOUR)
+            lag = _workday(world, t + int(_rf(rng, params.funnel_lag_hours) * HOUR)) - t
             out = int(pending * rng.uniform(0.9, 0.99))
             if rng.random() < params.funnel_wire_share:
                 world.transfer(t + lag, account, rng.choice(recipients), out, case.index)
@@ -574,7 +592,7 @@ def rapid_movement(world: World, rng: random.Random, params: TypologyParams, cas
                 channel="correspondent",
             )
         out_native = world.native(account, amount_usd * ratio)
-        t_out = t + 300 + dwell
+        t_out = _workday(world, t + 300 + dwell)
         if rng.random() < 0.5:
             world.transfer(t_out, account, rng.choice(sinks), out_native, case.index)
         else:
@@ -619,6 +637,7 @@ def fan_in(world: World, rng: random.Random, params: TypologyParams, case: Case)
                 delay=rng.randint(5, 600),
             )
         else:
+            t = _business_day(world, day, rng)
             branches = world.branches(collector)
             world.cash(
                 t,
@@ -631,7 +650,7 @@ def fan_in(world: World, rng: random.Random, params: TypologyParams, case: Case)
             )
         collected[k] += amount
         last = max(last, t)
-    t = world.day_time(case.day + span, rng.uniform(9.0, 12.0))
+    t = _workday(world, world.day_time(case.day + span, rng.uniform(9.0, 12.0)))
     total = 0
     for collector, amount in zip(collectors, collected, strict=True):
         if amount == 0:
@@ -640,7 +659,7 @@ def fan_in(world: World, rng: random.Random, params: TypologyParams, case: Case)
         world.transfer(t, collector, master, moved, case.index)
         total += moved
         t += int(rng.uniform(0.2, 3) * HOUR)
-    t += int(rng.uniform(2, 48) * HOUR)
+    t = _workday(world, t + int(rng.uniform(2, 48) * HOUR))
     country = rng.choice(("MX", "CO", "GT", "CN", "HN", "SV"))
     world.external(t, master, "out", int(total * rng.uniform(0.9, 0.99)), country, case.index, rng)
     _maybe_file(world, rng, params, case, master, first, t)
@@ -718,8 +737,8 @@ def round_tripping(world: World, rng: random.Random, params: TypologyParams, cas
                 t, source, target, amount, case.index, delay=int(rng.uniform(60, 4 * HOUR))
             )
             usd *= keep
-            t += int(_rf(rng, params.cycle_hop_hours) * HOUR) + 4 * HOUR
-        t += int(rng.uniform(1, 10) * DAY)
+            t = _workday(world, t + int(_rf(rng, params.cycle_hop_hours) * HOUR) + 4 * HOUR)
+        t = _workday(world, t + int(rng.uniform(1, 10) * DAY))
     _maybe_file(world, rng, params, case, accounts[0], first, t)
 
 
@@ -792,7 +811,7 @@ def dormant_reactivation(
     n_out = rng.randint(1, 5)
     shares = [rng.uniform(0.5, 1.5) for _ in range(n_out)]
     for share in shares:
-        t = last + int(rng.uniform(2, 24 * max(1, active // 2)) * HOUR)
+        t = _workday(world, last + int(rng.uniform(2, 24 * max(1, active // 2)) * HOUR))
         piece = max(100, int(out * share / sum(shares)))
         if rng.random() < 0.7:
             country = rng.choice(("MX", "US", *FOREIGN_COUNTRIES))
