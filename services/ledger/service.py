@@ -706,13 +706,17 @@ def _check_entry(
             target.state = EntryStatus.VOIDED
             return None
         target.state = EntryStatus.POSTED
+        # An entry applies as a whole: balances are checked after all of its lines.
+        touched = []
         for account, currency, amount in target.lines:
             key = (target.asset_id, account, currency)
             totals[key] += amount
-            if accounts.normal_sign(account) * totals[key] < 0:
+            touched.append(key)
+        for asset_id, account, currency in touched:
+            if accounts.normal_sign(account) * totals[(asset_id, account, currency)] < 0:
                 return (
                     f"approving entry {entry.decision_for} takes {account} {currency} below zero"
-                    f" for asset {target.asset_id}"
+                    f" for asset {asset_id}"
                 )
         return None
     if entry.decision_for is not None:

@@ -433,3 +433,31 @@ class TestVerify:
         assert report.first_error is not None
         assert report.first_error.seq == 3
         assert "prev_hash" in report.first_error.reason
+
+
+def test_an_entry_applies_as_a_whole(session: Session, people: People) -> None:
+    """Found by the state machine: lines that cancel within one entry, reversed, must verify."""
+    entry = ledger.propose(
+        session,
+        principal=people.investigator,
+        idempotency_key=key(),
+        kind=EntryKind.PROCEEDS,
+        asset_id=3,
+        lines=[
+            Line("federal-share", "MXN", 3645),
+            Line("forfeiture-proceeds", "USD", -93),
+            Line("forfeiture-proceeds", "MXN", -3645),
+            Line("forfeiture-proceeds", "USD", 93),
+        ],
+    )
+    ledger.decide(
+        session, principal=people.supervisor, seq=entry.seq, approve=True, idempotency_key=key()
+    )
+    reversal = ledger.reverse(
+        session, principal=people.investigator, seq=entry.seq, idempotency_key=key()
+    )
+    ledger.decide(
+        session, principal=people.supervisor, seq=reversal.seq, approve=True, idempotency_key=key()
+    )
+    report = ledger.verify(session)
+    assert report.ok, report.first_error
