@@ -87,7 +87,14 @@ REPORTS_PER_SUBJECT_DAY = 1.13
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    """What to generate: the seed, the stream length and the laundering regime."""
+    """What to generate: the seed, the stream length and the laundering regime.
+
+    The population is sized so that ``n_reports`` span about ``days`` days; the stream always
+    has exactly ``n_reports`` reports (it runs a little past ``days`` if it must).
+    ``laundering_share`` is the number of schemes per subject: each scheme has one main
+    subject, and with its conductors, mules and counterparties about 3-4 times as many
+    subjects appear in laundering reports (2% gives ~7% of subjects, ~0.5% of reports).
+    """
 
     seed: int
     n_reports: int
