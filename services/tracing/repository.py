@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import bindparam, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from services.reports.orm import Report
@@ -71,6 +72,46 @@ def _row(values: Sequence[Any]) -> TransferRow:
     return TransferRow(*values)
 
 
+@lru_cache(maxsize=16)
+def _fanout_statement(
+    outgoing: bool, ascending: bool, bounded_after: bool, bounded_before: bool
+) -> Any:
+    """Builds (once per shape) the capped two-half query of one account's transfers.
+
+    Built once and reused with bind parameters: constructing the statement costs more Python
+    time than PostgreSQL takes to run it, and a trace runs it once per account.
+    """
+    # Outgoing transfers of A: A reported "out", or A named as counterparty of an "in".
+    own_direction, their_direction = ("out", "in") if outgoing else ("in", "out")
+    halves = []
+    for column, other, direction in (
+        (Report.account_id, Report.counterparty_account_id, own_direction),
+        (Report.counterparty_account_id, Report.account_id, their_direction),
+    ):
+        statement = select(*_COLUMNS).where(
+            column == bindparam("account"),
+            Report.direction == direction,
+            other.is_not(None),
+            Report.amount_minor.is_not(None),
+            Report.txn_at.is_not(None),
+        )
+        if bounded_after:
+            statement = statement.where(Report.txn_at > bindparam("after"))
+        if bounded_before:
+            statement = statement.where(Report.txn_at < bindparam("before"))
+        order = (
+            (Report.txn_at.asc(), Report.id.asc())
+            if ascending
+            else (Report.txn_at.desc(), Report.id.desc())
+        )
+        halves.append(statement.order_by(*order).limit(bindparam("limit")))
+    # One round trip: each half keeps its own ORDER BY/LIMIT inside a subquery.
+    subqueries = [half.subquery() for half in halves]
+    return union_all(
+        *(select(*sub.c, literal(index).label("half")) for index, sub in enumerate(subqueries))
+    )
+
+
 class TransferRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -89,40 +130,18 @@ class TransferRepository:
 
         Two capped halves, one per reporting side, each ordered by time (``ascending`` or
         not) and limited to ``limit`` rows, so a hub with a million transfers costs no more
-        than one with ``limit``. Returned separately so the caller knows where each was cut.
+        than one with ``limit`` (given an index on the account and time; see docs/ledger.md).
+        Returned separately so the caller knows where each was cut.
         """
-        # Outgoing transfers of A: A reported "out", or A named as counterparty of an "in".
-        own_direction, their_direction = ("out", "in") if outgoing else ("in", "out")
-        halves = []
-        for column, other, direction in (
-            (Report.account_id, Report.counterparty_account_id, own_direction),
-            (Report.counterparty_account_id, Report.account_id, their_direction),
-        ):
-            statement = select(*_COLUMNS).where(
-                column == account_id,
-                Report.direction == direction,
-                other.is_not(None),
-                Report.amount_minor.is_not(None),
-                Report.txn_at.is_not(None),
-            )
-            if after is not None:
-                statement = statement.where(Report.txn_at > after)
-            if before is not None:
-                statement = statement.where(Report.txn_at < before)
-            order = (
-                (Report.txn_at.asc(), Report.id.asc())
-                if ascending
-                else (Report.txn_at.desc(), Report.id.desc())
-            )
-            halves.append(statement.order_by(*order).limit(limit))
-        # One round trip: each half keeps its own ORDER BY/LIMIT inside a subquery.
-        subqueries = [half.subquery() for half in halves]
-        statement_all = union_all(
-            *(select(*sub.c, literal(index).label("half")) for index, sub in enumerate(subqueries))
-        )
+        statement = _fanout_statement(outgoing, ascending, after is not None, before is not None)
+        params: dict[str, Any] = {"account": account_id, "limit": limit}
+        if after is not None:
+            params["after"] = after
+        if before is not None:
+            params["before"] = before
         first: list[TransferRow] = []
         second: list[TransferRow] = []
-        for values in self.session.execute(statement_all):
+        for values in self.session.connection().execute(statement, params):
             (first if values[-1] == 0 else second).append(_row(values[:-1]))
         return first, second
 
