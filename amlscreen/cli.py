@@ -117,11 +117,8 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
     result = VerifyRead.of(report)
     print(result.model_dump_json(indent=2, exclude=None if args.balances else {"balances"}))
     if not report.ok and report.first_error is not None:
-        print(
-            f"ledger verification FAILED at entry {report.first_error.seq}:"
-            f" {report.first_error.reason}",
-            file=sys.stderr,
-        )
+        where = f" at entry {report.first_error.seq}" if report.first_error.seq else ""
+        print(f"ledger verification FAILED{where}: {report.first_error.reason}", file=sys.stderr)
         return 1
     print(
         f"ledger OK: {report.entries} entries, head {report.head_seq} {report.head_hash}",
