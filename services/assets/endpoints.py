@@ -103,9 +103,10 @@ def register_from_trace(
 ) -> Any:
     """Registers the traced money an account holds, re-running the trace on the server."""
     ledger_service.require_write(principal)
+    # The trace is a read: run it before the write lock is taken, not while holding it.
+    trace = flows.run_trace(session, principal=principal, request=body)
 
     def operation() -> Any:
-        trace = flows.run_trace(session, principal=principal, request=body)
         asset, _event = flows.register_from_trace(
             session, principal=principal, request=body, trace=trace
         )
