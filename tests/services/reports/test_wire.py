@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import orjson
+import pytest
+
+from services.reports.decode import DecodeError, DecodeFailure, decode_report
+from services.reports.wire import ReportV1, subject_key_for
+from tests.fixtures.reports import make_report, make_str
+
+
+def _decode(document: dict) -> ReportV1 | DecodeError:
+    return decode_report(orjson.dumps(document), max_bytes=256 * 1024)
+
+
+class TestWire:
+    def test_valid_report_keeps_unknown_fields_and_exact_amount(self) -> None:
+        report = _decode(make_report(1, x_extra={"a": 1}))
+        assert isinstance(report, ReportV1)
+        assert report.model_dump(mode="json")["x_extra"] == {"a": 1}
+        assert report.transaction is not None
+        assert report.transaction.amount == Decimal("1001.01")
+        assert report.transaction.amount_minor == 100101
+
+    def test_numeric_amount_is_exact(self) -> None:
+        document = make_report(1)
+        document["transaction"]["amount"] = 9500.1
+        report = _decode(document)
+        assert isinstance(report, ReportV1)
+        assert report.transaction is not None and report.transaction.amount_minor == 950010
+
+    @pytest.mark.parametrize(
+        ("mutate", "fragment"),
+        [
+            (lambda d: d.pop("subject"), "subject"),
+            (lambda d: d["transaction"].update(currency="XYZ"), "ISO 4217"),
+            (lambda d: d["transaction"].update(amount="-1.00"), "positive"),
+            (lambda d: d["transaction"].update(amount="1.001"), "decimal places"),
+            (lambda d: d["transaction"].update(amount="1e30"), "exceeds"),
+            (lambda d: d.update(filed_at="2026-11-28T10:00:00"), "timezone"),
+            (lambda d: d["subject"].update(country="ZZ"), "ISO 3166"),
+        ],
+    )
+    def test_invalid_reports_say_why(self, mutate, fragment) -> None:
+        document = make_report(1)
+        mutate(document)
+        result = _decode(document)
+        assert isinstance(result, DecodeError)
+        assert result.kind is DecodeFailure.INVALID
+        assert fragment in result.reason
+
+    def test_str_requires_suspicion(self) -> None:
+        document = make_str(1)
+        assert isinstance(_decode(document), ReportV1)
+        del document["suspicion"]
+        result = _decode(document)
+        assert isinstance(result, DecodeError) and "suspicion" in result.reason
+
+    def test_raw_failures(self) -> None:
+        assert decode_report(b"\xff\xfe", max_bytes=100).kind is DecodeFailure.NOT_UTF8  # type: ignore[union-attr]
+        assert decode_report(b"{x", max_bytes=100).kind is DecodeFailure.NOT_JSON  # type: ignore[union-attr]
+        assert decode_report(b"x" * 101, max_bytes=100).kind is DecodeFailure.TOO_LARGE  # type: ignore[union-attr]
+
+    def test_subject_key_links_institutions_by_identifier(self) -> None:
+        a = ReportV1.model_validate(make_report(1))
+        b = ReportV1.model_validate(make_report(1, institution_id="MX-FI-0001"))
+        assert subject_key_for("US-FI-0001", a.subject) == subject_key_for("MX-FI-0001", b.subject)
+        assert a.subject_key.startswith("SSN-")
