@@ -57,7 +57,9 @@ def _drop_postgres_database(name: str) -> None:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A migrated database of each backend, shared by the session."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'amlscreen.db'}"
@@ -94,7 +96,9 @@ def session(engine: Engine) -> Iterator[Session]:
     """A session inside a transaction that is rolled back after the test."""
     connection = engine.connect()
     outer = connection.begin()
-    bound = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    bound = Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
     try:
         yield bound
     finally:
@@ -137,5 +141,3 @@ def settings_factory(tmp_path: Path, database_url: str, broker: EmbeddedBroker):
 @pytest.fixture
 def settings(settings_factory) -> Settings:
     return settings_factory()
-
-

@@ -28,7 +28,8 @@ class TestWire:
         document["transaction"]["amount"] = 9500.1
         report = _decode(document)
         assert isinstance(report, ReportV1)
-        assert report.transaction is not None and report.transaction.amount_minor == 950010
+        assert report.transaction is not None
+        assert report.transaction.amount_minor == 950010
 
     @pytest.mark.parametrize(
         ("mutate", "fragment"),
@@ -55,7 +56,8 @@ class TestWire:
         assert isinstance(_decode(document), ReportV1)
         del document["suspicion"]
         result = _decode(document)
-        assert isinstance(result, DecodeError) and "suspicion" in result.reason
+        assert isinstance(result, DecodeError)
+        assert "suspicion" in result.reason
 
     def test_raw_failures(self) -> None:
         assert decode_report(b"\xff\xfe", max_bytes=100).kind is DecodeFailure.NOT_UTF8  # type: ignore[union-attr]
