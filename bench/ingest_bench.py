@@ -1,0 +1,130 @@
+"""Worker ingest throughput vs the raw kafka-python consume rate of the same topic.
+
+    .venv/bin/python bench/ingest_bench.py --reports 50000 --runs 3
+
+Each run: produce N reports to a fresh topic on a fresh embedded broker, time a plain
+KafkaConsumer reading them all (raw rate), then time the worker storing them all (a fresh
+database each run), on SQLite and on PostgreSQL. Prints medians and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import psycopg
+from kafka import KafkaConsumer
+from sqlalchemy import func, select
+
+from services.config import Settings
+from services.db import make_engine, make_sessionmaker
+from services.migrate import upgrade
+from services.reports.orm import Report
+from streaming.broker import EmbeddedBroker, ensure_topics
+from streaming.metrics import WorkerMetrics
+from streaming.producer import make_producer
+from streaming.worker import Worker, make_consumer
+from tests.conftest import free_port
+from tests.fixtures.reports import make_report
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def raw_rate(bootstrap: str, topic: str, n: int) -> float:
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"raw-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=5000,
+    )
+    seen, started = 0, None
+    while seen < n:
+        for messages in consumer.poll(timeout_ms=1000, max_records=5000).values():
+            started = started or time.perf_counter()
+            seen += len(messages)
+    elapsed = time.perf_counter() - (started or time.perf_counter())
+    consumer.close()
+    return n / elapsed
+
+
+def worker_rate(settings: Settings, n: int) -> float:
+    engine = make_engine(settings.effective_database_url)
+    sessions = make_sessionmaker(engine)
+    worker = Worker(
+        settings=settings,
+        sessions=sessions,
+        consumer=make_consumer(settings),
+        producer=make_producer(settings.bootstrap_servers),
+        metrics=WorkerMetrics(),
+    )
+    worker.consumer.subscribe([settings.topic_reports])
+    stored, started = 0, None
+    while stored < n:
+        records = worker.consumer.poll(timeout_ms=1000, max_records=settings.worker_batch_size)
+        if records:
+            started = started or time.perf_counter()
+            stored += worker.process(records).inserted
+    elapsed = time.perf_counter() - (started or time.perf_counter())
+    worker.consumer.close()
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Report)) == n
+    engine.dispose()
+    return n / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reports", type=int, default=50_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    values = [orjson.dumps(make_report(i)) for i in range(args.reports)]
+    results: dict[str, list[tuple[float, float]]] = {"sqlite": [], "postgresql": []}
+    with EmbeddedBroker(free_port()) as broker, tempfile.TemporaryDirectory() as tmp:
+        for run in range(args.runs):
+            for backend in results:
+                topic = f"bench.{uuid.uuid4().hex[:8]}"
+                ensure_topics(broker.bootstrap, {topic: 4})
+                producer = make_producer(broker.bootstrap)
+                for index, value in enumerate(values):
+                    producer.send(topic, key=str(index % 997).encode(), value=value)
+                producer.flush()
+                producer.close()
+                if backend == "sqlite":
+                    url = f"sqlite:///{Path(tmp) / f'{topic}.db'}"
+                else:
+                    name = f"bench_{uuid.uuid4().hex[:8]}"
+                    with psycopg.connect(PG_ADMIN, autocommit=True) as connection:
+                        connection.execute(f'CREATE DATABASE "{name}"')
+                    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+                upgrade(url)
+                settings = Settings(
+                    database_url=url,
+                    kafka_bootstrap=broker.bootstrap,
+                    topic_reports=topic,
+                    consumer_group=f"bench-{uuid.uuid4().hex[:6]}",
+                    worker_metrics_port=0,
+                )
+                raw = raw_rate(broker.bootstrap, topic, args.reports)
+                persisted = worker_rate(settings, args.reports)
+                results[backend].append((raw, persisted))
+                print(
+                    f"run {run} {backend}: raw {raw:,.0f}/s worker {persisted:,.0f}/s "
+                    f"ratio {persisted / raw:.2f}",
+                    flush=True,
+                )
+    for backend, runs in results.items():
+        raw = statistics.median(r for r, _ in runs)
+        persisted = statistics.median(p for _, p in runs)
+        ratio = statistics.median(p / r for r, p in runs)
+        print(f"{backend}: median raw {raw:,.0f}/s, worker {persisted:,.0f}/s, ratio {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
