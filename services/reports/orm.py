@@ -16,8 +16,9 @@ class Report(Base):
     __table_args__ = (
         UniqueConstraint("institution_id", "report_id"),
         Index("ix_reports_subject_key_txn_at", "subject_key", "txn_at"),
-        Index("ix_reports_account_id", "account_id"),
-        Index("ix_reports_counterparty_account_id", "counterparty_account_id"),
+        # Fund-flow tracing reads an account's transfers in time order (docs/ledger.md §8).
+        Index("ix_reports_account_id_txn_at", "account_id", "txn_at"),
+        Index("ix_reports_counterparty_account_id_txn_at", "counterparty_account_id", "txn_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
