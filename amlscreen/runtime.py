@@ -20,7 +20,11 @@ def run_worker(settings: Settings) -> int:
     engine = make_engine(settings.effective_database_url)
     metrics = WorkerMetrics()
     if settings.worker_metrics_port:
-        start_http_server(settings.worker_metrics_port, addr="127.0.0.1", registry=metrics.registry)
+        start_http_server(
+            settings.worker_metrics_port,
+            addr=settings.worker_metrics_host,
+            registry=metrics.registry,
+        )
     worker = Worker(
         settings=settings,
         sessions=make_sessionmaker(engine),

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     worker_batch_size: int = Field(default=5000, ge=1, le=100_000)
     worker_poll_timeout_ms: int = Field(default=500, ge=10)
     worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    # Loopback by default; 0.0.0.0 in containers so Prometheus can scrape the worker.
+    worker_metrics_host: str = "127.0.0.1"
     # A single message larger than this is refused to the DLQ without being parsed.
     max_message_bytes: int = Field(default=256 * 1024, ge=1024)
     ingest_max_items: int = Field(default=1000, ge=1)

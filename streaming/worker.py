@@ -110,6 +110,7 @@ class Worker:
                     timeout_ms=self.settings.worker_poll_timeout_ms,
                     max_records=self.settings.worker_batch_size,
                 )
+                self.metrics.update_lag(self.consumer)
                 if not records:
                     if idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
                         break
