@@ -25,7 +25,6 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
-from starlette.routing import Match
 
 # Health checks and scrapes would drown the signal.
 _UNMEASURED = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -104,11 +103,12 @@ def exposition(registry: CollectorRegistry) -> bytes:
 
 
 def _route_template(request: Request) -> str:
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is Match.FULL:
-            return str(getattr(route, "path", "unmatched"))
-    return "unmatched"
+    """The path template of the route that served the request (never the raw path: ids)."""
+    # The router records the matched route in the scope. Walking app.router.routes instead
+    # stops at included routers, which match as a whole and carry no path template.
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
 
 
 def instrument(app: FastAPI) -> None:
