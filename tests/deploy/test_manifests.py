@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
+import pytest
 import yaml
 
 from tests.deploy.conftest import COMPOSE, DEPLOY, K8S, OPERATIONS, ROOT, known_env
@@ -22,6 +26,20 @@ COMPOSE_VARIABLES = {
     "POSTGRES_PASSWORD",
     "GRAFANA_ADMIN_PASSWORD",
 }
+
+
+# The Kubernetes version the manifests are validated against (autoscaling/v2, policy/v1, …).
+KUBERNETES_VERSION = "1.30.0"
+# Custom resources of the Prometheus Operator and kustomize: no schema bundled; their
+# structure is checked by the tests below.
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "Kustomization"}
+
+
+def _tool(name: str) -> str:
+    """A console script of the dev dependencies, next to this interpreter."""
+    path = Path(sys.executable).parent / name
+    assert path.exists(), f"{name} is missing: pip install -e '.[dev]'"
+    return str(path)
 
 
 def _k8s_documents() -> dict[str, list[dict[str, Any]]]:
@@ -89,6 +107,15 @@ class TestCompose:
                 "service_completed_successfully"
             )
 
+    def test_compose_specification_schema(self) -> None:
+        result = subprocess.run(
+            [_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
     def test_amlscreen_containers_get_only_known_variables(self) -> None:
         known = known_env() | STANDARD_ENV
         services = self._compose()["services"]
@@ -140,6 +167,24 @@ class TestKubernetes:
                 for key in ("apiVersion", "kind"):
                     assert doc[key], name
                 assert doc["metadata"]["name"], name
+
+    def test_every_object_matches_the_kubernetes_schema(self) -> None:
+        """Strict: an unknown or misspelt field (readynessProbe) fails."""
+        checked = 0
+        for documents in _k8s_documents().values():
+            for doc in documents:
+                if doc["kind"] in CUSTOM_KINDS:
+                    continue
+                kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+                checked += 1
+        assert checked >= 12
+
+    def test_a_misspelt_field_is_refused(self) -> None:
+        deployment = _k8s("Deployment", "amlscreen-api")
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        container["readynessProbe"] = container.pop("readinessProbe")
+        with pytest.raises(kubernetes_validate.ValidationError):
+            kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
 
     def _containers(self) -> list[tuple[str, dict[str, Any]]]:
         found = []
@@ -261,6 +306,15 @@ class TestDockerfile:
         ignore = (DEPLOY / "docker" / "Dockerfile.dockerignore").read_text()
         for package in ("amlscreen", "services", "streaming", "models"):
             assert f"!{package}/**" in ignore
+
+    def test_hadolint(self) -> None:
+        result = subprocess.run(
+            [_tool("hadolint"), str(DEPLOY / "docker" / "Dockerfile")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
 
     def test_the_user_matches_the_kubernetes_security_context(self) -> None:
         uid = int(
