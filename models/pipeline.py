@@ -1,0 +1,328 @@
+"""The scikit-learn pipeline: peer baselines, a calibrated detector and a typology head.
+
+``make_pipeline()`` returns::
+
+    Pipeline([
+        ("peers", PeerRatio(...)),          # log-ratio of volumes to the median of peers
+        ("model", TwoStageClassifier(
+            detector=CalibratedClassifierCV(HistGradientBoostingClassifier(...), "isotonic"),
+            typer=HistGradientBoostingClassifier(...),   # which typology, given laundering
+        )),
+    ])
+
+``y`` is the typology of each report, with ``"legit"`` for the rest. ``predict_proba`` gives
+P(legit) and P(laundering) × P(typology | laundering) per typology, so the laundering score is
+``1 - P(legit)`` and the typology guess is the arg-max of the other columns.
+
+Both custom estimators follow the scikit-learn contract (parameters only in ``__init__``,
+validation in ``fit``, learned state with a trailing underscore) and pass
+``parametrize_with_checks`` (``tests/models/test_pipeline.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.utils import get_tags
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from models.features import FEATURE_COLUMNS, PEER_GROUP, PEER_VALUES
+
+NEGATIVE_LABEL = "legit"
+FloatArray = npt.NDArray[np.float64]
+
+
+class PeerRatio(TransformerMixin, BaseEstimator):
+    """Appends, for some columns, the log-ratio of the value to the median of its peer group.
+
+    "Cash deposits differ dramatically from similar businesses" (FFIEC): a group is a value of
+    ``group_column`` (here NAICS sector × jurisdiction × person/entity); the median of
+    ``log1p(value)`` per group is learned in ``fit``; unseen groups use the overall median.
+
+    Parameters
+    ----------
+    group_column : int, str or None, default=None
+        Column holding the group code; ``None`` puts every row in one group.
+    value_columns : sequence of int or str, or None, default=None
+        Columns to compare with their peers; ``None`` means every column.
+    """
+
+    def __init__(
+        self,
+        group_column: int | str | None = None,
+        value_columns: Sequence[int | str] | None = None,
+    ) -> None:
+        self.group_column = group_column
+        self.value_columns = value_columns
+
+    def _index(self, column: int | str) -> int:
+        if isinstance(column, str):
+            names = list(getattr(self, "feature_names_in_", []))
+            if column not in names:
+                raise ValueError(f"column {column!r} is not among the input features")
+            return names.index(column)
+        if not 0 <= int(column) < self.n_features_in_:
+            raise ValueError(f"column index {column} is out of range")
+        return int(column)
+
+    def fit(self, X: Any, y: Any = None) -> PeerRatio:  # noqa: N803 - scikit-learn naming
+        """Learns the per-group medians of ``log1p(value)``."""
+        X = validate_data(self, X, ensure_all_finite="allow-nan", dtype=np.float64)  # noqa: N806
+        self.group_index_ = None if self.group_column is None else self._index(self.group_column)
+        if self.value_columns is None:
+            self.value_indices_ = np.arange(self.n_features_in_)
+        else:
+            self.value_indices_ = np.array(
+                [self._index(column) for column in self.value_columns], dtype=np.int64
+            )
+        values = _log1p(X[:, self.value_indices_])
+        self.global_medians_ = _nanmedian(values)
+        if self.group_index_ is None:
+            self.groups_ = np.empty(0, dtype=np.float64)
+            self.medians_ = np.empty((0, self.value_indices_.size), dtype=np.float64)
+            return self
+        groups = np.nan_to_num(X[:, self.group_index_], nan=-1.0)
+        self.groups_ = np.unique(groups)
+        self.medians_ = (
+            np.vstack([_nanmedian(values[groups == group]) for group in self.groups_])
+            if self.groups_.size
+            else np.empty((0, self.value_indices_.size))
+        )
+        return self
+
+    def transform(self, X: Any) -> FloatArray:  # noqa: N803 - scikit-learn naming
+        """Returns ``X`` with one ``<column>_vs_peers`` column per value column appended."""
+        check_is_fitted(self, "global_medians_")
+        X = validate_data(  # noqa: N806
+            self, X, ensure_all_finite="allow-nan", dtype=np.float64, reset=False
+        )
+        values = _log1p(X[:, self.value_indices_])
+        medians = np.broadcast_to(self.global_medians_, values.shape).copy()
+        if self.group_index_ is not None and self.groups_.size:
+            groups = np.nan_to_num(X[:, self.group_index_], nan=-1.0)
+            position = np.searchsorted(self.groups_, groups)
+            position = np.clip(position, 0, self.groups_.size - 1)
+            known = self.groups_[position] == groups
+            medians[known] = self.medians_[position[known]]
+        return np.hstack([X, values - medians])
+
+    def get_feature_names_out(self, input_features: Any = None) -> npt.NDArray[np.object_]:
+        check_is_fitted(self, "global_medians_")
+        names = getattr(self, "feature_names_in_", None)
+        if input_features is not None:
+            names = np.asarray(input_features, dtype=object)
+        if names is None:
+            names = np.array([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
+        appended = [f"{names[i]}_vs_peers" for i in self.value_indices_]
+        return np.asarray([*names, *appended], dtype=object)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+def _log1p(values: FloatArray) -> FloatArray:
+    return np.sign(values) * np.log1p(np.abs(values))
+
+
+def _nanmedian(values: FloatArray) -> FloatArray:
+    if values.shape[0] == 0:
+        return np.zeros(values.shape[1])
+    with np.errstate(all="ignore"):
+        medians = (
+            np.nanmedian(values, axis=0) if np.isnan(values).any() else np.median(values, axis=0)
+        )
+    return np.nan_to_num(np.asarray(medians, dtype=np.float64), nan=0.0)
+
+
+class TwoStageClassifier(ClassifierMixin, BaseEstimator):
+    """A laundering detector and a typology head, as one multi-class classifier.
+
+    ``detector`` learns "not ``negative_label``" from every row; ``typer`` learns the class
+    among the positive rows only. ``predict_proba`` returns, per class, P(negative) for the
+    negative class and P(positive) × P(class | positive) for the others.
+
+    Parameters
+    ----------
+    detector : classifier or None, default=None
+        Binary classifier (``HistGradientBoostingClassifier`` when ``None``).
+    typer : classifier or None, default=None
+        Multi-class classifier for the positive classes (``HistGradientBoostingClassifier``).
+    negative_label : object or None, default=None
+        The class meaning "nothing to report"; ``None`` takes the smallest class.
+    """
+
+    def __init__(
+        self,
+        detector: Any = None,
+        typer: Any = None,
+        negative_label: Any = None,
+    ) -> None:
+        self.detector = detector
+        self.typer = typer
+        self.negative_label = negative_label
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> TwoStageClassifier:  # noqa: N803
+        """Fits the detector on all rows and the typology head on the positive rows."""
+        X, y = validate_data(  # noqa: N806
+            self, X, y, ensure_all_finite=self._finite(), dtype=np.float64
+        )
+        check_classification_targets(y)
+        self.classes_ = np.unique(y)
+        if self.classes_.size < 2:
+            raise ValueError("y has only one class; TwoStageClassifier needs at least two")
+        negative = self.classes_[0] if self.negative_label is None else self.negative_label
+        if negative not in self.classes_:
+            raise ValueError(f"negative_label {negative!r} is not a class of y")
+        self.negative_label_ = negative
+        self.negative_index_ = int(np.flatnonzero(self.classes_ == negative)[0])
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        positive = y != negative
+        detector = clone(self.detector) if self.detector is not None else _default_detector()
+        detector.fit(X, positive.astype(np.int64), **_weights(weights))
+        self.detector_ = detector
+        self.positive_classes_ = self.classes_[self.classes_ != negative]
+        if self.positive_classes_.size > 1:
+            typer = clone(self.typer) if self.typer is not None else _default_typer()
+            typer.fit(
+                X[positive],
+                y[positive],
+                **_weights(None if weights is None else weights[positive]),
+            )
+            self.typer_: Any = typer
+        else:
+            self.typer_ = None
+        return self
+
+    def _finite(self) -> bool | str:
+        return "allow-nan" if self._allow_nan() else True
+
+    def _allow_nan(self) -> bool:
+        # A meta-estimator (CalibratedClassifierCV) accepts what its inner estimator accepts.
+        parts = [getattr(part, "estimator", None) or part for part in (self.detector, self.typer)]
+        return all(part is None or get_tags(part).input_tags.allow_nan for part in parts)
+
+    def decision_score(self, X: Any) -> FloatArray:  # noqa: N803
+        """P(not ``negative_label``) per row: the laundering score."""
+        check_is_fitted(self, "detector_")
+        X = validate_data(  # noqa: N806
+            self,
+            X,
+            ensure_all_finite=self._finite(),
+            dtype=np.float64,
+            reset=False,
+        )
+        return self._positive(X)
+
+    def _positive(self, X: FloatArray) -> FloatArray:  # noqa: N803
+        proba = self.detector_.predict_proba(X)
+        columns = list(self.detector_.classes_)
+        if 1 not in columns:
+            return np.zeros(X.shape[0])
+        return np.asarray(proba[:, columns.index(1)], dtype=np.float64)
+
+    def predict_proba(self, X: Any) -> FloatArray:  # noqa: N803
+        """Class probabilities in ``classes_`` order (see the class docstring)."""
+        check_is_fitted(self, "detector_")
+        X = validate_data(  # noqa: N806
+            self,
+            X,
+            ensure_all_finite=self._finite(),
+            dtype=np.float64,
+            reset=False,
+        )
+        positive = self._positive(X)
+        result = np.zeros((X.shape[0], self.classes_.size), dtype=np.float64)
+        result[:, self.negative_index_] = 1.0 - positive
+        others = np.flatnonzero(self.classes_ != self.negative_label_)
+        if self.typer_ is None:
+            result[:, others[0]] = positive
+            return result
+        typed = self.typer_.predict_proba(X)
+        position = {label: index for index, label in enumerate(self.typer_.classes_)}
+        for column in others:
+            label = self.classes_[column]
+            if label in position:
+                result[:, column] = positive * typed[:, position[label]]
+        return result
+
+    def predict(self, X: Any) -> npt.NDArray[Any]:  # noqa: N803
+        """The most probable class of each row."""
+        check_is_fitted(self, "detector_")
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self._allow_nan()
+        return tags
+
+
+def _weights(weights: FloatArray | None) -> dict[str, Any]:
+    return {} if weights is None else {"sample_weight": weights}
+
+
+def _default_detector() -> Any:
+    return HistGradientBoostingClassifier(random_state=0)
+
+
+def _default_typer() -> Any:
+    return HistGradientBoostingClassifier(random_state=0)
+
+
+def model_columns() -> list[str]:
+    """Columns entering the classifier: the features, then the peer ratios."""
+    return [*FEATURE_COLUMNS, *(f"{name}_vs_peers" for name in PEER_VALUES)]
+
+
+def make_pipeline(
+    *,
+    random_state: int = 0,
+    max_iter: int = 300,
+    learning_rate: float = 0.1,
+    calibration_folds: int = 3,
+    calibration: str = "isotonic",
+) -> Pipeline:
+    """The detection pipeline over :data:`models.features.FEATURE_COLUMNS` (Polars input)."""
+    # Codes (instrument, channel, NAICS sector) stay ordinal: native categorical support would
+    # put a ColumnTransformer with a functools.partial into the artefact, one more type to trust.
+    booster = HistGradientBoostingClassifier(
+        learning_rate=learning_rate,
+        max_iter=max_iter,
+        max_leaf_nodes=31,
+        min_samples_leaf=40,
+        l2_regularization=1.0,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=20,
+        random_state=random_state,
+    )
+    typer = HistGradientBoostingClassifier(
+        learning_rate=0.1,
+        max_iter=150,
+        max_leaf_nodes=15,
+        min_samples_leaf=10,
+        l2_regularization=1.0,
+        early_stopping=False,
+        random_state=random_state,
+    )
+    detector = CalibratedClassifierCV(booster, method=calibration, cv=calibration_folds)
+    pipeline = Pipeline(
+        [
+            ("peers", PeerRatio(group_column=PEER_GROUP, value_columns=list(PEER_VALUES))),
+            (
+                "model",
+                TwoStageClassifier(detector=detector, typer=typer, negative_label=NEGATIVE_LABEL),
+            ),
+        ]
+    )
+    pipeline.set_output(transform="polars")
+    return pipeline

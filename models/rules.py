@@ -1,0 +1,248 @@
+"""Regulatory rules: explicit, configurable, explainable; evaluated on the feature frame.
+
+Each rule has an id, a reason in plain words and whether a hit forces an alert whatever the
+model says. The defaults:
+
+``us_ctr_cash_in`` / ``us_ctr_cash_out`` (31 CFR 1010.311 and 1010.313)
+    The report takes the subject's currency *in* (or *out*) at one institution over $10,000
+    for one business day. Cash-in and cash-out are aggregated separately and never netted;
+    all branches count as one institution; weekend, holiday (and, if configured, after-cutoff
+    night) deposits count on the next business day; exactly $10,000.00 does not trigger. It
+    fires once, on the report that crosses the amount. A CTR is routine, so it does not
+    force an alert by default.
+``structuring`` (31 USC 5324; SAR subtype 114)
+    This report is a cash deposit just below the threshold T ($10,000 at US institutions,
+    USD 7,500 at Mexican ones: [0.8 T, T)), and the subject made at least ``min_legs_day``
+    such deposits on the business day, with cash-in over T that day, or at least
+    ``min_legs_3d`` within 72 hours summing over T — across branches and institutions.
+    Forces an alert.
+``mx_ror`` (Mexico, operación relevante)
+    Cash at a Mexican institution of at least the MXN equivalent of USD 7,500 (at the fixed
+    rate of ``models.features.FX_USD_PER_UNIT``). Quarterly report; no forced alert.
+``high_risk_jurisdiction`` (FATF R.19; SAR subtype 928)
+    The counterparty's country is on the configured high-risk list (default: the FATF "call
+    for action" countries and grey-listed ones with sanctions exposure). Forces an alert.
+``secrecy_jurisdiction``
+    The counterparty's country is a secrecy haven of the configured list. Legitimate trade
+    and treasury flows go there too, so it adds a reason without forcing an alert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import polars as pl
+
+from models.features import (
+    F_CASH,
+    F_IN,
+    F_MX,
+    F_OUT,
+    HIGH_RISK_COUNTRIES,
+    MX_ROR_CENTS,
+    NEAR_FRACTION,
+    US_CTR_CENTS,
+    country_code,
+)
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    """Which rules run, their amounts (USD cents) and whether a hit forces an alert."""
+
+    ctr_enabled: bool = True
+    ctr_threshold_cents: int = US_CTR_CENTS
+    ctr_forces_alert: bool = False
+    structuring_enabled: bool = True
+    structuring_min_legs_day: int = 2
+    structuring_min_legs_3d: int = 3
+    structuring_forces_alert: bool = True
+    ror_enabled: bool = True
+    ror_threshold_cents: int = MX_ROR_CENTS
+    ror_forces_alert: bool = False
+    high_risk_enabled: bool = True
+    high_risk_countries: tuple[str, ...] = ("IR", "KP", "MM", "SY", "YE", "HT", "VE")
+    high_risk_forces_alert: bool = True
+    secrecy_enabled: bool = True
+    secrecy_countries: tuple[str, ...] = tuple(
+        code
+        for code in HIGH_RISK_COUNTRIES
+        if code not in ("IR", "KP", "MM", "SY", "YE", "HT", "VE")
+    )
+    secrecy_forces_alert: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleHit:
+    rule: str
+    forces_alert: bool
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "forces_alert": self.forces_alert, "reason": self.reason}
+
+
+RULE_IDS = (
+    "us_ctr_cash_in",
+    "us_ctr_cash_out",
+    "structuring",
+    "mx_ror",
+    "high_risk_jurisdiction",
+    "secrecy_jurisdiction",
+)
+
+
+def _flag(flag: int) -> pl.Expr:
+    return (pl.col("flags") & flag) != 0
+
+
+def rule_masks(features: pl.DataFrame, config: RuleConfig) -> pl.DataFrame:
+    """One boolean column per rule id: did the rule fire on the report?"""
+    cash = _flag(F_CASH)
+    mx = _flag(F_MX)
+    cents = pl.col("cents")
+    threshold = config.ctr_threshold_cents
+    masks: dict[str, pl.Expr] = {}
+    crossing_in = (pl.col("ctr_in_cents") > threshold) & (
+        pl.col("ctr_in_cents") - cents <= threshold
+    )
+    crossing_out = (pl.col("ctr_out_cents") > threshold) & (
+        pl.col("ctr_out_cents") - cents <= threshold
+    )
+    enabled = pl.lit(config.ctr_enabled)
+    masks["us_ctr_cash_in"] = enabled & ~mx & cash & _flag(F_IN) & crossing_in
+    masks["us_ctr_cash_out"] = enabled & ~mx & cash & _flag(F_OUT) & crossing_out
+    limit = pl.when(mx).then(config.ror_threshold_cents).otherwise(threshold)
+    low, high = NEAR_FRACTION
+    near = cash & _flag(F_IN) & (cents * high >= limit * low) & (cents < limit)
+    daily = (pl.col("day_near_n") >= config.structuring_min_legs_day) & (
+        pl.col("day_cash_in_cents") > limit
+    )
+    three_days = (pl.col("near_n_3d") >= config.structuring_min_legs_3d) & (
+        pl.col("near_cents_3d") > limit
+    )
+    masks["structuring"] = pl.lit(config.structuring_enabled) & near & (daily | three_days)
+    masks["mx_ror"] = pl.lit(config.ror_enabled) & mx & cash & (cents >= config.ror_threshold_cents)
+    codes = [country_code(code) for code in config.high_risk_countries]
+    masks["high_risk_jurisdiction"] = pl.lit(config.high_risk_enabled) & pl.col("cp_country").is_in(
+        codes
+    )
+    havens = [country_code(code) for code in config.secrecy_countries]
+    masks["secrecy_jurisdiction"] = pl.lit(config.secrecy_enabled) & pl.col("cp_country").is_in(
+        havens
+    )
+    return features.select(*[expr.fill_null(False).alias(name) for name, expr in masks.items()])
+
+
+def _usd(cents: int | float | None) -> str:
+    return f"${(cents or 0) / 100:,.2f}"
+
+
+_COUNTRY_OF = {
+    code: f"{chr(65 + (code - 1) // 26)}{chr(65 + (code - 1) % 26)}" for code in range(1, 677)
+}
+
+
+def _reason(rule: str, row: dict[str, Any], config: RuleConfig) -> str:
+    if rule == "us_ctr_cash_in":
+        return (
+            f"Cash deposits of {_usd(row['ctr_in_cents'])} on one business day at this"
+            f" institution exceed $10,000: a CTR is required (31 CFR 1010.311/313)"
+        )
+    if rule == "us_ctr_cash_out":
+        return (
+            f"Cash withdrawals of {_usd(row['ctr_out_cents'])} on one business day at this"
+            f" institution exceed $10,000: a CTR is required (31 CFR 1010.311/313)"
+        )
+    if rule == "structuring":
+        mx = bool(row["flags"] & F_MX)
+        limit = "USD 7,500 (MX)" if mx else "$10,000"
+        if row["day_near_n"] >= config.structuring_min_legs_day and (
+            row["day_cash_in_cents"] or 0
+        ) > (config.ror_threshold_cents if mx else config.ctr_threshold_cents):
+            return (
+                f"Structuring pattern: {int(row['day_near_n'])} cash deposits just below"
+                f" {limit} on one business day, {_usd(row['day_cash_in_cents'])} in total"
+            )
+        return (
+            f"Structuring pattern: {int(row['near_n_3d'])} cash deposits just below {limit}"
+            f" within 3 days, {_usd(row['near_cents_3d'])} in total"
+        )
+    if rule == "mx_ror":
+        return (
+            f"Cash of {_usd(row['cents'])} (USD equivalent) at a Mexican institution: at least"
+            " USD 7,500, an operación relevante to report"
+        )
+    country = _COUNTRY_OF.get(int(row["cp_country"] or 0), "?")
+    if rule == "secrecy_jurisdiction":
+        return f"Counterparty in a secrecy jurisdiction ({country})"
+    return f"Counterparty in a high-risk jurisdiction ({country})"
+
+
+def evaluate(features: pl.DataFrame, config: RuleConfig) -> list[list[RuleHit]]:
+    """The rule hits of each report (empty lists for most)."""
+    masks = rule_masks(features, config)
+    hits: list[list[RuleHit]] = [[] for _ in range(features.height)]
+    any_hit = masks.select(pl.any_horizontal(pl.all()).alias("any"))["any"]
+    rows = any_hit.arg_true().to_list()
+    if not rows:
+        return hits
+    needed = [
+        "ctr_in_cents",
+        "ctr_out_cents",
+        "day_cash_in_cents",
+        "day_near_n",
+        "near_n_3d",
+        "near_cents_3d",
+        "cents",
+        "flags",
+        "cp_country",
+    ]
+    subset = features[rows].select(needed).to_dicts()
+    fired = masks[rows].to_dicts()
+    forces = forcing(config)
+    for index, row, flags in zip(rows, subset, fired, strict=True):
+        hits[index] = [
+            RuleHit(rule, forces[rule], _reason(rule, row, config))
+            for rule in RULE_IDS
+            if flags[rule]
+        ]
+    return hits
+
+
+def forcing(config: RuleConfig) -> dict[str, bool]:
+    """Whether each rule forces an alert."""
+    return {
+        "us_ctr_cash_in": config.ctr_forces_alert,
+        "us_ctr_cash_out": config.ctr_forces_alert,
+        "structuring": config.structuring_forces_alert,
+        "mx_ror": config.ror_forces_alert,
+        "high_risk_jurisdiction": config.high_risk_forces_alert,
+        "secrecy_jurisdiction": config.secrecy_forces_alert,
+    }
+
+
+def rules_only_score(features: pl.DataFrame, config: RuleConfig) -> pl.Series:
+    """The baseline's score: forcing hits weigh 2, other hits 1 (ties are many)."""
+    masks = rule_masks(features, config)
+    forces = forcing(config)
+    weights = [pl.col(rule).cast(pl.Float64) * (2.0 if forces[rule] else 1.0) for rule in RULE_IDS]
+    return masks.select(pl.sum_horizontal(weights).alias("rules_score"))["rules_score"]
+
+
+def rules_only_alert(features: pl.DataFrame, config: RuleConfig) -> pl.Series:
+    """The baseline's alerts: any rule hit."""
+    masks = rule_masks(features, config)
+    return masks.select(pl.any_horizontal(pl.all()).alias("rules_alert"))["rules_alert"]
+
+
+def parse_countries(text: str | Sequence[str]) -> tuple[str, ...]:
+    """``"IR, KP,MM"`` → ``("IR", "KP", "MM")``."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    return tuple(item.strip().upper() for item in items if item.strip())

@@ -1,0 +1,494 @@
+"""Scoring: model score, rules, alert decision, typology guess and reasons in plain words.
+
+The worker (``streaming.detection``) and ``amlscreen score`` both hand a feature frame from
+``models.features`` to :meth:`Scorer.score`.
+
+Reasons. Every rule hit gives its own sentence. For alerts, the model's part is explained by
+*group occlusion*: the features are grouped by the red flag they measure (structuring legs,
+cash volume, pass-through, fan-in, …); each group in turn is set to its typical legitimate
+value (the training median, from the model card) and the drop of the score is that group's
+contribution. The groups with the largest drops are turned into sentences from the report's
+own values, e.g. "7 cash deposits of $9,000–$9,900 in 7 days at 4 branches". One batched
+``predict`` call per micro-batch covers every alert and group.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+import polars as pl
+
+from models.features import (
+    FEATURE_COLUMNS,
+    STR_GROUPS,
+    WINDOWS,
+    encode,
+    feature_chunks,
+    flatten,
+    with_keys,
+)
+from models.pipeline import NEGATIVE_LABEL
+from models.registry import ModelBundle
+from models.rules import RULE_IDS, RuleConfig, RuleHit, evaluate, forcing, rule_masks
+
+Row = Mapping[str, Any]
+
+
+def _money(usd: float | None) -> str:
+    return f"${(usd or 0.0):,.0f}"
+
+
+def _cents(cents: Any) -> str:
+    return _money(None if cents is None else float(cents) / 100)
+
+
+def _n(value: Any) -> int:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return 0
+    return int(value)
+
+
+def _f(value: Any) -> float:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return 0.0
+    return float(value)
+
+
+def _plural(count: int, word: str, plural: str | None = None) -> str:
+    return f"{count} {word if count == 1 else (plural or word + 's')}"
+
+
+def _structuring(row: Row) -> str:
+    for window, label in (("7d", "7 days"), ("30d", "30 days")):
+        count = _n(row[f"near_n_{window}"])
+        if count >= 2:
+            low, high = row[f"near_min_cents_{window}"], row[f"near_max_cents_{window}"]
+            branches = _n(row[f"near_branches_{window}"])
+            return (
+                f"{count} cash deposits of {_cents(low)}–{_cents(high)} in {label}"
+                f" at {_plural(branches, 'branch', 'branches')}, just below the reporting threshold"
+            )
+    return f"A cash deposit of {_money(row['usd'])}, just below the reporting threshold"
+
+
+def _cash_volume(row: Row) -> str:
+    text = f"Cash deposits of {_money(row['cash_in_usd_7d'])} in 7 days"
+    jump = _f(row["cash_in_jump_7d"])
+    if jump >= 1.5 and _f(row["history_days"]) >= 14:
+        text += f", {jump:.1f}× the subject's earlier weekly level"
+    return text
+
+
+def _cash_out(row: Row) -> str:
+    count = _n(row["cash_out_n_7d"])
+    return f"Cash withdrawals of {_money(row['cash_out_usd_7d'])} in 7 days ({count})"
+
+
+def _locations(row: Row) -> str:
+    return (
+        f"Cash handled at {_plural(_n(row['branches_7d']), 'branch', 'branches')} in"
+        f" {_plural(_n(row['regions_7d']), 'region')} within 7 days"
+    )
+
+
+def _passthrough(row: Row) -> str:
+    share = _f(row["passthrough_7d"])
+    text = (
+        f"{_money(row['in_usd_7d'])} in and {_money(row['out_usd_7d'])} out within 7 days"
+        f" ({share:.0%} passed through)"
+    )
+    hours = row["since_opposite_h_7d"]
+    if hours is not None and not math.isnan(hours) and _f(row["mirror_7d"]) >= 0.8:
+        text += f"; a matching amount moved the other way {hours:.0f} hours earlier"
+    return text
+
+
+def _fan_in(row: Row) -> str:
+    beneficiary = _n(row["cp_payers_7d"])
+    own = _n(row["payers_7d"])
+    if beneficiary >= own and beneficiary >= 3:
+        return f"The beneficiary account received from {beneficiary} different accounts in 7 days"
+    return f"Payments received from {own} different accounts in 7 days"
+
+
+def _fan_out(row: Row) -> str:
+    payer = _n(row["cp_payees_7d"])
+    own = _n(row["payees_7d"])
+    if payer > own and payer >= 3:
+        return f"The paying account paid {payer} different accounts in 7 days"
+    countries = _n(row["countries_7d"])
+    return (
+        f"Payments to {own} different accounts in"
+        f" {_plural(countries, 'country', 'countries')} within 7 days"
+    )
+
+
+def _high_risk(row: Row) -> str:
+    count = _n(row["hrc_n_30d"])
+    return (
+        f"{_plural(count, 'transfer')} with high-risk jurisdictions in 30 days"
+        f" ({_f(row['hrc_share_30d']):.0%} of the value)"
+    )
+
+
+def _cross_border(row: Row) -> str:
+    return (
+        f"{_f(row['xb_share_30d']):.0%} of the value in 30 days crossed a border"
+        f" ({_plural(_n(row['xb_n_30d']), 'transfer')})"
+    )
+
+
+def _round(row: Row) -> str:
+    count = _n(row["round1000_n_30d"])
+    share = max(_f(row["round100_share_30d"]), _f(row["round1000_share_30d"]))
+    if count:
+        return f"{count} transactions in round thousands within 30 days ({share:.0%} of them)"
+    return f"Round-amount transactions make {share:.0%} of the subject's reports in 30 days"
+
+
+def _dormancy(row: Row) -> str:
+    idle = max(_f(row["idle_days"]), _f(row["max_idle_days_30d"]))
+    return f"Activity after {idle:.0f} days without any report on the subject"
+
+
+def _volume(row: Row) -> str:
+    text = f"{_money(row['usd_7d'])} moved in 7 days over {_plural(_n(row['n_7d']), 'transaction')}"
+    jump = _f(row["volume_jump_7d"])
+    if jump >= 2 and _f(row["history_days"]) >= 14:
+        text += f", {jump:.1f}× the earlier weekly level"
+    return text
+
+
+def _suspicion(row: Row) -> str:
+    if _f(row["str"]):
+        groups = [name.removeprefix("str_") for name in STR_GROUPS if _f(row[name])]
+        kinds = ", ".join(groups) or "unclassified"
+        return f"The institution filed a suspicious-activity report ({kinds})"
+    return "A suspicious-activity report was filed on this subject in the last 30 days"
+
+
+def _institutions(row: Row) -> str:
+    return f"Activity at {_n(row['institutions_30d'])} institutions within 30 days"
+
+
+def _profile(_row: Row) -> str:
+    return "The kind of transaction is unusual for this type of customer"
+
+
+def _windowed(*names: str) -> list[str]:
+    return [f"{name}_{window}" for name in names for window in WINDOWS]
+
+
+@dataclass(frozen=True)
+class FeatureGroup:
+    name: str
+    features: tuple[str, ...]
+    sentence: Callable[[Row], str]
+
+
+FEATURE_GROUPS: tuple[FeatureGroup, ...] = (
+    FeatureGroup(
+        "structuring",
+        (
+            "near",
+            "day_near_n",
+            *_windowed("near_n", "near_usd"),
+            "near_branches_7d",
+            "near_branches_30d",
+        ),
+        _structuring,
+    ),
+    FeatureGroup(
+        "cash_volume",
+        (
+            "cash",
+            "day_cash_in_usd",
+            *_windowed("cash_in_n", "cash_in_usd"),
+            "cash_share_7d",
+            "cash_share_30d",
+            "cash_in_jump_7d",
+        ),
+        _cash_volume,
+    ),
+    FeatureGroup(
+        "cash_out",
+        ("day_cash_out_usd", *_windowed("cash_out_usd"), "cash_out_n_7d", "cash_out_n_30d"),
+        _cash_out,
+    ),
+    FeatureGroup("locations", ("day_branches", *_windowed("branches", "regions")), _locations),
+    FeatureGroup(
+        "passthrough",
+        (
+            *_windowed("passthrough", "in_usd", "out_usd"),
+            "in_n_7d",
+            "in_n_30d",
+            "out_n_7d",
+            "out_n_30d",
+            "mirror_7d",
+            "mirror_30d",
+            "since_opposite_h_7d",
+            "since_opposite_h_30d",
+        ),
+        _passthrough,
+    ),
+    FeatureGroup("fan_in", ("cp_payers_7d", *_windowed("payers")), _fan_in),
+    FeatureGroup(
+        "fan_out",
+        ("cp_payees_7d", *_windowed("payees"), "countries_7d", "countries_30d"),
+        _fan_out,
+    ),
+    FeatureGroup(
+        "high_risk",
+        ("hrc", "hrc_n_7d", "hrc_n_30d", "hrc_share_7d", "hrc_share_30d"),
+        _high_risk,
+    ),
+    FeatureGroup(
+        "cross_border",
+        ("xborder", "xb_n_7d", "xb_n_30d", "xb_share_7d", "xb_share_30d"),
+        _cross_border,
+    ),
+    FeatureGroup(
+        "round_amounts",
+        (
+            "round100",
+            "round1000",
+            "round100_share_7d",
+            "round100_share_30d",
+            "round1000_share_7d",
+            "round1000_share_30d",
+            "round1000_n_7d",
+            "round1000_n_30d",
+        ),
+        _round,
+    ),
+    FeatureGroup(
+        "dormancy",
+        ("idle_days", "max_idle_days_7d", "max_idle_days_30d", "account_age_days"),
+        _dormancy,
+    ),
+    FeatureGroup(
+        "volume",
+        ("usd", "lvtr", *_windowed("n", "usd"), "max_usd_7d", "max_usd_30d", "volume_jump_7d"),
+        _volume,
+    ),
+    FeatureGroup("suspicion", ("str", "str_n_7d", "str_n_30d", *STR_GROUPS), _suspicion),
+    FeatureGroup("institutions", ("institutions_7d", "institutions_30d"), _institutions),
+    FeatureGroup(
+        "profile",
+        (
+            "instrument",
+            "channel",
+            "naics2",
+            "entity",
+            "incoming",
+            "cp_person",
+            "cp_account",
+            "mx",
+            "peer_group",
+        ),
+        _profile,
+    ),
+)
+
+
+@dataclass(slots=True)
+class ScoredBatch:
+    """The outcome for each report of a feature frame, in its row order."""
+
+    scores: npt.NDArray[np.float64]
+    alerts: npt.NDArray[np.bool_]
+    typologies: list[str | None]
+    reasons: list[list[str]]
+    rule_hits: list[list[RuleHit]]
+    top_features: list[dict[str, float]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.scores.size)
+
+
+class Scorer:
+    """Scores feature frames with one model bundle and one rule configuration."""
+
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        *,
+        rules: RuleConfig | None = None,
+        threshold: float | None = None,
+        explain: int = 3,
+    ) -> None:
+        self.bundle = bundle
+        self.rules = rules or RuleConfig()
+        self.threshold = bundle.threshold if threshold is None else threshold
+        self.explain = explain
+        self._reference = bundle.reference
+        steps = bundle.pipeline.steps
+        self._transform = bundle.pipeline[:-1] if len(steps) > 1 else None
+        self._model = steps[-1][1]
+
+    @property
+    def model_version(self) -> str:
+        return self.bundle.version
+
+    def _inputs(self, features: pl.DataFrame) -> Any:
+        matrix = features.select(FEATURE_COLUMNS)
+        return self._transform.transform(matrix) if self._transform is not None else matrix
+
+    def laundering_scores(self, features: pl.DataFrame) -> npt.NDArray[np.float64]:
+        """P(laundering) of each row."""
+        if features.is_empty():
+            return np.empty(0)
+        return np.asarray(self._model.decision_score(self._inputs(features)), dtype=np.float64)
+
+    def score_rules(self, features: pl.DataFrame) -> pl.DataFrame:
+        """One boolean column per rule, and ``forced``: did a forcing rule fire?"""
+        masks = rule_masks(features, self.rules)
+        forces = forcing(self.rules)
+        forcing_rules = [pl.col(rule) for rule in RULE_IDS if forces[rule]]
+        forced = pl.any_horizontal(forcing_rules) if forcing_rules else pl.lit(False)
+        return masks.with_columns(forced.alias("forced"))
+
+    def score(self, features: pl.DataFrame) -> ScoredBatch:
+        """Scores, rules, alerts, typology guesses and reasons for a feature frame."""
+        n = features.height
+        scores = self.laundering_scores(features)
+        hits = evaluate(features, self.rules)
+        forced = np.array([any(hit.forces_alert for hit in row) for row in hits], dtype=bool)
+        alerts = (scores >= self.threshold) | forced if n else np.zeros(0, dtype=bool)
+        typologies: list[str | None] = [None] * n
+        reasons: list[list[str]] = [[hit.reason for hit in row] for row in hits]
+        top: list[dict[str, float]] = [{} for _ in range(n)]
+        rows = np.flatnonzero(alerts)
+        if rows.size:
+            subset = features[rows.tolist()]
+            for index, typology in zip(rows, self.typologies(subset), strict=True):
+                typologies[index] = typology
+            for index, sentences, values in zip(
+                rows, *self._explain(subset, scores[rows]), strict=True
+            ):
+                reasons[index] = reasons[index] + sentences
+                top[index] = values
+        return ScoredBatch(scores, alerts, typologies, reasons, hits, top)
+
+    def typologies(self, subset: pl.DataFrame) -> list[str | None]:
+        """The most likely typology of each row, given laundering."""
+        proba = self._model.predict_proba(self._inputs(subset))
+        classes = [str(label) for label in self._model.classes_]
+        mask = np.array([label != NEGATIVE_LABEL for label in classes])
+        if not mask.any():
+            return [None] * subset.height
+        positive = proba[:, mask]
+        names = [label for label in classes if label != NEGATIVE_LABEL]
+        return [names[int(i)] for i in np.argmax(positive, axis=1)]
+
+    def _explain(
+        self, subset: pl.DataFrame, base: npt.NDArray[np.float64]
+    ) -> tuple[list[list[str]], list[dict[str, float]]]:
+        groups = [group for group in FEATURE_GROUPS if group.features]
+        n = subset.height
+        matrix = subset.select(FEATURE_COLUMNS)
+        copies = []
+        for group in groups:
+            copies.append(
+                matrix.with_columns(
+                    [
+                        pl.lit(self._reference.get(name, 0.0), dtype=pl.Float64).alias(name)
+                        for name in group.features
+                    ]
+                )
+            )
+        occluded = np.asarray(
+            self._model.decision_score(
+                self._transform.transform(pl.concat(copies))
+                if self._transform is not None
+                else pl.concat(copies)
+            )
+        ).reshape(len(groups), n)
+        drops = base[None, :] - occluded
+        records = subset.to_dicts()
+        sentences: list[list[str]] = []
+        values: list[dict[str, float]] = []
+        for column in range(n):
+            order = np.argsort(-drops[:, column])
+            chosen = [int(g) for g in order[: self.explain] if drops[g, column] > 0.01]
+            if not chosen:
+                chosen = [int(order[0])]
+            row = records[column]
+            sentences.append([groups[g].sentence(row) for g in chosen])
+            picked: dict[str, float] = {}
+            for g in chosen:
+                for name in groups[g].features:
+                    value = row.get(name)
+                    if value is not None and not (isinstance(value, float) and math.isnan(value)):
+                        picked[name] = float(value)
+                picked[f"contribution.{groups[g].name}"] = round(float(drops[g, column]), 4)
+            values.append(picked)
+        return sentences, values
+
+
+# ---------------------------------------------------------------------------------------------
+# Backtests: a file through the worker's feature and model code
+
+
+def score_history(compact: pl.DataFrame, scorer: Scorer) -> pl.DataFrame:
+    """Scores every row of a history (arrival order) → one output row per report."""
+    parts: list[pl.DataFrame] = []
+    for chunk in feature_chunks(compact):
+        scored = scorer.score(chunk)
+        parts.append(
+            pl.DataFrame(
+                {
+                    "seq": chunk["seq"],
+                    "institution_id": chunk["institution_id"],
+                    "report_id": chunk["report_id"],
+                    "score": pl.Series(scored.scores, dtype=pl.Float64),
+                    "alert": pl.Series(scored.alerts, dtype=pl.Boolean),
+                    "typology": pl.Series(scored.typologies, dtype=pl.String),
+                    "reasons": pl.Series(scored.reasons, dtype=pl.List(pl.String)),
+                    "rules": pl.Series(
+                        [[hit.rule for hit in hits] for hits in scored.rule_hits],
+                        dtype=pl.List(pl.String),
+                    ),
+                }
+            )
+        )
+    if not parts:
+        return pl.DataFrame(
+            schema={
+                "seq": pl.Int64(),
+                "institution_id": pl.String(),
+                "report_id": pl.String(),
+                "score": pl.Float64(),
+                "alert": pl.Boolean(),
+                "typology": pl.String(),
+                "reasons": pl.List(pl.String()),
+                "rules": pl.List(pl.String()),
+            }
+        )
+    return pl.concat(parts).sort("seq")
+
+
+def read_jsonl(path: Path) -> Iterable[dict[str, Any]]:
+    """Wire documents of a JSONL file (blank lines skipped)."""
+    with path.open("rb") as handle:
+        for line in handle:
+            if line.strip():
+                yield orjson.loads(line)
+
+
+def score_file(source: Path, target: Path, scorer: Scorer) -> dict[str, int]:
+    """``amlscreen score``: one JSON line out per report in, in input order."""
+    compact = with_keys(encode(flatten(read_jsonl(source)))).collect()
+    result = score_history(compact, scorer)
+    with target.open("wb") as out:
+        for row in result.drop("seq").iter_rows(named=True):
+            row["score"] = round(float(row["score"]), 6)
+            out.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+    return {"reports": result.height, "alerts": int(result["alert"].sum())}

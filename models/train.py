@@ -1,0 +1,377 @@
+"""Training: data (synthetic or labelled JSONL) → features → pipeline → artefact + card.
+
+``amlscreen train`` calls :func:`train`. The synthetic default draws a stream from
+``models.generator`` in the *training* regime of ``TypologyParams``; evaluation
+(``models.evaluate``) uses another seed and the *evaluation* regime, so the model is judged on
+laundering it has not seen.
+
+Split and sampling. The last ``validation_share`` of the stream (by arrival) is held out to
+choose the alert threshold and report validation metrics; the model is fitted on the rest.
+Legitimate reports are subsampled (``negative_share``) with weights ``1 / negative_share`` so
+that probabilities stay calibrated while fitting takes a fraction of the time.
+
+Threshold. The default alert threshold maximises F2 on the validation part (recall weighs
+four times precision: a missed scheme costs more than an alert an investigator closes).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+import polars as pl
+from sklearn.metrics import average_precision_score, precision_recall_curve
+
+from models.features import (
+    FEATURE_COLUMNS,
+    build_features,
+    encode,
+    feature_config,
+    flatten,
+    with_keys,
+)
+from models.generator import GeneratorConfig, TypologyParams, generate
+from models.pipeline import NEGATIVE_LABEL, make_pipeline
+from models.registry import ModelArtefactError, ModelBundle, read_card, save_bundle, verify
+
+log = logging.getLogger(__name__)
+
+DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
+DEFAULT_TRAINING_SEED = 20_260_105
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train; the synthetic fields apply when no labelled data is given."""
+
+    seed: int = DEFAULT_TRAINING_SEED
+    n_reports: int = 1_000_000
+    start: datetime = DEFAULT_START
+    days: int = 60
+    laundering_share: float = 0.02
+    validation_share: float = 0.2
+    negative_share: float = 0.3
+    max_iter: int = 300
+    learning_rate: float = 0.1
+    calibration_folds: int = 3
+    calibration: str = "isotonic"
+    beta: float = 2.0
+    source: str = "synthetic"
+
+    @classmethod
+    def small(cls) -> TrainConfig:
+        """The default model of ``amlscreen up``: seconds to train, still every typology."""
+        return cls(n_reports=150_000, max_iter=150, negative_share=0.25, source="default")
+
+
+@dataclass
+class Dataset:
+    """Features of a history with a label per report (``NEGATIVE_LABEL`` or a typology)."""
+
+    features: pl.DataFrame
+    labels: list[str]
+    case_ids: list[str | None]
+    description: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.labels) != self.features.height:
+            raise ValueError("one label per feature row is needed")
+
+
+def synthetic_dataset(
+    seed: int,
+    n_reports: int,
+    *,
+    params: TypologyParams | None = None,
+    start: datetime = DEFAULT_START,
+    days: int = 60,
+    laundering_share: float = 0.02,
+) -> Dataset:
+    """A generator stream, featurised exactly as the worker would."""
+    regime = params or TypologyParams.training()
+    config = GeneratorConfig(
+        seed=seed,
+        n_reports=n_reports,
+        start=start,
+        days=days,
+        laundering_share=laundering_share,
+        params=regime,
+    )
+    documents: list[dict[str, Any]] = []
+    labels: list[str] = []
+    cases: list[str | None] = []
+    for item in generate(config):
+        documents.append(item.report)
+        labels.append(item.typology or NEGATIVE_LABEL)
+        cases.append(item.case_id)
+    return _dataset(
+        documents,
+        labels,
+        cases,
+        {
+            "source": "synthetic generator (models.generator)",
+            "seed": seed,
+            "n_reports": n_reports,
+            "start": start.isoformat(),
+            "days": days,
+            "laundering_share": laundering_share,
+            "regime": regime.name,
+        },
+    )
+
+
+def _dataset(
+    documents: list[dict[str, Any]],
+    labels: list[str],
+    cases: list[str | None],
+    description: dict[str, Any],
+) -> Dataset:
+    compact = with_keys(encode(flatten(documents))).collect()
+    del documents
+    features = build_features(compact)
+    description = {
+        **description,
+        "positives": sum(label != NEGATIVE_LABEL for label in labels),
+        "typologies": _counts(label for label in labels if label != NEGATIVE_LABEL),
+    }
+    return Dataset(features, labels, cases, description)
+
+
+def _counts(items: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item] = counts.get(item, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open("rb") as handle:
+        for line in handle:
+            if line.strip():
+                yield orjson.loads(line)
+
+
+def labelled_dataset(reports: Path, labels: Path) -> Dataset:
+    """Reports JSONL (wire format) plus a labels JSONL keyed by institution and report id.
+
+    Each label line is ``{"institution_id", "report_id", "typology"}`` (``typology`` null for
+    legitimate reports), as ``amlscreen simulate`` writes; reports without a label line are
+    taken as legitimate.
+    """
+    by_key: dict[tuple[str, str], str | None] = {}
+    cases: dict[tuple[str, str], str | None] = {}
+    for line in _jsonl(labels):
+        key = (str(line["institution_id"]), str(line["report_id"]))
+        by_key[key] = line.get("typology")
+        cases[key] = line.get("case_id")
+    documents = list(_jsonl(reports))
+    keys = [(str(doc["institution_id"]), str(doc["report_id"])) for doc in documents]
+    return _dataset(
+        documents,
+        [by_key.get(key) or NEGATIVE_LABEL for key in keys],
+        [cases.get(key) for key in keys],
+        {"source": "labelled JSONL", "reports": str(reports), "labels": str(labels)},
+    )
+
+
+def add_dispositions(dataset: Dataset, extra: Dataset, weight: float = 5.0) -> Dataset:
+    """Appends investigator-labelled reports (filed → their typology, closed FP → legit)."""
+    offset = int(dataset.features["seq"].max() or 0) + 1  # type: ignore[arg-type]
+    features = pl.concat(
+        [dataset.features, extra.features.with_columns(pl.col("seq") + offset)], how="vertical"
+    )
+    description = {
+        **dataset.description,
+        "dispositions": {**extra.description, "weight": weight, "reports": extra.features.height},
+    }
+    return Dataset(
+        features,
+        [*dataset.labels, *extra.labels],
+        [*dataset.case_ids, *extra.case_ids],
+        description,
+    )
+
+
+def _sample(
+    labels: npt.NDArray[np.str_], share: float, rng: np.random.Generator
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+    positive = labels != NEGATIVE_LABEL
+    keep = positive | (rng.random(labels.size) < share)
+    weights = np.where(positive, 1.0, 1.0 / share)
+    return keep, weights
+
+
+def choose_threshold(
+    y: npt.NDArray[np.bool_], scores: npt.NDArray[np.float64], beta: float
+) -> float:
+    """The score threshold maximising F-beta (ties: the higher threshold)."""
+    if not y.any():
+        return 0.5
+    precision, recall, thresholds = precision_recall_curve(y, scores)
+    precision, recall = precision[:-1], recall[:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = (1 + beta**2) * precision * recall / (beta**2 * precision + recall)
+    f = np.nan_to_num(f)
+    best = int(np.flatnonzero(f == f.max())[-1])
+    return float(thresholds[best])
+
+
+def _metrics_at(
+    y: npt.NDArray[np.bool_], scores: npt.NDArray[np.float64], threshold: float
+) -> dict[str, float]:
+    alerts = scores >= threshold
+    true_positives = int((alerts & y).sum())
+    return {
+        "alerts": int(alerts.sum()),
+        "precision": true_positives / max(int(alerts.sum()), 1),
+        "recall": true_positives / max(int(y.sum()), 1),
+    }
+
+
+def train(
+    config: TrainConfig,
+    out: Path,
+    *,
+    dataset: Dataset | None = None,
+    extra: Dataset | None = None,
+) -> ModelBundle:
+    """Trains, validates, and writes ``out`` (skops) with its model card."""
+    started = time.perf_counter()
+    if dataset is None:
+        dataset = synthetic_dataset(
+            config.seed,
+            config.n_reports,
+            start=config.start,
+            days=config.days,
+            laundering_share=config.laundering_share,
+        )
+    if extra is not None:
+        dataset = add_dispositions(dataset, extra)
+    prepared = time.perf_counter()
+    features = dataset.features
+    labels = np.asarray(dataset.labels, dtype=object).astype(str)
+    order = np.argsort(features["seq"].to_numpy(), kind="stable")
+    cut = int(order.size * (1 - config.validation_share))
+    fit_rows, valid_rows = np.sort(order[:cut]), np.sort(order[cut:])
+    rng = np.random.default_rng(config.seed)
+    keep, weights = _sample(labels[fit_rows], config.negative_share, rng)
+    chosen = fit_rows[keep]
+    X = features[chosen.tolist()].select(FEATURE_COLUMNS)  # noqa: N806 - scikit-learn naming
+    pipeline = make_pipeline(
+        random_state=config.seed % (2**31),
+        max_iter=config.max_iter,
+        learning_rate=config.learning_rate,
+        calibration_folds=config.calibration_folds,
+        calibration=config.calibration,
+    )
+    pipeline.fit(X, labels[chosen], model__sample_weight=weights[keep])
+    fitted = time.perf_counter()
+
+    transform = pipeline[:-1]
+    model = pipeline[-1]
+    valid = features[valid_rows.tolist()]
+    y_valid = labels[valid_rows] != NEGATIVE_LABEL
+    scores = np.asarray(model.decision_score(transform.transform(valid.select(FEATURE_COLUMNS))))
+    threshold = choose_threshold(y_valid, scores, config.beta) if y_valid.any() else 0.5
+    metrics: dict[str, Any] = {
+        "validation_reports": int(valid_rows.size),
+        "validation_positives": int(y_valid.sum()),
+        "pr_auc": float(average_precision_score(y_valid, scores)) if y_valid.any() else None,
+        "at_threshold": _metrics_at(y_valid, scores, threshold),
+        "per_typology_recall": {
+            typology: float((scores[labels[valid_rows] == typology] >= threshold).mean())
+            for typology in sorted(set(labels[valid_rows]) - {NEGATIVE_LABEL})
+        },
+    }
+    legit = labels[fit_rows] == NEGATIVE_LABEL
+    reference = (
+        features[fit_rows[legit].tolist()]
+        .select(FEATURE_COLUMNS)
+        .select(pl.all().median())
+        .fill_null(0.0)
+        .row(0, named=True)
+    )
+    booster = model.detector.estimator
+    card = {
+        "training": {
+            **dataset.description,
+            "fit_reports": int(fit_rows.size),
+            "fit_sampled": int(chosen.size),
+            "negative_share": config.negative_share,
+            "validation_share": config.validation_share,
+            "seconds": {
+                "data_and_features": round(prepared - started, 1),
+                "fit": round(fitted - prepared, 1),
+            },
+        },
+        "params": {
+            "train_config": {
+                key: (value.isoformat() if isinstance(value, datetime) else value)
+                for key, value in asdict(config).items()
+            },
+            "booster": {
+                key: value
+                for key, value in booster.get_params().items()
+                if isinstance(value, int | float | str | bool) or value is None
+            },
+            "calibration": {"method": model.detector.method, "cv": model.detector.cv},
+            "peer_group": pipeline[0].group_column,
+            "peer_values": list(pipeline[0].value_columns),
+        },
+        "feature_config": feature_config(),
+        "threshold": threshold,
+        "threshold_policy": f"max F{config.beta:g} on the validation part",
+        "metrics": {"validation": metrics},
+        "reference": {name: float(value) for name, value in reference.items()},
+        "classes": [str(label) for label in model.classes_],
+    }
+    bundle = save_bundle(pipeline, out, card)
+    log.info(
+        "trained %s in %.0fs (data %.0fs, fit %.0fs); validation PR-AUC %s, threshold %.3f",
+        bundle.version,
+        time.perf_counter() - started,
+        prepared - started,
+        fitted - prepared,
+        metrics["pr_auc"],
+        threshold,
+    )
+    return bundle
+
+
+def ensure_default_model(path: Path) -> None:
+    """Makes sure a usable model is at ``path`` (``amlscreen up``).
+
+    Nothing happens if a verified artefact is there. Without one, a small default model is
+    trained from the generator (about half a minute on two cores). An artefact that exists but
+    fails verification is replaced only if it is itself an auto-trained default; anything
+    else is someone's model and the error is raised.
+    """
+    if path.exists():
+        try:
+            verify(path)
+            return
+        except ModelArtefactError:
+            try:
+                source = read_card(path).get("training", {}).get("default")
+            except ModelArtefactError:
+                source = None
+            if not source:
+                raise
+    config = TrainConfig.small()
+    dataset = synthetic_dataset(config.seed, config.n_reports, start=config.start)
+    dataset.description["default"] = True
+    train(replace(config), path, dataset=dataset)
+
+
+def training_seed(card: Mapping[str, Any]) -> int | None:
+    """The generator seed a model was trained on (None for non-synthetic data)."""
+    seed = card.get("training", {}).get("seed")
+    return int(seed) if seed is not None else None
