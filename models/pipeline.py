@@ -290,6 +290,7 @@ def make_pipeline(
     learning_rate: float = 0.1,
     calibration_folds: int = 3,
     calibration: str = "isotonic",
+    typer_max_iter: int = 150,
 ) -> Pipeline:
     """The detection pipeline over :data:`models.features.FEATURE_COLUMNS` (Polars input)."""
     # Codes (instrument, channel, NAICS sector) stay ordinal: native categorical support would
@@ -307,7 +308,7 @@ def make_pipeline(
     )
     typer = HistGradientBoostingClassifier(
         learning_rate=0.1,
-        max_iter=150,
+        max_iter=typer_max_iter,
         max_leaf_nodes=15,
         min_samples_leaf=10,
         l2_regularization=1.0,

@@ -63,6 +63,7 @@ class TrainConfig:
     learning_rate: float = 0.1
     calibration_folds: int = 3
     calibration: str = "isotonic"
+    typer_max_iter: int = 150
     beta: float = 2.0
     source: str = "synthetic"
 
@@ -271,6 +272,7 @@ def train(
         learning_rate=config.learning_rate,
         calibration_folds=config.calibration_folds,
         calibration=config.calibration,
+        typer_max_iter=config.typer_max_iter,
     )
     pipeline.fit(X, labels[chosen], model__sample_weight=weights[keep])
     fitted = time.perf_counter()

@@ -1,0 +1,444 @@
+"""Detection in the worker: the ``BatchHook`` that scores each micro-batch's new reports.
+
+Runs inside the batch's database transaction, after the reports are stored:
+
+1. features of the inserted reports over the worker's window state plus the batch
+   (``models.state.batch_features``: the functions training and ``amlscreen score`` use);
+   subjects the state has not loaded are rebuilt from the report store first;
+2. model score, rules, alert decision, typology guess and reasons (``models.scoring``);
+3. every report gets ``score``, ``reasons``, ``status="processed"`` and ``processed_at``;
+4. alerts are stored idempotently (``services.alerts.service.raise_alerts``) and returned as
+   ``aml.alerts`` messages keyed by subject key.
+
+The window state learns the batch's rows only once the transaction has committed (an
+``after_commit`` listener), so a failed batch leaves the state as the store is.
+
+State after a restart or a rebalance. The state is rebuilt from the store, not by replaying
+Kafka: a subject is loaded (its last 30 days plus the time of its previous report) the first
+time this worker sees it, and again when the partition it lives on is assigned to this worker
+anew (``assignment`` is polled every batch). The store already holds every persisted report,
+validated, with its position; reading it is one indexed query per batch of new subjects and
+needs no second consumer or offset bookkeeping.
+
+Counterparty-side features (distinct payers into a beneficiary, distinct payees of a payer)
+come from the store too (``SqlHistoryStore.edge_rows``), so they count reports persisted by
+every worker; reports of other partitions not yet persisted when this batch runs are missing
+from them until they are, which with workers keeping up is well under a second of a 7-day
+window.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+import polars as pl
+from sqlalchemy import (
+    String,
+    and_,
+    any_,
+    bindparam,
+    event,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from models.features import DEFAULT_CALENDAR, EDGE_ROW_SCHEMA, BusinessCalendar, flatten
+from models.registry import load_bundle
+from models.scoring import ScoredBatch, Scorer
+from models.state import WindowState, batch_features
+from services.alerts.schemas import AlertCreate
+from services.alerts.service import alert_to_message, raise_alerts
+from services.config import Settings
+from services.kit.time import utc_now
+from services.reports.enums import ReportStatus
+from services.reports.orm import Report
+from services.reports.service import IncomingReport, PersistOutcome
+from streaming.metrics import WorkerMetrics
+
+log = logging.getLogger(__name__)
+
+_IN_CHUNK = 5_000
+
+
+def _epoch(moment: datetime | None) -> int | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() // 1)
+
+
+def _moment(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+class SqlHistoryStore:
+    """``models.state.HistoryStore`` over the reports table, inside the batch's session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._postgres = session.get_bind().dialect.name == "postgresql"
+
+    def _member(self, column: Any, values: Sequence[str]) -> list[ColumnElement[bool]]:
+        """``column IN values`` as one or more conditions (PostgreSQL: one array parameter)."""
+        if self._postgres:
+            return [column == any_(literal(list(values), ARRAY(String())))]
+        return [
+            column.in_(values[start : start + _IN_CHUNK])
+            for start in range(0, len(values), _IN_CHUNK)
+        ]
+
+    def coverage_start(self) -> int | None:
+        moment = self.session.scalar(
+            select(func.coalesce(Report.txn_at, Report.filed_at)).order_by(Report.id).limit(1)
+        )
+        return _epoch(moment)
+
+    def history(
+        self, subject_keys: Sequence[str], since: int, exclude: Collection[tuple[str, str]]
+    ) -> tuple[list[dict[str, Any]], list[str], dict[str, int]]:
+        if not subject_keys:
+            return [], [], {}
+        since_at = _moment(since)
+        recent = or_(
+            Report.txn_at > since_at, and_(Report.txn_at.is_(None), Report.filed_at > since_at)
+        )
+        rows: list[Any] = []
+        for condition in self._member(Report.subject_key, list(subject_keys)):
+            statement = select(
+                Report.id,
+                Report.subject_key,
+                Report.institution_id,
+                Report.report_id,
+                Report.document,
+                func.coalesce(Report.txn_at, Report.filed_at),
+            ).where(condition, recent)
+            rows.extend(self.session.execute(statement).all())
+        excluded = set(exclude)
+        kept = [row for row in rows if (row[2], row[3]) not in excluded]
+        kept.sort(key=lambda row: (_epoch(row[5]) or 0, row[0]))
+        return (
+            [row[4] for row in kept],
+            [row[1] for row in kept],
+            self._prior(list(subject_keys), since_at),
+        )
+
+    def _prior(self, keys: list[str], since_at: datetime) -> dict[str, int]:
+        """Time of each subject's latest report at or before ``since_at``."""
+        latest: dict[str, int] = {}
+
+        def keep(key: str, moment: datetime | None) -> None:
+            seconds = _epoch(moment)
+            if seconds is not None and seconds > latest.get(key, -(2**62)):
+                latest[key] = seconds
+
+        if self._postgres:
+            # One backward index probe per subject on (subject_key, txn_at).
+            probe = text(
+                "SELECT k.key, (SELECT max(r.txn_at) FROM reports r"
+                " WHERE r.subject_key = k.key AND r.txn_at <= :since)"
+                " FROM unnest(CAST(:keys AS varchar[])) AS k(key)"
+            )
+            for key, moment in self.session.execute(probe, {"keys": keys, "since": since_at}):
+                keep(key, moment)
+        else:
+            for condition in self._member(Report.subject_key, keys):
+                statement = (
+                    select(Report.subject_key, func.max(Report.txn_at))
+                    .where(condition, Report.txn_at <= since_at)
+                    .group_by(Report.subject_key)
+                )
+                for key, moment in self.session.execute(statement):
+                    keep(key, moment)
+        for condition in self._member(Report.subject_key, keys):
+            statement = (
+                select(Report.subject_key, func.max(Report.filed_at))
+                .where(condition, Report.txn_at.is_(None), Report.filed_at <= since_at)
+                .group_by(Report.subject_key)
+            )
+            for key, moment in self.session.execute(statement):
+                keep(key, moment)
+        return latest
+
+    def edge_rows(self, accounts: Sequence[str], since: int, until: int) -> pl.DataFrame:
+        columns: dict[str, list[Any]] = {name: [] for name in EDGE_ROW_SCHEMA}
+        if accounts:
+            window = and_(Report.txn_at > _moment(since), Report.txn_at <= _moment(until))
+            seen: set[int] = set()
+            wanted = list(accounts)
+            conditions = [
+                *self._member(Report.account_id, wanted),
+                *self._member(Report.counterparty_account_id, wanted),
+            ]
+            for condition in conditions:
+                statement = select(
+                    Report.id,
+                    Report.institution_id,
+                    Report.report_id,
+                    Report.account_id,
+                    Report.counterparty_account_id,
+                    Report.direction,
+                    Report.txn_at,
+                ).where(condition, window)
+                for (
+                    pk,
+                    institution,
+                    report,
+                    account,
+                    counterparty,
+                    direction,
+                    moment,
+                ) in self.session.execute(statement):
+                    if pk in seen:
+                        continue
+                    seen.add(pk)
+                    columns["institution_id"].append(institution)
+                    columns["report_id"].append(report)
+                    columns["account_id"].append(account)
+                    columns["cp_account_id"].append(counterparty)
+                    columns["direction"].append(direction)
+                    columns["t"].append(_epoch(moment))
+        return pl.DataFrame(columns, schema=EDGE_ROW_SCHEMA)
+
+
+class DetectionRepository:
+    """The writes detection makes to the reports table (flush only; the worker commits)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def mark_processed(
+        self,
+        keys: Sequence[tuple[str, str]],
+        scores: Sequence[float],
+        reasons: Sequence[list[str]],
+        at: datetime,
+    ) -> None:
+        if not keys:
+            return
+        if self.session.get_bind().dialect.name == "postgresql":
+            # One statement for the whole batch: arrays in, UPDATE … FROM unnest.
+            self.session.execute(
+                text(
+                    "UPDATE reports AS r SET score = v.score, reasons = CAST(v.reasons AS json),"
+                    " status = :status, processed_at = :at"
+                    " FROM unnest(CAST(:institutions AS varchar[]), CAST(:reports AS varchar[]),"
+                    " CAST(:scores AS float8[]), CAST(:reasons AS text[]))"
+                    " AS v(institution_id, report_id, score, reasons)"
+                    " WHERE r.institution_id = v.institution_id AND r.report_id = v.report_id"
+                ),
+                {
+                    "status": ReportStatus.PROCESSED.value,
+                    "at": at,
+                    "institutions": [key[0] for key in keys],
+                    "reports": [key[1] for key in keys],
+                    "scores": list(scores),
+                    "reasons": [orjson.dumps(items).decode() for items in reasons],
+                },
+            )
+            return
+        statement = (
+            update(Report)
+            .where(
+                Report.institution_id == bindparam("key_institution"),
+                Report.report_id == bindparam("key_report"),
+            )
+            .values(
+                score=bindparam("new_score"),
+                reasons=bindparam("new_reasons"),
+                status=ReportStatus.PROCESSED.value,
+                processed_at=at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        connection = self.session.connection()
+        connection.execute(
+            statement,
+            [
+                {
+                    "key_institution": key[0],
+                    "key_report": key[1],
+                    "new_score": score,
+                    "new_reasons": items,
+                }
+                for key, score, items in zip(keys, scores, reasons, strict=True)
+            ],
+        )
+
+
+AssignmentProbe = Callable[[], Collection[Any]]
+
+
+class DetectionHook:
+    """The worker's ``BatchHook``: features, score, alerts for each batch's new reports."""
+
+    def __init__(
+        self,
+        scorer: Scorer,
+        *,
+        state: WindowState | None = None,
+        assignment: AssignmentProbe | None = None,
+        metrics: WorkerMetrics | None = None,
+        calendar: BusinessCalendar = DEFAULT_CALENDAR,
+    ) -> None:
+        self.scorer = scorer
+        self.state = state or WindowState()
+        self.metrics = metrics
+        self.calendar = calendar
+        self._assignment = assignment
+        self._assigned: frozenset[tuple[str, int]] | None = None
+        self._partition_of = np.full(0, -1, dtype=np.int32)
+
+    # ---- rebalances ------------------------------------------------------------------------
+    def _record_partitions(
+        self, sids: npt.NDArray[np.int64], items: Sequence[IncomingReport]
+    ) -> None:
+        if sids.size and int(sids.max()) >= self._partition_of.size:
+            grown = np.full(max(int(sids.max()) + 1, self._partition_of.size * 2), -1, np.int32)
+            grown[: self._partition_of.size] = self._partition_of
+            self._partition_of = grown
+        partitions = np.array(
+            [item.source.partition if item.source else -1 for item in items], dtype=np.int32
+        )
+        known = self._partition_of[sids]
+        moved = (known >= 0) & (partitions >= 0) & (known != partitions)
+        if moved.any():
+            # The topic's partition count changed: what we held for them may be stale.
+            self.state.invalidate(np.unique(sids[moved]))
+        self._partition_of[sids] = partitions
+
+    def _follow_assignment(self) -> None:
+        if self._assignment is None:
+            return
+        current = frozenset(
+            (str(getattr(tp, "topic", "")), int(getattr(tp, "partition", 0)))
+            for tp in self._assignment()
+        )
+        previous = self._assigned
+        self._assigned = current
+        if previous is None or previous == current:
+            return
+        changed = {partition for _, partition in current ^ previous}
+        stale = np.flatnonzero(np.isin(self._partition_of, list(changed)))
+        if stale.size:
+            self.state.invalidate(stale.astype(np.int64))
+        log.info(
+            "partitions changed (%s → %s): %d subjects will be reloaded from the store",
+            sorted(p for _, p in previous),
+            sorted(p for _, p in current),
+            stale.size,
+        )
+
+    # ---- the hook ------------------------------------------------------------------------
+    def __call__(self, session: Session, outcome: PersistOutcome) -> Sequence[tuple[bytes, bytes]]:
+        self._follow_assignment()
+        items = outcome.inserted
+        if not items:
+            return []
+        started = time.perf_counter()
+        keys = [item.report.subject_key for item in items]
+        self._record_partitions(self.state.subject_ids(keys), items)
+        flat = flatten([item.report.model_dump(mode="json") for item in items], keys)
+        batch = batch_features(self.state, flat, SqlHistoryStore(session), calendar=self.calendar)
+        self._observe("features", started)
+
+        started = time.perf_counter()
+        scored = self.scorer.score(batch.features)
+        self._observe("score", started)
+
+        started = time.perf_counter()
+        now = utc_now()
+        reasons = [self._reasons(scored, index) for index in range(len(items))]
+        DetectionRepository(session).mark_processed(
+            [(item.report.institution_id, item.report.report_id) for item in items],
+            [float(score) for score in scored.scores],
+            reasons,
+            now,
+        )
+        alerts = [
+            self._alert(item, scored, index, reasons[index])
+            for index, item in enumerate(items)
+            if scored.alerts[index]
+        ]
+        stored = raise_alerts(session, alerts) if alerts else []
+        messages = [(alert.subject_key.encode(), alert_to_message(alert)) for alert in stored]
+        pending = batch.pending
+        state = self.state
+
+        def _apply(_session: Session) -> None:
+            state.append(pending)
+
+        event.listen(session, "after_commit", _apply, once=True)
+        self._observe("alert", started)
+        return messages
+
+    def _reasons(self, scored: ScoredBatch, index: int) -> list[str]:
+        reasons = scored.reasons[index]
+        if reasons:
+            return reasons
+        return [
+            f"Score {scored.scores[index]:.3f} is below the alert threshold"
+            f" {self.scorer.threshold:.3f}; no rule fired"
+        ]
+
+    def _alert(
+        self, item: IncomingReport, scored: ScoredBatch, index: int, reasons: list[str]
+    ) -> AlertCreate:
+        report = item.report
+        source = item.source
+        return AlertCreate(
+            institution_id=report.institution_id,
+            report_id=report.report_id,
+            subject_key=report.subject_key,
+            jurisdiction=report.jurisdiction.value,
+            report_type=report.report_type.value,
+            score=float(scored.scores[index]),
+            model_version=self.scorer.model_version,
+            rule_hits=[hit.as_dict() for hit in scored.rule_hits[index]],
+            typology=scored.typologies[index],
+            reasons=reasons,
+            features=scored.top_features[index],
+            source_topic=source.topic if source else None,
+            source_partition=source.partition if source else None,
+            source_offset=source.offset if source else None,
+            transaction_at=report.transaction.timestamp if report.transaction else None,
+        )
+
+    def _observe(self, stage: str, started: float) -> None:
+        if self.metrics is not None:
+            self.metrics.stage_duration.labels(stage).observe(time.perf_counter() - started)
+
+
+def build_detection_hook(
+    settings: Settings,
+    *,
+    consumer: Any = None,
+    metrics: WorkerMetrics | None = None,
+) -> DetectionHook:
+    """Loads the verified model of ``settings`` and returns the worker's detection hook.
+
+    ``consumer`` (a ``KafkaConsumer``) lets the hook notice partition reassignments.
+    """
+    bundle = load_bundle(settings.effective_model_path)
+    if metrics is not None:
+        metrics.set_model(bundle.version)
+    log.info("detection model %s, threshold %.3f", bundle.version, bundle.threshold)
+    return DetectionHook(
+        Scorer(bundle),
+        assignment=consumer.assignment if consumer is not None else None,
+        metrics=metrics,
+    )

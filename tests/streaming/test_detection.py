@@ -1,0 +1,177 @@
+"""Detection in the worker: the batch hook on real SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import polars as pl
+import pytest
+from sqlalchemy import func, select
+
+from models.features import features_from_documents, flatten
+from models.registry import load_bundle
+from models.scoring import Scorer
+from models.state import WindowState, batch_features
+from services.alerts.orm import Alert
+from services.db import transaction
+from services.reports.enums import ReportStatus
+from services.reports.orm import Report
+from services.reports.service import IncomingReport, SourcePosition, persist_reports
+from services.reports.wire import ReportV1
+from streaming.detection import DetectionHook, SqlHistoryStore
+from tests.models.test_features import report
+from tests.models.test_registry import tiny_model
+from tests.models.test_skew import assert_identical
+
+MONDAY = "2026-03-09"
+
+
+@pytest.fixture(scope="module")
+def scorer() -> Scorer:
+    return Scorer(load_bundle(tiny_model()))
+
+
+def incoming(documents: list[dict[str, Any]], partition: int = 0, first: int = 0) -> list:
+    return [
+        IncomingReport(ReportV1.model_validate(doc), SourcePosition("aml.reports", partition, o))
+        for o, doc in enumerate(documents, start=first)
+    ]
+
+
+def run(sessions, hook: DetectionHook, items: list) -> list[tuple[bytes, bytes]]:
+    with transaction(sessions) as session:
+        return list(hook(session, persist_reports(session, items)))
+
+
+def ordinary(count: int) -> list[dict[str, Any]]:
+    return [
+        report(
+            100 + i,
+            at=f"{MONDAY}T0{i % 9}:{i % 60:02d}:00Z",
+            amount=f"{50 + i}.25",
+            subject=f"P{i % 7}",
+        )
+        for i in range(count)
+    ]
+
+
+def structuring() -> list[dict[str, Any]]:
+    return [
+        report(
+            i,
+            at=f"{MONDAY}T1{i}:00:00Z",
+            amount=amount,
+            instrument="cash",
+            branch=f"B{i}",
+            subject="S42",
+        )
+        for i, amount in enumerate(["9500.00", "9200.00", "9800.00"], start=1)
+    ]
+
+
+class TestHook:
+    def test_every_report_is_scored_and_alerts_carry_their_source(self, sessions, scorer):
+        hook = DetectionHook(Scorer(scorer.bundle, threshold=1.01))  # only forced alerts
+        documents = ordinary(20) + structuring()
+        messages = run(sessions, hook, incoming(documents[:10], first=0))
+        messages += run(sessions, hook, incoming(documents[10:], first=10))
+        with sessions() as session:
+            reports = session.scalars(select(Report).order_by(Report.id)).all()
+            alerts = session.scalars(select(Alert).order_by(Alert.source_offset)).all()
+        assert len(reports) == len(documents)
+        assert all(r.status == ReportStatus.PROCESSED.value for r in reports)
+        assert all(r.score is not None and r.reasons and r.processed_at for r in reports)
+        assert [(a.report_id, a.source_offset) for a in alerts] == [
+            ("R000002", 21),
+            ("R000003", 22),
+        ]
+        alert = alerts[-1]
+        assert alert.source_topic == "aml.reports"
+        assert alert.source_partition == 0
+        assert alert.model_version == scorer.model_version
+        assert [hit["rule"] for hit in alert.rule_hits] == ["structuring"]
+        assert alert.reasons[0].startswith("Structuring pattern: 3 cash deposits")
+        assert alert.typology
+        assert alert.features
+        key = ReportV1.model_validate(documents[-1]).subject_key
+        assert [k for k, _ in messages] == [key.encode(), key.encode()]
+        assert orjson.loads(messages[-1][1])["report_id"] == "R000003"
+
+    def test_a_replayed_batch_raises_nothing_twice(self, sessions, scorer):
+        hook = DetectionHook(Scorer(scorer.bundle, threshold=1.01))
+        items = incoming(structuring())
+        assert len(run(sessions, hook, items)) == 2
+        assert run(sessions, hook, items) == []
+        with sessions() as session:
+            assert session.scalar(select(func.count()).select_from(Alert)) == 2
+
+    def test_the_state_learns_a_batch_only_once_committed(self, sessions, scorer):
+        hook = DetectionHook(scorer)
+
+        def fail_before_commit() -> None:
+            with transaction(sessions) as session:
+                hook(session, persist_reports(session, incoming(ordinary(5))))
+                raise RuntimeError("the database failed before the commit")
+
+        with pytest.raises(RuntimeError):
+            fail_before_commit()
+        assert hook.state.next_seq == 0
+        run(sessions, hook, incoming(ordinary(5)))
+        assert hook.state.next_seq == 5
+
+    def test_a_reassigned_partition_is_reloaded_from_the_store(self, sessions, scorer):
+        assigned = [("aml.reports", 0), ("aml.reports", 1)]
+        hook = DetectionHook(scorer, assignment=lambda: [_tp(*tp) for tp in assigned])
+        run(sessions, hook, incoming(ordinary(4), partition=0))
+        run(sessions, hook, incoming(structuring(), partition=1, first=100))
+        sids = hook.state.subject_ids(["SSN-x"])  # registering a key changes nothing loaded
+        assert not hook.state.loaded(sids).any()
+        p0 = hook.state.subject_ids([ReportV1.model_validate(ordinary(1)[0]).subject_key])
+        p1 = hook.state.subject_ids([ReportV1.model_validate(structuring()[0]).subject_key])
+        assert hook.state.loaded(p0).all()
+        assert hook.state.loaded(p1).all()
+        assigned.pop()  # partition 1 went to another worker
+        run(sessions, hook, incoming(ordinary(8)[4:], partition=0, first=50))
+        assert hook.state.loaded(p0).all()
+        assert not hook.state.loaded(p1).any()
+
+
+def _tp(topic: str, partition: int) -> Any:
+    from kafka import TopicPartition  # noqa: PLC0415
+
+    return TopicPartition(topic, partition)
+
+
+def test_worker_features_match_offline_through_the_store(sessions):
+    """The skew test on a real store: counterparty edges and rebuilt state come from SQL."""
+    from models.generator import GeneratorConfig, generate  # noqa: PLC0415
+
+    config = GeneratorConfig(
+        seed=77,
+        n_reports=3_000,
+        start=datetime(2026, 2, 2, tzinfo=UTC),
+        days=10,
+        laundering_share=0.1,
+    )
+    documents = [item.report for item in generate(config)]
+    offline = features_from_documents(documents)
+    state, rng, position, parts, restarted = WindowState(), random.Random(3), 0, [], False
+    while position < len(documents):
+        if position >= 1_500 and not restarted:
+            state, restarted = WindowState(), True  # a restart: the state comes from SQL
+        batch = documents[position : position + rng.choice([10, 200, 900])]
+        items = incoming(batch, first=position)
+        position += len(batch)
+        with transaction(sessions) as session:
+            outcome = persist_reports(session, items)
+            flat = flatten(
+                [item.report.model_dump(mode="json") for item in outcome.inserted],
+                [item.report.subject_key for item in outcome.inserted],
+            )
+            result = batch_features(state, flat, SqlHistoryStore(session))
+        state.append(result.pending)
+        parts.append(result.features)
+    assert_identical(offline, pl.concat(parts))
