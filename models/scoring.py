@@ -100,10 +100,8 @@ def _locations(row: Row) -> str:
 
 def _passthrough(row: Row) -> str:
     share = _f(row["passthrough_7d"])
-    text = (
-        f"{_money(row['in_usd_7d'])} in and {_money(row['out_usd_7d'])} out within 7 days"
-        f" ({share:.0%} passed through)"
-    )
+    flows = f"{_money(row['in_usd_7d'])} in and {_money(row['out_usd_7d'])} out within 7 days"
+    text = f"{flows} ({share:.0%} passed through)" if share >= 0.5 else f"Uneven flows: {flows}"
     hours = row["since_opposite_h_7d"]
     if hours is not None and not math.isnan(hours) and _f(row["mirror_7d"]) >= 0.8:
         text += f"; a matching amount moved the other way {hours:.0f} hours earlier"
@@ -391,35 +389,42 @@ class Scorer:
     def _explain(
         self, subset: pl.DataFrame, base: npt.NDArray[np.float64]
     ) -> tuple[list[list[str]], list[dict[str, float]]]:
-        groups = [group for group in FEATURE_GROUPS if group.features]
+        groups = list(FEATURE_GROUPS)
         n = subset.height
         matrix = subset.select(FEATURE_COLUMNS)
-        copies = []
+        reference = pl.DataFrame(
+            {name: [self._reference.get(name, 0.0)] for name in FEATURE_COLUMNS},
+            schema=dict.fromkeys(FEATURE_COLUMNS, pl.Float64),
+        )
+        without: list[pl.DataFrame] = []  # the row, with one group set to typical values
+        alone: list[pl.DataFrame] = []  # typical values, with one group taken from the row
+        typical = pl.concat([reference] * n)
         for group in groups:
-            copies.append(
+            without.append(
                 matrix.with_columns(
-                    [
-                        pl.lit(self._reference.get(name, 0.0), dtype=pl.Float64).alias(name)
-                        for name in group.features
-                    ]
+                    pl.lit(self._reference.get(name, 0.0), dtype=pl.Float64).alias(name)
+                    for name in group.features
                 )
             )
-        occluded = np.asarray(
-            self._model.decision_score(
-                self._transform.transform(pl.concat(copies))
-                if self._transform is not None
-                else pl.concat(copies)
-            )
-        ).reshape(len(groups), n)
-        drops = base[None, :] - occluded
+            alone.append(typical.with_columns(matrix.select(group.features).cast(pl.Float64)))
+        stacked = pl.concat([reference, *without, *alone], how="vertical_relaxed")
+        inputs = self._transform.transform(stacked) if self._transform is not None else stacked
+        scores = np.asarray(self._model.decision_score(inputs))
+        floor = float(scores[0])
+        dropped = scores[1 : 1 + len(groups) * n].reshape(len(groups), n)
+        added = scores[1 + len(groups) * n :].reshape(len(groups), n)
+        # Two cheap views of a group's part: what the score loses without it, and what it
+        # gains from it alone; their mean ranks the groups (a two-point Shapley estimate).
+        contributions = 0.5 * ((base[None, :] - dropped) + (added - floor))
         records = subset.to_dicts()
         sentences: list[list[str]] = []
         values: list[dict[str, float]] = []
         for column in range(n):
-            order = np.argsort(-drops[:, column])
-            chosen = [int(g) for g in order[: self.explain] if drops[g, column] > 0.01]
+            order = [int(g) for g in np.argsort(-contributions[:, column])]
+            spoken = [g for g in order if groups[g].name not in _SILENT]
+            chosen = [g for g in spoken[: self.explain] if contributions[g, column] > 0.01]
             if not chosen:
-                chosen = [int(order[0])]
+                chosen = spoken[:1]
             row = records[column]
             sentences.append([groups[g].sentence(row) for g in chosen])
             picked: dict[str, float] = {}
@@ -428,9 +433,14 @@ class Scorer:
                     value = row.get(name)
                     if value is not None and not (isinstance(value, float) and math.isnan(value)):
                         picked[name] = float(value)
-                picked[f"contribution.{groups[g].name}"] = round(float(drops[g, column]), 4)
+            for g in order[:5]:
+                picked[f"contribution.{groups[g].name}"] = round(float(contributions[g, column]), 4)
             values.append(picked)
         return sentences, values
+
+
+# Groups that shape the score but make no reason on their own (customer profile context).
+_SILENT = frozenset({"profile"})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -377,3 +377,39 @@ def training_seed(card: Mapping[str, Any]) -> int | None:
     """The generator seed a model was trained on (None for non-synthetic data)."""
     seed = card.get("training", {}).get("seed")
     return int(seed) if seed is not None else None
+
+
+def dispositions_dataset(
+    documents: list[dict[str, Any]], outcomes: Sequence[Mapping[str, Any]]
+) -> Dataset:
+    """Investigators' decisions as labelled rows (``--with-dispositions``).
+
+    ``documents`` are the stored reports of the decided alerts' subjects in arrival order
+    (their history gives the features); ``outcomes`` are
+    ``services.alerts.service.labelled_outcomes`` rows. A filed alert labels its report with
+    the alert's typology (``"unclassified"`` without one); a false positive labels it legit.
+    Only the decided reports are kept.
+    """
+    label_of: dict[tuple[str, str], str] = {}
+    for row in outcomes:
+        key = (str(row["institution_id"]), str(row["report_id"]))
+        if row["label"] == "confirmed":
+            label_of[key] = str(row.get("typology") or "unclassified")
+        elif row["label"] == "false_positive":
+            label_of[key] = NEGATIVE_LABEL
+    if not documents:
+        return Dataset(build_features(with_keys(encode(flatten([]))).collect()), [], [], {})
+    full = _dataset(
+        documents,
+        [NEGATIVE_LABEL] * len(documents),
+        [None] * len(documents),
+        {"source": "investigator dispositions", "decisions": len(label_of)},
+    )
+    keys = list(zip(full.features["institution_id"], full.features["report_id"], strict=True))
+    rows = [index for index, key in enumerate(keys) if key in label_of]
+    return Dataset(
+        full.features[rows],
+        [label_of[keys[index]] for index in rows],
+        [None] * len(rows),
+        {**full.description, "positives": sum(label_of[keys[i]] != NEGATIVE_LABEL for i in rows)},
+    )

@@ -144,3 +144,25 @@ class TestEvaluate:
         assert set(model["per_typology"]) == set(rules["per_typology"])
         assert np.isfinite(model["report_recall"])
         assert "rules only" in render(result)
+
+
+class TestCommandLine:
+    def test_score_and_evaluate_commands(self, tmp_path: Path, capsys):
+        from amlscreen.cli import main  # noqa: PLC0415
+
+        model = str(tiny_model())
+        source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+        source.write_bytes(b"".join(orjson.dumps(doc) + b"\n" for doc in structuring_case()))
+        assert (
+            main(["score", str(source), str(target), "--model", model, "--threshold", "1.01"]) == 0
+        )
+        lines = [orjson.loads(line) for line in target.read_bytes().splitlines()]
+        assert [line["alert"] for line in lines] == [False, True, True]
+        assert main(["evaluate", "--seed", str(TINY.seed), "--model", model]) == 2
+        assert "training seed" in capsys.readouterr().err
+        tampered = tmp_path / "model.skops"
+        tampered.write_bytes(Path(model).read_bytes() + b"\0")
+        (tmp_path / "model.card.json").write_bytes(
+            Path(model).with_name("model.card.json").read_bytes()
+        )
+        assert main(["score", str(source), str(target), "--model", str(tampered)]) == 2
