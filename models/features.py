@@ -292,8 +292,6 @@ CONTEXT_SCHEMA: dict[str, pl.DataType] = {
     "cents": pl.Int64(),
     "gap_s": pl.Int64(),
     "flags": pl.UInt16(),
-    "instrument": pl.UInt8(),
-    "channel": pl.UInt8(),
     "inst": pl.UInt32(),
     "region": pl.UInt32(),
     "branch": pl.UInt32(),
@@ -553,8 +551,12 @@ class BusinessCalendar:
     )
     mx_holidays: tuple[date, ...] = ()
 
-    def expr(self) -> pl.Expr:
-        """A Date expression: the business day of each row (needs ``t`` and ``flags``)."""
+    def assign(self, frame: pl.LazyFrame, name: str = "bday") -> pl.LazyFrame:
+        """Adds ``name``: the business day (Date) of each row (needs ``t`` and ``flags``).
+
+        The calendar arithmetic runs on the distinct (day, jurisdiction) pairs only: a batch
+        spans a few days, and rolling over a century of holidays per row would dominate.
+        """
         is_mx = (pl.col("flags") & F_MX) != 0
         offset = (
             pl.when(is_mx)
@@ -564,10 +566,20 @@ class BusinessCalendar:
         local = pl.col("t") + offset
         if self.cutoff_hour is not None:
             local = local + pl.when(local % DAY >= self.cutoff_hour * 3600).then(DAY).otherwise(0)
-        day = (local // DAY).cast(pl.Int32).cast(pl.Date)
+        keyed = frame.with_columns(
+            (local // DAY).cast(pl.Int32).cast(pl.Date).alias("_day"), is_mx.alias("_mx")
+        )
+        day = pl.col("_day")
         us = day.dt.add_business_days(0, roll="forward", holidays=list(self.us_holidays))
         mx = day.dt.add_business_days(0, roll="forward", holidays=list(self.mx_holidays))
-        return pl.when(is_mx).then(mx).otherwise(us)
+        days = (
+            keyed.select("_day", "_mx")
+            .unique()
+            .with_columns(pl.when(pl.col("_mx")).then(mx).otherwise(us).alias(name))
+        )
+        return keyed.join(days, on=["_day", "_mx"], how="left", maintain_order="left").drop(
+            "_day", "_mx"
+        )
 
 
 DEFAULT_CALENDAR = BusinessCalendar()
@@ -727,8 +739,8 @@ def window_features(
     targets with the aggregates; all sums are exact integer cents.
     """
     codes = [country_code(code) for code in high_risk]
-    context = context.with_columns(calendar.expr().alias("bday"))
-    targets = targets.with_columns(calendar.expr().alias("bday"))
+    context = calendar.assign(context)
+    targets = calendar.assign(targets)
     pairs = _pairs(context, targets)
     same_day = pl.col("bday_c") == pl.col("bday")
     same_inst = pl.col("inst_c") == pl.col("inst")

@@ -315,7 +315,11 @@ def make_pipeline(
         early_stopping=False,
         random_state=random_state,
     )
-    detector = CalibratedClassifierCV(booster, method=calibration, cv=calibration_folds)
+    # ensemble=False: one booster refitted on all rows, calibrated on out-of-fold scores; the
+    # worker then evaluates one model per report instead of one per fold.
+    detector = CalibratedClassifierCV(
+        booster, method=calibration, cv=calibration_folds, ensemble=False
+    )
     pipeline = Pipeline(
         [
             ("peers", PeerRatio(group_column=PEER_GROUP, value_columns=list(PEER_VALUES))),

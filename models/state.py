@@ -8,7 +8,7 @@ idle time before a reactivation is still known) and whether the subject was load
 
 A row's *global id* is its arrival number; it is also the ``seq`` that orders reports for the
 features. Rows expire from the ring's tail once older than the retention (30 days and a grace
-day behind the newest time seen); the ring doubles when it is full of live rows.
+day behind the newest time seen); the ring grows by a quarter when it is full of live rows.
 
 Gathering the context of a micro-batch follows the links of the batch's subjects back from
 their heads, all subjects at once (one numpy step per row of the longest history), and stops
@@ -61,8 +61,6 @@ _STORAGE: dict[str, type[np.generic]] = {
     "cents": np.uint32,  # features saturate USD cents at 2**32 - 1 (models.features.encode)
     "gap_s": np.uint32,  # 2**32 - 1 = no previous report
     "flags": np.uint16,
-    "instrument": np.uint8,
-    "channel": np.uint8,
     "inst": np.uint32,
     "region": np.uint32,
     "branch": np.uint32,
@@ -94,20 +92,22 @@ class WindowState:
     def __init__(
         self,
         *,
-        capacity: int = 1 << 16,
+        segment_rows: int = 1 << 20,
         subjects: int = 1 << 12,
         retention_s: int = LONGEST_WINDOW_S + DAY,
         grace_s: int = DAY,
     ) -> None:
         self.retention_s = retention_s
         self.grace_s = grace_s
+        self._segment_rows = segment_rows
         self._ids: dict[str, int] = {}
         self._head = np.full(subjects, -1, dtype=np.int64)
         self._last_t = np.full(subjects, NO_TIME, dtype=np.int64)
         self._loaded = np.zeros(subjects, dtype=np.bool_)
-        self._cols = {name: np.zeros(capacity, dtype=kind) for name, kind in _STORAGE.items()}
-        self._link = np.zeros(capacity, dtype=np.uint32)  # id - previous id (0: none)
-        self._capacity = capacity
+        # Row storage: fixed-size segments by global id (id // segment_rows); a segment is
+        # freed once every row in it has expired. Growing never copies what is stored.
+        self._segments: dict[int, dict[str, npt.NDArray[Any]]] = {}
+        self._segment_max_t: dict[int, int] = {}
         self._next = 0  # global id of the next row
         self._tail = 0  # oldest live global id
         self.watermark = NO_TIME  # newest report time seen
@@ -166,6 +166,33 @@ class WindowState:
         )
 
     # ---- rows ----------------------------------------------------------------------------
+    def _segment(self, index: int) -> dict[str, npt.NDArray[Any]]:
+        segment = self._segments.get(index)
+        if segment is None:
+            segment = {
+                name: np.zeros(self._segment_rows, dtype=kind) for name, kind in _STORAGE.items()
+            }
+            segment["link"] = np.zeros(self._segment_rows, dtype=np.uint32)
+            self._segments[index] = segment
+            self._segment_max_t[index] = NO_TIME
+        return segment
+
+    def _take(self, name: str, ids: IntArray) -> npt.NDArray[Any]:
+        """Values of one column for global row ids (all live)."""
+        kind = np.uint32 if name == "link" else _STORAGE[name]
+        result = np.empty(ids.size, dtype=kind)
+        if not ids.size:
+            return result
+        where = ids // self._segment_rows
+        offsets = ids % self._segment_rows
+        first, last = int(where.min()), int(where.max())
+        if first == last:
+            return self._segments[first][name][offsets]
+        for index in np.unique(where):
+            mask = where == index
+            result[mask] = self._segments[int(index)][name][offsets[mask]]
+        return result
+
     def append(self, rows: pl.DataFrame) -> None:
         """Appends rows in arrival order (``sid`` and :data:`CONTEXT_SCHEMA` columns).
 
@@ -175,16 +202,13 @@ class WindowState:
         n = rows.height
         if n == 0:
             return
-        self._reserve(n)
         ids = np.arange(self._next, self._next + n, dtype=np.int64)
-        slots = ids % self._capacity
+        values: dict[str, npt.NDArray[Any]] = {}
         for name, kind in _STORAGE.items():
             column = rows[name]
             if name == "gap_s":
-                values = column.fill_null(_NO_GAP).to_numpy()
-            else:
-                values = column.to_numpy()
-            self._cols[name][slots] = values.astype(kind, copy=False)
+                column = column.fill_null(_NO_GAP)
+            values[name] = column.to_numpy().astype(kind, copy=False)
         sids = rows["sid"].to_numpy().astype(np.int64, copy=False)
         times = rows["t"].to_numpy().astype(np.int64, copy=False)
         # Link each row to its subject's previous row: within the batch first, then the head.
@@ -196,8 +220,20 @@ class WindowState:
         previous[order[1:]] = ids[order[:-1]]
         previous[order[first]] = self._head[sorted_sids[first]]
         links = np.where(previous >= 0, ids - previous, _NO_LINK)
-        links = np.where(links > np.iinfo(np.uint32).max, _NO_LINK, links)
-        self._link[slots] = links.astype(np.uint32)
+        values["link"] = np.where(links > np.iinfo(np.uint32).max, _NO_LINK, links).astype(
+            np.uint32
+        )
+        start = 0
+        while start < n:
+            index, offset = divmod(self._next + start, self._segment_rows)
+            count = min(n - start, self._segment_rows - offset)
+            segment = self._segment(index)
+            for name, array in values.items():
+                segment[name][offset : offset + count] = array[start : start + count]
+            self._segment_max_t[index] = max(
+                self._segment_max_t[index], int(times[start : start + count].max())
+            )
+            start += count
         last = np.ones(n, dtype=bool)
         last[:-1] = sorted_sids[1:] != sorted_sids[:-1]
         self._head[sorted_sids[last]] = ids[order[last]]
@@ -208,44 +244,31 @@ class WindowState:
             self.watermark = newest
         if self.coverage_start is None:
             self.coverage_start = int(times[0])
-
-    def _reserve(self, n: int) -> None:
-        if self._next + n - self._tail <= self._capacity:
-            return
-        self.evict()
-        if self._next + n - self._tail <= self._capacity:
-            return
-        capacity = self._capacity
-        while self._next + n - self._tail > capacity:
-            capacity *= 2
-        live = np.arange(self._tail, self._next, dtype=np.int64)
-        old_slots = live % self._capacity
-        new_slots = live % capacity
-        for name, column in self._cols.items():
-            grown = np.zeros(capacity, dtype=column.dtype)
-            grown[new_slots] = column[old_slots]
-            self._cols[name] = grown
-        link = np.zeros(capacity, dtype=np.uint32)
-        link[new_slots] = self._link[old_slots]
-        self._link = link
-        self._capacity = capacity
+        if self._next // self._segment_rows != (self._next - n) // self._segment_rows:
+            self.evict()
 
     def evict(self) -> int:
-        """Drops rows older than the retention from the tail; returns how many."""
+        """Expires rows older than the retention; returns how many rows the tail moved.
+
+        Rows arrive roughly in time order: the tail moves to the first row at most
+        ``retention`` old, and whole segments behind it are freed.
+        """
         if self.watermark == NO_TIME or self._tail == self._next:
             return 0
         cutoff = self.watermark - self.retention_s
         start = self._tail
-        times = self._cols["t"]
-        step = 1 << 16
         while self._tail < self._next:
-            end = min(self._next, self._tail + step)
-            window = times[np.arange(self._tail, end, dtype=np.int64) % self._capacity]
-            young = np.flatnonzero(window.astype(np.int64) >= cutoff)
+            index, offset = divmod(self._tail, self._segment_rows)
+            end = min(self._next - index * self._segment_rows, self._segment_rows)
+            times = self._segments[index]["t"][offset:end].astype(np.int64)
+            young = np.flatnonzero(times >= cutoff)
             if young.size:
                 self._tail += int(young[0])
                 break
-            self._tail = end
+            self._tail = index * self._segment_rows + end
+        for index in [i for i in self._segments if (i + 1) * self._segment_rows <= self._tail]:
+            del self._segments[index]
+            del self._segment_max_t[index]
         return self._tail - start
 
     def gather(self, sids: IntArray, since: IntArray) -> pl.DataFrame:
@@ -258,19 +281,17 @@ class WindowState:
         owners = np.arange(sids.size, dtype=np.int64)
         found_rows: list[IntArray] = []
         found_owners: list[IntArray] = []
-        times = self._cols["t"]
         while rows.size:
             live = rows >= self._tail
             rows, owners = rows[live], owners[live]
             if not rows.size:
                 break
-            slots = rows % self._capacity
-            row_t = times[slots].astype(np.int64)
+            row_t = self._take("t", rows).astype(np.int64)
             keep = row_t > since[owners]
             found_rows.append(rows[keep])
             found_owners.append(owners[keep])
             walk = row_t > since[owners] - self.grace_s
-            links = self._link[slots].astype(np.int64)
+            links = self._take("link", rows).astype(np.int64)
             walk &= links != _NO_LINK
             rows = rows[walk] - links[walk]
             owners = owners[walk]
@@ -280,13 +301,12 @@ class WindowState:
         else:
             all_rows = np.empty(0, dtype=np.int64)
             all_owners = np.empty(0, dtype=np.int64)
-        slots = all_rows % self._capacity
         data: dict[str, pl.Series] = {
             "sid": pl.Series("sid", sids[all_owners], dtype=pl.UInt64),
             "seq": pl.Series("seq", all_rows, dtype=pl.Int64),
         }
         for name, dtype in CONTEXT_SCHEMA.items():
-            values = self._cols[name][slots]
+            values = self._take(name, all_rows)
             if name == "gap_s":
                 data[name] = _nullable(name, values, values == _NO_GAP, dtype)
             else:
@@ -329,12 +349,14 @@ class WindowState:
         self._loaded[sids] = True
 
     def stats(self) -> StateStats:
-        row_bytes = sum(column.nbytes for column in self._cols.values()) + self._link.nbytes
+        row_bytes = sum(
+            column.nbytes for segment in self._segments.values() for column in segment.values()
+        )
         subject_bytes = self._head.nbytes + self._last_t.nbytes + self._loaded.nbytes
         return StateStats(
             subjects=len(self._ids),
             live_rows=self._next - self._tail,
-            capacity=self._capacity,
+            capacity=len(self._segments) * self._segment_rows,
             bytes=row_bytes + subject_bytes,
         )
 

@@ -324,7 +324,11 @@ def train(
                 for key, value in booster.get_params().items()
                 if isinstance(value, int | float | str | bool) or value is None
             },
-            "calibration": {"method": model.detector.method, "cv": model.detector.cv},
+            "calibration": {
+                "method": model.detector.method,
+                "cv": model.detector.cv,
+                "ensemble": model.detector.ensemble,
+            },
             "peer_group": pipeline[0].group_column,
             "peer_values": list(pipeline[0].value_columns),
         },

@@ -271,10 +271,10 @@ class TestCalendar:
                 "flags": [0, 0, 0, 0],
             }
         ).with_columns(pl.col("flags").cast(pl.UInt16))
-        days = frame.select(F.DEFAULT_CALENDAR.expr())[:, 0].to_list()
+        days = F.DEFAULT_CALENDAR.assign(frame.lazy()).collect()["bday"].to_list()
         assert days == [date(2026, 3, 9), date(2026, 3, 9), date(2026, 11, 27), date(2026, 3, 9)]
         night = F.BusinessCalendar(cutoff_hour=20)
-        assert frame.select(night.expr())[:, 0].to_list()[3] == date(2026, 3, 10)
+        assert night.assign(frame.lazy()).collect()["bday"].to_list()[3] == date(2026, 3, 10)
 
 
 def test_feature_digest_changes_with_the_configuration(monkeypatch):

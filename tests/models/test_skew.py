@@ -25,14 +25,14 @@ def stream() -> list[dict]:
         seed=4242,
         n_reports=12_000,
         start=datetime(2026, 2, 2, tzinfo=UTC),
-        days=30,
+        days=45,
         laundering_share=0.05,
     )
     return [item.report for item in generate(config)]
 
 
 def online(documents: list[dict], sizes: list[int], restart_at: int | None) -> pl.DataFrame:
-    state, store = WindowState(capacity=256, subjects=8), MemoryStore()
+    state, store = WindowState(segment_rows=256, subjects=8), MemoryStore()
     rng = random.Random(7)
     parts, position, restarted = [], 0, False
     while position < len(documents):
