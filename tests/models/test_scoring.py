@@ -166,3 +166,28 @@ class TestCommandLine:
             Path(model).with_name("model.card.json").read_bytes()
         )
         assert main(["score", str(source), str(target), "--model", str(tampered)]) == 2
+
+
+def test_investigator_decisions_become_labels():
+    from models.train import dispositions_dataset  # noqa: PLC0415
+
+    documents = structuring_case() + [report(7, at=f"{MONDAY}T18:00:00Z", subject="S7")]
+    outcomes = [
+        {
+            "institution_id": "US-FI-0001",
+            "report_id": "R000003",
+            "label": "confirmed",
+            "typology": "structuring",
+        },
+        {
+            "institution_id": "US-FI-0001",
+            "report_id": "R000007",
+            "label": "false_positive",
+            "typology": None,
+        },
+    ]
+    dataset = dispositions_dataset(documents, outcomes)
+    assert dataset.features["report_id"].to_list() == ["R000003", "R000007"]
+    assert dataset.labels == ["structuring", "legit"]
+    # The confirmed report's features saw the two earlier legs of its history.
+    assert dataset.features["day_near_n"][0] == 3
