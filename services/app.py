@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -19,6 +20,8 @@ from services.errors import ServiceError
 from services.filings.endpoints import router as filings_router
 from services.health.endpoints import router as health_router
 from services.ledger.endpoints import router as ledger_router
+from services.ledger.monitor import verify_periodically
+from services.ledger.service import POSTING_OBSERVER
 from services.reports.endpoints import router as reports_router
 from services.reports.service import ReportPublisher
 from services.reports.wire import ReportV1
@@ -37,10 +40,25 @@ def create_app(settings: Settings, publisher_factory: PublisherFactory | None = 
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        app_metrics: metrics.ApiMetrics = app.state.metrics
+        app.state.sessionmaker.configure(
+            info={POSTING_OBSERVER: lambda status: app_metrics.ledger_postings.labels(status).inc()}
+        )
         app.state.publisher = publisher_factory(settings) if publisher_factory else None
+        verifier = (
+            asyncio.create_task(
+                verify_periodically(
+                    app.state.sessionmaker, app_metrics, settings.ledger_verify_interval_s
+                )
+            )
+            if settings.ledger_verify_interval_s > 0
+            else None
+        )
         try:
             yield
         finally:
+            if verifier is not None:
+                verifier.cancel()
             close = getattr(app.state.publisher, "close", None)
             if close is not None:
                 close()

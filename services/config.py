@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(default=256 * 1024, ge=1024)
     ingest_max_items: int = Field(default=1000, ge=1)
     ingest_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # The API replays the ledger at start and then this often (seconds; 0 = never).
+    ledger_verify_interval_s: float = Field(default=3600.0, ge=0)
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import PlainTextResponse
 
 from services.assets import service as asset_service
 from services.deps import PrincipalDep, SessionDep
-from services.ledger import exports
+from services.ledger import exports, monitor
 from services.ledger import service as ledger_service
 from services.ledger.enums import EntryKind, EntryStatus
 from services.ledger.schemas import (
@@ -203,17 +203,20 @@ def shares(
 
 @router.get("/v1/ledger/verify", response_model=VerifyRead, responses=READ_ERRORS)
 def verify(
+    request: Request,
     session: SessionDep,
     principal: PrincipalDep,
     expect_seq: Annotated[int | None, Query(ge=1, description="anchor from an earlier run")] = None,
     expect_hash: Annotated[str | None, Query(pattern=r"^[0-9a-f]{64}$")] = None,
 ) -> VerifyRead:
     """Recomputes the hash chain and all balances; names the first inconsistent entry."""
-    return VerifyRead.of(
-        ledger_service.verify(
-            session, principal=principal, expect_seq=expect_seq, expect_hash=expect_hash
-        )
+    report = ledger_service.verify(
+        session, principal=principal, expect_seq=expect_seq, expect_hash=expect_hash
     )
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        monitor.record(metrics, report)
+    return VerifyRead.of(report)
 
 
 @router.get(

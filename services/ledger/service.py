@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from services.auth.enums import INVESTIGATIVE_ROLES, Role
@@ -39,6 +40,8 @@ POSTING_KINDS = frozenset(kind for kind in EntryKind if not kind.is_decision)
 # No single line may move more than this (10^15 minor units: ten trillion dollars).
 MAX_LINE_AMOUNT = 10**15
 MAX_LINES = 200
+# ``session.info`` key of a callable told the status of each committed entry (metrics).
+POSTING_OBSERVER = "amlscreen.ledger.posting_observer"
 
 
 class Invalid(ServiceError):
@@ -203,9 +206,34 @@ def _append(
     head.last_seq = seq
     head.last_hash = digest
     session.flush()
+    _count_on_commit(session, _reached(kind))
     # Make the lines readable on the returned object without a lazy load.
     session.refresh(entry, attribute_names=["lines"])
     return entry
+
+
+def _reached(kind: EntryKind) -> EntryStatus:
+    """The status a new entry of ``kind`` gives the posting it concerns."""
+    if kind is EntryKind.APPROVE:
+        return EntryStatus.POSTED
+    if kind is EntryKind.VOID:
+        return EntryStatus.VOIDED
+    return EntryStatus.PENDING
+
+
+def _count_on_commit(session: Session, status: EntryStatus) -> None:
+    """Tells the session's posting observer (``session.info``), once the entry is committed.
+
+    The API puts ``ApiMetrics.ledger_postings`` there; a rolled-back entry is never counted.
+    """
+    observe: Callable[[str], None] | None = session.info.get(POSTING_OBSERVER)
+    if observe is None:
+        return
+
+    def _committed(_session: Session) -> None:
+        observe(status.value)
+
+    event.listen(session, "after_commit", _committed, once=True)
 
 
 def _check_key(key: str) -> str:

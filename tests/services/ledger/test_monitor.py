@@ -1,0 +1,109 @@
+"""Ledger metrics: postings counted once committed, verification at start and on request."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.app import create_app
+from services.config import Settings
+from services.metrics import ApiMetrics
+from tests.services.ledger.support import Api
+from tests.services.ledger.test_endpoints import forfeited_cash
+
+
+def _metrics(api: Api) -> ApiMetrics:
+    metrics: ApiMetrics = api.client.app.state.metrics  # type: ignore[attr-defined]
+    return metrics
+
+
+def _sample(metrics: ApiMetrics, name: str, **labels: str) -> float | None:
+    return metrics.registry.get_sample_value(name, labels)
+
+
+def _postings(metrics: ApiMetrics, status: str) -> float:
+    return _sample(metrics, "amlscreen_ledger_postings_total", status=status) or 0.0
+
+
+def _entries(api: Api, status: str) -> int:
+    return len(api.get("auditor", "/v1/ledger/entries", status=status).json()["items"])
+
+
+class TestPostingsCounter:
+    def test_counts_each_committed_entry_by_the_status_it_reached(self, api: Api) -> None:
+        metrics = _metrics(api)
+        assert _postings(metrics, "pending") == 0
+        _asset_id, seq = forfeited_cash(api)
+        assert _postings(metrics, "pending") == _entries(api, "pending") >= 1
+
+        approve = f"/v1/ledger/entries/{seq}/approve"
+        first = api.post("supervisor", approve, idempotency_key="approve-once")
+        assert first.status_code == 200, first.text
+        assert _postings(metrics, "posted") == 1
+        # The same request again is answered from the idempotency record: no new entry.
+        again = api.post("supervisor", approve, idempotency_key="approve-once")
+        assert again.status_code == 200
+        assert _postings(metrics, "posted") == 1
+
+    def test_a_refused_write_counts_nothing(self, api: Api) -> None:
+        metrics = _metrics(api)
+        _asset_id, seq = forfeited_cash(api)
+        before = {status: _postings(metrics, status) for status in ("pending", "posted", "voided")}
+        # The maker cannot approve their own posting; the transaction is rolled back.
+        refused = api.post("investigator", f"/v1/ledger/entries/{seq}/approve")
+        assert refused.status_code == 403
+        voided = api.post("supervisor", f"/v1/ledger/entries/{seq}/void")
+        assert voided.status_code == 200, voided.text
+        assert _postings(metrics, "voided") == before["voided"] + 1
+        assert _postings(metrics, "posted") == before["posted"]
+        # Voiding twice is refused: still one.
+        assert api.post("supervisor2", f"/v1/ledger/entries/{seq}/void").status_code == 409
+        assert _postings(metrics, "voided") == before["voided"] + 1
+
+
+class TestVerificationGauges:
+    def test_verified_at_start_then_on_request(
+        self, api: Api, sessions: sessionmaker[Session]
+    ) -> None:
+        metrics = _metrics(api)
+        deadline = time.monotonic() + 30
+        while not _sample(metrics, "amlscreen_ledger_verification_timestamp_seconds"):
+            assert time.monotonic() < deadline, "the API never verified the ledger at start"
+            time.sleep(0.05)
+        assert _sample(metrics, "amlscreen_ledger_verification_ok") == 1
+
+        _asset_id, seq = forfeited_cash(api)
+        api.post("supervisor", f"/v1/ledger/entries/{seq}/approve")
+        with sessions() as session:
+            session.execute(
+                text(
+                    "UPDATE ledger_lines SET amount_minor = 1"
+                    " WHERE entry_seq = :s AND amount_minor > 0"
+                ),
+                {"s": seq},
+            )
+            session.commit()
+        started = time.time()
+        report = api.get("auditor", "/v1/ledger/verify").json()
+        assert report["ok"] is False
+        assert _sample(metrics, "amlscreen_ledger_verification_ok") == 0
+        assert _sample(metrics, "amlscreen_ledger_pending_approvals") == report["pending"]
+        stamp = _sample(metrics, "amlscreen_ledger_verification_timestamp_seconds")
+        assert stamp is not None
+        assert stamp >= started - 1
+
+    def test_periodic_verification_can_be_switched_off(
+        self, database_url: str, tmp_path: Path
+    ) -> None:
+        settings = Settings(
+            database_url=database_url, data_dir=tmp_path, ledger_verify_interval_s=0
+        )
+        app = create_app(settings)
+        with TestClient(app):
+            time.sleep(0.5)
+            metrics: ApiMetrics = app.state.metrics
+            assert not _sample(metrics, "amlscreen_ledger_verification_timestamp_seconds")
