@@ -9,6 +9,8 @@ import sys
 import time
 from types import FrameType
 
+from models.registry import ModelArtefactError
+from models.train import ensure_default_model
 from services.auth.enums import Role
 from services.auth.service import create_token
 from services.config import Settings
@@ -26,7 +28,29 @@ def _child_env(settings: Settings, bootstrap: str) -> dict[str, str]:
     env["AMLSCREEN_KAFKA_BOOTSTRAP"] = bootstrap
     env["AMLSCREEN_DATABASE_URL"] = settings.effective_database_url
     env["AMLSCREEN_DATA_DIR"] = str(settings.data_dir)
+    env["AMLSCREEN_MODEL_PATH"] = str(settings.effective_model_path)
     return env
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _ensure_model(settings: Settings) -> None:
+    """A verified model at the configured path, trained from the generator on first start."""
+    path = settings.effective_model_path
+    if not path.exists():
+        _say(
+            f"no scoring model at {path}: training the default model from the synthetic"
+            " generator (first start only, about a minute on two cores)"
+        )
+    # Training takes a while: Ctrl-C must stop it rather than wait for it.
+    previous = signal.signal(signal.SIGINT, _interrupt), signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        ensure_default_model(path)
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
 
 
 def run_all(settings: Settings) -> int:
@@ -56,6 +80,13 @@ def run_all(settings: Settings) -> int:
             },
         )
         upgrade(settings.effective_database_url)
+        try:
+            _ensure_model(settings)
+        except KeyboardInterrupt:
+            return 130
+        except ModelArtefactError as error:
+            print(f"error: the scoring model cannot be used: {error}", file=sys.stderr)  # noqa: T201
+            return 2
         engine = make_engine(settings.effective_database_url)
         try:
             with transaction(make_sessionmaker(engine)) as session:

@@ -12,12 +12,14 @@ import orjson
 from kafka import KafkaConsumer
 from sqlalchemy import func, select
 
+from services.alerts.orm import Alert
 from services.config import Settings
 from services.reports.orm import Report
 from streaming.metrics import WorkerMetrics
 from streaming.producer import make_producer
 from streaming.worker import Worker, make_consumer
 from tests.fixtures.reports import make_report, make_str
+from tests.models.test_registry import tiny_model
 
 
 def _malformed() -> list[bytes]:
@@ -153,6 +155,7 @@ class TestWorker:
             "AMLSCREEN_WORKER_METRICS_PORT": "0",
             "AMLSCREEN_WORKER_BATCH_SIZE": "500",
             "AMLSCREEN_DATA_DIR": str(tmp_path),
+            "AMLSCREEN_MODEL_PATH": str(tiny_model()),
         }
         command = [sys.executable, "-m", "amlscreen.cli", "worker"]
         worker = subprocess.Popen(command, env=env)
@@ -170,6 +173,18 @@ class TestWorker:
                 time.sleep(0.5)
             time.sleep(3)  # anything replayed after catch-up would show up as a duplicate
             assert _stored(sessions) == total
+            # Detection ran on every report, and no alert was raised twice by the replay.
+            with sessions() as session:
+                statuses = dict(
+                    session.execute(
+                        select(Report.status, func.count()).group_by(Report.status)
+                    ).all()
+                )
+                alerts = session.execute(
+                    select(func.count(), func.count(func.distinct(Alert.report_id)))
+                ).one()
+            assert statuses == {"processed": total}
+            assert alerts[0] == alerts[1] > 0
         finally:
             restarted.send_signal(signal.SIGTERM)
             assert restarted.wait(timeout=60) == 0
