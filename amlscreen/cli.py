@@ -229,6 +229,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Synthetic labelled reports to a file, Kafka or HTTP (amlscreen.simulate)."""
+    from amlscreen.simulate import run_command
+
+    return run_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="amlscreen",
@@ -281,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--model", help="artefact path (default: AMLSCREEN_MODEL_PATH)")
     evaluation.add_argument("--threshold", type=float, help="alert threshold (default: the card's)")
     evaluation.add_argument("--json", help="also write every figure to this JSON file")
+    from amlscreen.simulate import add_arguments as add_simulate_arguments
+
+    add_simulate_arguments(
+        add("simulate", cmd_simulate, "synthetic labelled reports to a file, Kafka or HTTP")
+    )
 
     db = sub.add_parser("db", help="database schema").add_subparsers(
         dest="db_command", required=True
