@@ -13,9 +13,10 @@ from services import metrics
 from services.alerts.endpoints import router as alerts_router
 from services.assets.endpoints import router as assets_router
 from services.audit.endpoints import router as audit_router
+from services.auth.service import PrincipalCache
 from services.cases.endpoints import router as cases_router
 from services.config import Settings
-from services.db import make_engine, make_sessionmaker
+from services.db import RetryOnDisconnect, make_engine, make_sessionmaker
 from services.errors import ServiceError
 from services.filings.endpoints import router as filings_router
 from services.health.endpoints import router as health_router
@@ -79,6 +80,8 @@ def create_app(settings: Settings, publisher_factory: PublisherFactory | None = 
         headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
         return JSONResponse(body, status_code=error.status_code, headers=headers)
 
+    app.state.principal_cache = PrincipalCache()  # revocation takes effect within its ttl
+    app.add_middleware(RetryOnDisconnect)  # added first: inside the timing middleware
     metrics.instrument(app)
     app.include_router(health_router)
     app.include_router(filings_router)  # before reports: /v1/reports/exports/... is ours

@@ -1,15 +1,23 @@
-"""FastAPI dependencies as ``Annotated`` aliases; resources come from ``app.state``."""
+"""FastAPI dependencies as ``Annotated`` aliases; resources come from ``app.state``.
+
+The session and principal dependencies are ``async`` so that they cost no thread-pool hop when
+they do no I/O: a session is created without a connection, and a principal found in the
+process' :class:`~services.auth.service.PrincipalCache` needs no query. What does I/O (the
+token lookup on a cache miss, the commit or rollback at the end of the request) runs in the
+thread pool, as a sync dependency would.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from services.auth.service import Principal, authenticate
+from services.auth.service import Principal, PrincipalCache, authenticate
 from services.config import Settings
 from services.errors import ServiceError
 from services.reports.service import ReportPublisher
@@ -20,16 +28,39 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """The request owns the transaction: commit on success, roll back on error."""
-    with request.app.state.sessionmaker() as session:
-        try:
-            yield session
-        except BaseException:
-            session.rollback()
-            raise
-        else:
-            session.commit()
+def _commit_and_close(session: Session) -> None:
+    try:
+        session.commit()
+    finally:
+        session.close()
+
+
+def _rollback_and_close(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """The request owns the transaction: commit on success, roll back on error.
+
+    Used as ``Depends(get_session, scope="function")`` (:data:`SessionDep`): the commit runs
+    when the endpoint returns, *before* the response is sent. With FastAPI's default scope
+    the code after ``yield`` runs after the response has gone out, so a client could be told
+    200 about a write whose commit then failed, read its own write back before it was
+    committed, and start its next request while this one still held a pooled connection.
+    """
+    session: Session = request.app.state.sessionmaker()
+    try:
+        yield session
+    except BaseException:
+        await run_in_threadpool(_rollback_and_close, session)
+        raise
+    if session.in_transaction():
+        await run_in_threadpool(_commit_and_close, session)
+    else:
+        session.close()  # never touched the database: nothing to commit, no I/O
 
 
 def get_publisher(request: Request) -> ReportPublisher:
@@ -47,19 +78,35 @@ class Unauthorized(ServiceError):
         super().__init__(message, 401)
 
 
-def get_principal(
-    session: Annotated[Session, Depends(get_session)],
+def principal_cache(request: Request) -> PrincipalCache | None:
+    """The app's principal cache (``create_app`` sets one), or None for no caching."""
+    cache: PrincipalCache | None = getattr(request.app.state, "principal_cache", None)
+    return cache
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+async def get_principal(
+    request: Request,
+    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The caller; a token revoked less than the cache's ttl ago may still be accepted."""
     if credentials is None:
         raise Unauthorized("missing bearer token")
-    principal = authenticate(session, credentials.credentials)
+    token = credentials.credentials
+    cache = principal_cache(request)
+    principal = cache.get(token) if cache is not None else None
     if principal is None:
-        raise Unauthorized("invalid or revoked token")
+        principal = await run_in_threadpool(authenticate, session, token)
+        if principal is None:
+            raise Unauthorized("invalid or revoked token")
+        if cache is not None:
+            cache.put(token, principal)
     return principal
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
 PublisherDep = Annotated[ReportPublisher, Depends(get_publisher)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

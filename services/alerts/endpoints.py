@@ -3,17 +3,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Query, Response, status
-from pydantic import AwareDatetime
+from fastapi import APIRouter, Depends, Header, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from services.alerts import service as alert_service
 from services.alerts.concurrency import etag, precondition
-from services.alerts.enums import AlertStatus, EntityType
+from services.alerts.enums import EntityType
 from services.alerts.schemas import (
-    AlertFilter,
     AlertPage,
+    AlertQuery,
     AlertRead,
-    AlertSort,
     AssignmentRequest,
     HistoryEntry,
     NoteCreate,
@@ -86,49 +86,77 @@ def to_read(detail: alert_service.AlertDetail) -> AlertRead:
     )
 
 
+def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            rest = {key: value for key, value in node.items() if key != "$ref"}
+            return {**_inline_refs(definitions[ref.removeprefix("#/$defs/")], definitions), **rest}
+        return {key: _inline_refs(value, definitions) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline_refs(item, definitions) for item in node]
+    return node
+
+
+def _query_parameters(model: type[AlertQuery]) -> list[dict[str, Any]]:
+    """The OpenAPI ``parameters`` of a query model (what ``Query()`` on a model documents)."""
+    schema = model.model_json_schema()
+    definitions = schema.get("$defs", {})
+    return [
+        {"name": name, "in": "query", "required": False, "schema": _inline_refs(prop, definitions)}
+        for name, prop in schema["properties"].items()
+    ]
+
+
+_LIST_FIELDS = frozenset(
+    name
+    for name, field in AlertQuery.model_fields.items()
+    if field.annotation is not None and getattr(field.annotation, "__origin__", None) is list
+)
+
+
+def alert_query(request: Request) -> AlertQuery:
+    """``GET /v1/alerts``' query string as one model, validated once.
+
+    FastAPI's own ``Annotated[AlertQuery, Query()]`` walks every field of the model with its
+    aliases on every request (about a seventh of the endpoint's CPU); this reads the few keys
+    that were sent. Same rules: a repeated key is a list for list fields (``status``) and the
+    last value otherwise, unknown keys are ignored, and errors are FastAPI's 422 with
+    ``["query", field]`` locations. The parameters are documented through ``openapi_extra``.
+    """
+    params = request.query_params
+    data: dict[str, Any] = {
+        key: params.getlist(key) if key in _LIST_FIELDS else value for key, value in params.items()
+    }
+    try:
+        return AlertQuery.model_validate(data)
+    except ValidationError as error:
+        raise RequestValidationError(
+            [
+                {**detail, "loc": ("query", *detail["loc"])}
+                for detail in error.errors(include_url=False)
+            ]
+        ) from None
+
+
+AlertQueryDep = Annotated[AlertQuery, Depends(alert_query)]
+
+
 @router.get(
     "/v1/alerts",
     response_model=AlertPage,
     responses={200: {"model": AlertPage}, 403: {}, 422: {"description": "bad filter or cursor"}},
+    openapi_extra={"parameters": _query_parameters(AlertQuery)},
 )
-def list_alerts(
-    session: SessionDep,
-    principal: PrincipalDep,
-    status_: Annotated[list[AlertStatus] | None, Query(alias="status")] = None,
-    score_min: Annotated[float | None, Query(ge=0, le=1)] = None,
-    score_max: Annotated[float | None, Query(ge=0, le=1)] = None,
-    typology: str | None = None,
-    institution_id: str | None = None,
-    jurisdiction: str | None = None,
-    subject_key: str | None = None,
-    assignee: str | None = None,
-    unassigned: bool = False,
-    case_id: int | None = None,
-    created_from: AwareDatetime | None = None,
-    created_to: AwareDatetime | None = None,
-    deadline_before: AwareDatetime | None = None,
-    sort: AlertSort = AlertSort.CREATED_DESC,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> Response:
+def list_alerts(session: SessionDep, principal: PrincipalDep, query: AlertQueryDep) -> Response:
     """Returns the alert queue: filters combine (AND); keyset pagination via ``next_cursor``."""
-    filters = AlertFilter(
-        status=status_ or [],
-        score_min=score_min,
-        score_max=score_max,
-        typology=typology,
-        institution_id=institution_id,
-        jurisdiction=jurisdiction,
-        subject_key=subject_key,
-        assignee=assignee,
-        unassigned=unassigned,
-        case_id=case_id,
-        created_from=created_from,
-        created_to=created_to,
-        deadline_before=deadline_before,
-    )
     items, next_cursor = alert_service.list_alerts(
-        session, principal=principal, filters=filters, sort=sort, cursor=cursor, limit=limit
+        session,
+        principal=principal,
+        filters=query,
+        sort=query.sort,
+        cursor=query.cursor,
+        limit=query.limit,
     )
     # The queue is the hot path: rows go straight to JSON, without a pydantic round trip.
     body = orjson.dumps({"items": items, "next_cursor": next_cursor}, option=orjson.OPT_UTC_Z)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, bindparam, func, select, tuple_
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Engine,
+    Integer,
+    bindparam,
+    func,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import Session
 
 from services.alerts.cursor import Cursor
@@ -133,63 +142,25 @@ class AlertRepository:
         self, filters: AlertFilter, sort: AlertSort, cursor: Cursor | None, limit: int
     ) -> Sequence[Any]:
         """Returns up to ``limit`` queue rows in ``sort`` order, after ``cursor``."""
-        column, descending = SORT_COLUMNS[sort]
-        statement = select(*SUMMARY_COLUMNS)
-        for condition in self._conditions(filters):
-            statement = statement.where(condition)
-        if sort in (AlertSort.DEADLINE_ASC, AlertSort.DEADLINE_DESC):
-            # Alerts without a deadline yet (a US SAR before suspicion is determined) have
-            # no place in a deadline order; the other orders list them.
-            statement = statement.where(Alert.deadline_at.is_not(None))
+        shape, params = _page_shape(filters, sort, cursor is not None)
         if cursor is not None:
-            key = tuple_(column, Alert.id)
-            # Typed binds, so the cursor's datetime goes through UTCDateTime like a column value.
-            boundary = tuple_(
-                bindparam(None, cursor.value, type_=column.type),
-                bindparam(None, cursor.id, type_=Alert.id.type),
-            )
-            statement = statement.where(key < boundary if descending else key > boundary)
-        if descending:
-            statement = statement.order_by(column.desc(), Alert.id.desc())
-        else:
-            statement = statement.order_by(column.asc(), Alert.id.asc())
-        # Core execution on the session's connection: the queue reads plain columns, and the
-        # ORM execution path would cost more than the query itself.
-        return self.session.connection().execute(statement.limit(limit)).all()
-
-    @staticmethod
-    def _conditions(filters: AlertFilter) -> list[ColumnElement[bool]]:
-        conditions: list[ColumnElement[bool]] = []
-        if filters.status:
-            values = sorted({status.value for status in filters.status})
-            conditions.append(
-                Alert.status == values[0] if len(values) == 1 else Alert.status.in_(values)
-            )
-        if filters.score_min is not None:
-            conditions.append(Alert.score >= filters.score_min)
-        if filters.score_max is not None:
-            conditions.append(Alert.score <= filters.score_max)
-        if filters.typology is not None:
-            conditions.append(Alert.typology == filters.typology)
-        if filters.institution_id is not None:
-            conditions.append(Alert.institution_id == filters.institution_id)
-        if filters.jurisdiction is not None:
-            conditions.append(Alert.jurisdiction == filters.jurisdiction)
-        if filters.subject_key is not None:
-            conditions.append(Alert.subject_key == filters.subject_key)
-        if filters.assignee is not None:
-            conditions.append(Alert.assignee == filters.assignee)
-        if filters.unassigned:
-            conditions.append(Alert.assignee.is_(None))
-        if filters.case_id is not None:
-            conditions.append(Alert.case_id == filters.case_id)
-        if filters.created_from is not None:
-            conditions.append(Alert.created_at >= filters.created_from)
-        if filters.created_to is not None:
-            conditions.append(Alert.created_at < filters.created_to)
-        if filters.deadline_before is not None:
-            conditions.append(Alert.deadline_at < filters.deadline_before)
-        return conditions
+            params["cursor_value"] = cursor.value
+            params["cursor_id"] = cursor.id
+        params["limit"] = limit
+        statement = _PAGE_STATEMENTS.get(shape)
+        if statement is None:
+            if len(_PAGE_STATEMENTS) >= _MAX_PAGE_STATEMENTS:
+                _PAGE_STATEMENTS.clear()
+            statement = _PAGE_STATEMENTS.setdefault(shape, _page_statement(shape))
+        bind = self.session.get_bind()
+        if self.session.in_transaction() or not isinstance(bind, Engine):
+            # Core execution: the ORM path would cost more than the query itself.
+            return self.session.connection().execute(statement, params).all()
+        # The request has not started a transaction: the page is one statement, consistent on
+        # its own, so it runs on a pooled connection in autocommit (no BEGIN and COMMIT round
+        # trips) and leaves the session without a transaction, with nothing to commit.
+        with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            return connection.execute(statement, params).all()
 
     def counts_for_subjects(self, subject_keys: Sequence[str]) -> tuple[int, int]:
         """Returns (all alerts, open alerts) about these subject keys."""
@@ -253,3 +224,92 @@ class AlertRepository:
         if status == AlertStatus.CLOSED.value and disposition is not None:
             return _LABELS.get(disposition)
         return None
+
+
+# Every filter of the queue, by the name of its bind parameter (also its AlertFilter field,
+# but for the status, whose one-value and many-value forms are two shapes).
+_CONDITIONS: dict[str, Callable[[Any], ColumnElement[bool]]] = {
+    "status": lambda value: Alert.status == value,
+    "statuses": lambda value: Alert.status.in_(value),
+    "score_min": lambda value: Alert.score >= value,
+    "score_max": lambda value: Alert.score <= value,
+    "typology": lambda value: Alert.typology == value,
+    "institution_id": lambda value: Alert.institution_id == value,
+    "jurisdiction": lambda value: Alert.jurisdiction == value,
+    "subject_key": lambda value: Alert.subject_key == value,
+    "assignee": lambda value: Alert.assignee == value,
+    "unassigned": lambda _value: Alert.assignee.is_(None),
+    "case_id": lambda value: Alert.case_id == value,
+    "created_from": lambda value: Alert.created_at >= value,
+    "created_to": lambda value: Alert.created_at < value,
+    "deadline_before": lambda value: Alert.deadline_at < value,
+}
+_VALUE_FILTERS = (
+    "score_min",
+    "score_max",
+    "typology",
+    "institution_id",
+    "jurisdiction",
+    "subject_key",
+    "assignee",
+    "case_id",
+    "created_from",
+    "created_to",
+    "deadline_before",
+)
+# (sort, has cursor, filter names) -> the statement with named binds. A few dozen shapes are
+# used in practice; building and cache-keying a statement per request cost more than the query.
+PageShape = tuple[AlertSort, bool, tuple[str, ...]]
+_PAGE_STATEMENTS: dict[PageShape, Any] = {}
+_MAX_PAGE_STATEMENTS = 512
+
+
+def _page_shape(
+    filters: AlertFilter, sort: AlertSort, has_cursor: bool
+) -> tuple[PageShape, dict[str, Any]]:
+    names: list[str] = []
+    params: dict[str, Any] = {}
+    if filters.status:
+        values = sorted({status.value for status in filters.status})
+        if len(values) == 1:
+            names.append("status")
+            params["status"] = values[0]
+        else:
+            names.append("statuses")
+            params["statuses"] = values
+    for name in _VALUE_FILTERS:
+        value = getattr(filters, name)
+        if value is not None:
+            names.append(name)
+            params[name] = value
+    if filters.unassigned:
+        names.append("unassigned")
+    return (sort, has_cursor, tuple(names)), params
+
+
+def _page_statement(shape: PageShape) -> Any:
+    sort, has_cursor, names = shape
+    column, descending = SORT_COLUMNS[sort]
+    statement = select(*SUMMARY_COLUMNS)
+    for name in names:
+        value: BindParameter[Any] = (
+            bindparam(name, expanding=True) if name == "statuses" else bindparam(name)
+        )
+        statement = statement.where(_CONDITIONS[name](value))
+    if sort in (AlertSort.DEADLINE_ASC, AlertSort.DEADLINE_DESC):
+        # Alerts without a deadline yet (a US SAR before suspicion is determined) have
+        # no place in a deadline order; the other orders list them.
+        statement = statement.where(Alert.deadline_at.is_not(None))
+    if has_cursor:
+        key = tuple_(column, Alert.id)
+        # Typed binds, so the cursor's datetime goes through UTCDateTime like a column value.
+        boundary = tuple_(
+            bindparam("cursor_value", type_=column.type),
+            bindparam("cursor_id", type_=Alert.id.type),
+        )
+        statement = statement.where(key < boundary if descending else key > boundary)
+    if descending:
+        statement = statement.order_by(column.desc(), Alert.id.desc())
+    else:
+        statement = statement.order_by(column.asc(), Alert.id.asc())
+    return statement.limit(bindparam("limit", type_=Integer()))

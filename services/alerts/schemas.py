@@ -180,3 +180,19 @@ class AlertFilter(BaseModel):
     created_from: AwareDatetime | None = None
     created_to: AwareDatetime | None = None
     deadline_before: AwareDatetime | None = None
+
+
+class AlertQuery(AlertFilter):
+    """The query string of ``GET /v1/alerts``: the filters, the order, the cursor, the size.
+
+    Validated as one model (``Annotated[AlertQuery, Query()]``): one validation per request
+    instead of one per parameter.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    score_min: float | None = Field(None, ge=0, le=1)
+    score_max: float | None = Field(None, ge=0, le=1)
+    sort: AlertSort = AlertSort.CREATED_DESC
+    cursor: str | None = None
+    limit: int = Field(50, ge=1, le=500)

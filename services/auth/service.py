@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -70,3 +73,71 @@ def authenticate(session: Session, token: str) -> Principal | None:
     if row is None or row.revoked_at is not None:
         return None
     return Principal(token_id=row.id, role=Role(row.role), institution_id=row.institution_id)
+
+
+class PrincipalCache:
+    """Recently authenticated tokens: SHA-256 digest → principal, for ``ttl`` seconds.
+
+    Saves the token lookup (a query) on all but one request per token and ``ttl`` in each API
+    process. The price: a token revoked in the database keeps working for up to ``ttl``
+    seconds in a process that has it cached (the default is 5 s). Only successful lookups are
+    kept (an unknown token is looked up every time, so a token created a moment ago works at
+    once), clear tokens are never kept, and at most ``max_entries`` tokens are: past that the
+    expired ones are dropped, then the oldest.
+    """
+
+    def __init__(
+        self,
+        ttl: float = 5.0,
+        max_entries: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if ttl < 0 or max_entries < 1:
+            raise ValueError("ttl must be >= 0 and max_entries >= 1")
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> Principal | None:
+        """The cached principal of ``token``, or None when unknown or expired."""
+        entry = self._entries.get(digest(token))
+        if entry is None or entry[0] <= self._clock():
+            return None
+        return entry[1]
+
+    def put(self, token: str, principal: Principal) -> None:
+        now = self._clock()
+        with self._lock:
+            entries = self._entries
+            if len(entries) >= self.max_entries:
+                for key in [key for key, (expires, _) in entries.items() if expires <= now]:
+                    del entries[key]
+                while len(entries) >= self.max_entries:
+                    del entries[next(iter(entries))]
+            key = digest(token)
+            entries.pop(key, None)  # re-inserted last: the eviction order is insertion order
+            entries[key] = (now + self.ttl, principal)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def revoke_token(session: Session, token_id: int) -> bool:
+    """Marks a token revoked (flush only); False when there is no such token.
+
+    API processes that have the token cached accept it for up to their cache's ``ttl``
+    (:class:`PrincipalCache`, 5 s by default) after the revocation is committed.
+    """
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        return False
+    if row.revoked_at is None:
+        row.revoked_at = utc_now()
+        session.flush()
+    return True

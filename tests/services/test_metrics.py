@@ -62,3 +62,19 @@ class TestLedgerMetrics:
         assert registry.get_sample_value("amlscreen_ledger_verification_ok") == 1
         api.ledger_postings.labels("pending").inc()
         assert registry.get_sample_value("amlscreen_ledger_postings_total", {"status": "pending"})
+
+
+class TestFailedRequests:
+    def test_an_unhandled_error_is_timed_as_500(self) -> None:
+        app = FastAPI()
+        metrics.instrument(app)
+
+        @app.get("/v1/explode")
+        def explode() -> None:
+            raise RuntimeError("boom")
+
+        with TestClient(app, raise_server_exceptions=False) as client:
+            assert client.get("/v1/explode").status_code == 500
+        registry = app.state.metrics.registry
+        labels = {"route": "/v1/explode", "method": "GET", "status": "500"}
+        assert registry.get_sample_value("amlscreen_http_request_duration_seconds_count", labels)
