@@ -29,6 +29,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,15 @@ INSTITUTIONS = [f"US-FI-{i:04d}" for i in range(14)] + [f"MX-FI-{i:04d}" for i i
 ASSIGNEES = [f"investigator-{i:02d}" for i in range(50)]
 SUBJECTS = 200_000
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when it is installed (uvicorn[standard] brings it), else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def app_factory() -> Any:
@@ -258,25 +268,63 @@ def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
 # -- load generator -----------------------------------------------------------------------
 
 
-class Client:
-    """One keep-alive HTTP/1.1 connection; GET only."""
+class Client(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection; GET only, one request in flight.
 
-    def __init__(self, port: int, token: str) -> None:
-        self.port = port
-        self.auth = f"Authorization: Bearer {token}\r\n"
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+    A bare protocol rather than asyncio streams, on uvloop: the load generator shares the
+    machine's cores with the server and PostgreSQL, and every cycle it spends is one the
+    server does not get (it costs about a tenth of the server's CPU per request; the bench
+    prints both).
+    """
 
-    async def get(self, path: str) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        assert self.reader is not None
-        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n{self.auth}\r\n".encode())
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        match = re.search(rb"(?i)content-length: *(\d+)", head)
-        body = await self.reader.readexactly(int(match.group(1))) if match else b""
-        return status, body
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.expected = -1  # total bytes of the current response, once its head is in
+
+    @classmethod
+    async def connect(cls, port: int) -> Client:
+        _, client = await asyncio.get_running_loop().create_connection(cls, "127.0.0.1", port)
+        return client
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.expected < 0:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            match = re.search(rb"(?i)\r\ncontent-length: *(\d+)", self.buffer[:end])
+            self.expected = end + 4 + (int(match.group(1)) if match else 0)
+        if len(self.buffer) >= self.expected and self.waiter is not None:
+            status = int(self.buffer[9:12])
+            head = self.buffer.find(b"\r\n\r\n") + 4
+            body = bytes(self.buffer[head : self.expected])
+            del self.buffer[: self.expected]
+            self.expected = -1
+            self.waiter.set_result((status, body))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(exc or ConnectionError("connection closed"))
+
+    async def get(self, request: bytes) -> tuple[int, bytes]:
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return await self.waiter
+
+
+def next_cursor(body: bytes) -> str | None:
+    """The page's ``next_cursor`` (the last key the server writes), without parsing the page."""
+    at = body.rfind(b'"next_cursor":"')
+    if at < 0:
+        return None
+    start = at + len(b'"next_cursor":"')
+    return body[start : body.index(b'"', start)].decode()
 
 
 def scenarios(rng: random.Random) -> list[tuple[str, Any]]:
@@ -319,16 +367,23 @@ async def run_load(
     warmup: float,
     seed: int,
     think: float = 0.0,
+    on_measure: Callable[[], None] | None = None,
 ) -> dict[str, list[float]]:
+    """Drives the server; ``on_measure`` is called when the warm-up ends and at the end."""
     rng = random.Random(seed)
     plans = scenarios(rng)
     samples: dict[str, list[float]] = defaultdict(list)
     errors: dict[int, int] = defaultdict(int)
     stop_at = time.monotonic() + warmup + duration
     measure_from = time.monotonic() + warmup
+    headers = f" HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
 
     async def worker(number: int) -> None:
-        client = Client(port, token)
+        # Clients arrive one by one (20 ms apart), as they would in practice. All at once,
+        # the first uvicorn worker to wake up accepts every connection and the other one
+        # idles for the whole run; arriving while the first is busy, they spread out.
+        await asyncio.sleep(number * 0.02)
+        client = await Client.connect(port)
         local = random.Random(seed + number)
         while time.monotonic() < stop_at:
             name, make = plans[local.randrange(len(plans))]
@@ -336,8 +391,9 @@ async def run_load(
             # One in four walks pages 2-5 of its query through next_cursor.
             pages = 5 if local.random() < 0.25 else 1
             for page in range(pages):
+                request = b"GET " + path.encode() + headers
                 started = time.perf_counter()
-                status, body = await client.get(path)
+                status, body = await client.get(request)
                 elapsed = time.perf_counter() - started
                 if status != 200:
                     errors[status] += 1
@@ -345,7 +401,7 @@ async def run_load(
                 if time.monotonic() >= measure_from:
                     samples[name if page == 0 else "pages 2-5 (cursor)"].append(elapsed)
                     samples["all"].append(elapsed)
-                cursor = orjson.loads(body).get("next_cursor")
+                cursor = next_cursor(body)
                 if not cursor:
                     break
                 path = re.sub(r"&cursor=[^&]*", "", path) + f"&cursor={cursor}"
@@ -354,10 +410,84 @@ async def run_load(
             if think:
                 await asyncio.sleep(local.expovariate(1 / think))
 
-    await asyncio.gather(*(worker(number) for number in range(clients)))
+    async def mark_measure_start() -> None:
+        await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
+        if on_measure is not None:
+            on_measure()
+
+    await asyncio.gather(mark_measure_start(), *(worker(number) for number in range(clients)))
+    if on_measure is not None:
+        on_measure()
     if errors:
         print(f"non-200 answers: {dict(errors)}", flush=True)
     return samples
+
+
+# -- CPU accounting -----------------------------------------------------------------------
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def server_pids(server: subprocess.Popen[bytes]) -> list[int]:
+    """The uvicorn supervisor and its worker processes."""
+    pids = [server.pid]
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+    if children.exists():
+        pids += [int(pid) for pid in children.read_text().split()]
+    return pids
+
+
+def connections_per_process(server: subprocess.Popen[bytes], port: int) -> list[int]:
+    """How many client connections each uvicorn worker holds (from /proc, Linux only)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01":  # ESTABLISHED
+                inodes.add(fields[9])
+    counts = []
+    for pid in server_pids(server)[1:]:
+        try:
+            if b"spawn_main" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue  # multiprocessing's resource tracker
+            links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+        except OSError:
+            continue
+        counts.append(sum(1 for link in links if link[8:-1] in inodes))
+    return counts
+
+
+def postgres_backends(url: str) -> tuple[list[int], int]:
+    """The PostgreSQL backends serving the bench database, and how many were ever started."""
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(ADMIN_URL) as connection:
+        rows = connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,)
+        ).fetchall()
+        sessions = connection.execute(
+            "SELECT sessions FROM pg_stat_database WHERE datname = %s", (name,)
+        ).fetchone()
+    return [row[0] for row in rows], int(sessions[0]) if sessions else 0
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy (not idle, not waiting for I/O), from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values) - values[3] - values[4]) / TICKS
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -365,20 +495,84 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def report(samples: dict[str, list[float]], duration: float) -> str:
+SCENARIO_COLUMNS = ("requests", "p50", "p90", "p99", "max")
+
+
+def summarize(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """Per scenario: request count and latency percentiles in milliseconds."""
+    return {
+        name: {
+            "requests": len(values),
+            "p50": statistics.median(values) * 1000,
+            "p90": percentile(values, 0.9) * 1000,
+            "p99": percentile(values, 0.99) * 1000,
+            "max": max(values) * 1000,
+        }
+        for name, values in samples.items()
+    }
+
+
+def report(runs: list[dict[str, dict[str, float]]], title: str) -> str:
+    """A table of one run, or of the per-cell medians of several (``title`` says which)."""
+    names = sorted({name for run in runs for name in run}, key=lambda key: (key == "all", key))
     lines = [
+        f"{title}",
         "| scenario | requests | p50 ms | p90 ms | p99 ms | max ms |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for name in sorted(samples, key=lambda key: (key == "all", key)):
-        values = samples[name]
+    for name in names:
+        cells = {
+            column: statistics.median(run[name][column] for run in runs if name in run)
+            for column in SCENARIO_COLUMNS
+        }
         lines.append(
-            f"| {name} | {len(values):,} | {statistics.median(values) * 1000:.1f} | "
-            f"{percentile(values, 0.9) * 1000:.1f} | {percentile(values, 0.99) * 1000:.1f} | "
-            f"{max(values) * 1000:.1f} |"
+            f"| {name} | {cells['requests']:,.0f} | {cells['p50']:.1f} | {cells['p90']:.1f} | "
+            f"{cells['p99']:.1f} | {cells['max']:.1f} |"
         )
-    lines.append(f"\nthroughput: {len(samples['all']) / duration:,.0f} requests/s")
     return "\n".join(lines)
+
+
+class CpuMeter:
+    """CPU seconds used by the server, PostgreSQL, this load generator and the whole machine."""
+
+    def __init__(self, server: subprocess.Popen[bytes], url: str, port: int) -> None:
+        self.server = server
+        self.url = url
+        self.port = port
+        self.split: list[int] = []
+        self.marks: list[dict[str, float]] = []
+        self.pg_pids: list[int] = []
+
+    def mark(self) -> None:
+        pids, sessions = postgres_backends(self.url)
+        if not self.marks:
+            self.pg_pids = pids
+            self.split = connections_per_process(self.server, self.port)
+        self.marks.append(
+            {
+                "sessions": sessions,
+                "wall": time.monotonic(),
+                "server": sum(cpu_seconds(pid) for pid in server_pids(self.server)),
+                "postgres": sum(cpu_seconds(pid) for pid in self.pg_pids),
+                "client": time.process_time(),
+                "machine": machine_busy_seconds(),
+            }
+        )
+
+    def per_request(self, requests: int) -> dict[str, float]:
+        """Milliseconds of CPU per request over the measured window, and busy cores."""
+        first, last = self.marks[0], self.marks[-1]
+        used = {key: last[key] - first[key] for key in first}
+        result = {
+            key: used[key] / requests * 1000 for key in ("server", "postgres", "client", "machine")
+        }
+        result["others"] = result["machine"] - result["server"] - result["postgres"]
+        result["others"] -= result["client"]
+        result["busy_cores"] = used["machine"] / used["wall"]
+        # Backends that started during the window are not in pg_pids: their CPU is counted
+        # under "others"; a connection pool that churns shows here.
+        result["connections_opened"] = used["sessions"]
+        return result
 
 
 def machine() -> str:
@@ -413,6 +607,7 @@ def main() -> int:
         default=0.0,
         help="mean pause of each client between requests (0: closed loop, saturating)",
     )
+    parser.add_argument("--runs", type=int, default=3, help="measured runs on one server")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--database-url", help="an already loaded database (skips the load)")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
@@ -433,22 +628,49 @@ def main() -> int:
         print(f"machine: {machine()}", flush=True)
         print(
             f"uvicorn workers: {args.workers}; clients: {args.clients}; "
-            f"think time: {args.think_ms:.0f} ms; "
+            f"think time: {args.think_ms:.0f} ms; {args.runs} run(s) of "
             f"{args.duration:.0f} s measured after {args.warmup:.0f} s warm-up",
             flush=True,
         )
-        samples = asyncio.run(
-            run_load(
-                port,
-                token,
-                args.clients,
-                args.duration,
-                args.warmup,
-                args.seed,
-                args.think_ms / 1000,
+        runs: list[dict[str, dict[str, float]]] = []
+        throughputs: list[float] = []
+        for run in range(args.runs):
+            meter = CpuMeter(server, url, port)
+            with asyncio.Runner(loop_factory=new_event_loop) as runner:
+                samples = runner.run(
+                    run_load(
+                        port,
+                        token,
+                        args.clients,
+                        args.duration,
+                        args.warmup,
+                        args.seed + 1000 * run,
+                        args.think_ms / 1000,
+                        on_measure=meter.mark,
+                    )
+                )
+            summary = summarize(samples)
+            runs.append(summary)
+            requests = len(samples["all"])
+            throughputs.append(requests / args.duration)
+            cpu = meter.per_request(requests)
+            print(report([summary], f"\nrun {run + 1}:"), flush=True)
+            print(
+                f"throughput: {throughputs[-1]:,.0f} requests/s; CPU per request: "
+                f"server {cpu['server']:.2f} ms, PostgreSQL {cpu['postgres']:.2f} ms, "
+                f"load generator {cpu['client']:.2f} ms, everything else on the machine "
+                f"{cpu['others']:.2f} ms; {cpu['busy_cores']:.2f} of {os.cpu_count()} "
+                f"cores busy; {cpu['connections_opened']:.0f} database connections opened; "
+                f"client connections per uvicorn worker: {meter.split}",
+                flush=True,
             )
-        )
-        print(report(samples, args.duration), flush=True)
+        if args.runs > 1:
+            print(report(runs, f"\nmedian of {args.runs} runs, cell by cell:"))
+            print(
+                f"throughput: median {statistics.median(throughputs):,.0f} requests/s "
+                f"(runs: {', '.join(f'{value:,.0f}' for value in throughputs)})",
+                flush=True,
+            )
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)

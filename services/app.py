@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -55,9 +56,16 @@ def create_app(settings: Settings, publisher_factory: PublisherFactory | None = 
             if settings.ledger_verify_interval_s > 0
             else None
         )
+        # What start-up built lives as long as the process: moved out of the cyclic garbage
+        # collector's way, full collections scan only what requests create. Under load they
+        # came every 2-3 s and took 30-130 ms each, stalling every request in flight
+        # (docs/investigations.md). Undone at shutdown, so apps started in turn (tests) leak
+        # nothing.
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             if verifier is not None:
                 verifier.cancel()
             close = getattr(app.state.publisher, "close", None)
