@@ -61,6 +61,9 @@ class FilingInstitution(_Strict):
     contact_office: Text
     contact_phone: Annotated[str, Field(min_length=1, max_length=16)]
     timezone: str = "UTC"  # the CTR business day is local to the institution
+    # Cash taken at or after this local hour counts on the next business day (night
+    # deposits, 31 CFR 1010.313(b)); None: the detection calendar's cut-off (none by default).
+    cutoff_hour: Annotated[int, Field(ge=0, le=23)] | None = None
     branches: dict[str, PostalAddress] = Field(default_factory=dict)
     goaml_rentity_id: Annotated[str, Field(min_length=1, max_length=50)] | None = None
     goaml_branch: Annotated[str, Field(min_length=1, max_length=255)] | None = None

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
 
+from services.alerts.deadlines import business_day
 from services.alerts.enums import EntityType
 from services.alerts.orm import Alert
 from services.alerts.service import authorize_read
@@ -45,6 +46,9 @@ from services.reports.orm import Report
 
 CTR_THRESHOLD_USD = Decimal(10_000)  # "more than $10,000": exactly 10,000.00 does not trigger
 CTR_MAX_REPORTS = 200_000
+# Local days read before a period's first business day; a week covers any run of weekend,
+# holidays and a night deposit.
+CTR_LOOKBACK_DAYS = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,9 +342,12 @@ def export_fincen_ctr(
     """Returns the institution's CTRs of a period as a FinCEN CTRX batch.
 
     One Activity per subject and business day whose cash-in or cash-out (aggregated across
-    branches, never netted) is over $10,000 (31 CFR 1010.311/313). The business day is the
-    institution's local date; night and weekend deposits are not moved to the next business
-    day.
+    branches, never netted) is over $10,000 (31 CFR 1010.311/313). The business day is that of
+    :func:`services.alerts.deadlines.business_day`: the institution's local date (its
+    ``timezone``), the next day at or after its ``cutoff_hour`` (night deposits), rolled
+    forward over weekends and Federal Reserve holidays (1010.313(b)). ``date_from`` and
+    ``date_to`` bound business days: a Saturday deposit belongs to the period of its Monday,
+    a Friday-night deposit after the cut-off on the last day to the next period.
     """
     authorize_read(principal)
     if date_to < date_from:
@@ -354,7 +361,9 @@ def export_fincen_ctr(
     if institution is None or transmitter is None:  # Missing raised otherwise
         raise AssertionError
     zone = _local_zone(institution, f"profile.institutions.{institution_id}.timezone", missing)
-    start = datetime.combine(date_from, time(), zone)
+    # A business day gathers the transactions of the local days before it that are not
+    # business days themselves (a long weekend with a holiday and a night deposit: four).
+    start = datetime.combine(date_from - timedelta(days=CTR_LOOKBACK_DAYS), time(), zone)
     end = datetime.combine(date_to + timedelta(days=1), time(), zone)
     reports = FilingRepository(session).cash_reports(institution_id, start, end, CTR_MAX_REPORTS)
 
@@ -362,7 +371,9 @@ def export_fincen_ctr(
     for report in reports:
         if report.txn_at is None:  # the query filters them out
             continue
-        groups[(report.subject_key, report.txn_at.astimezone(zone).date())].append(report)
+        day = business_day(report.txn_at, "US", zone=zone, cutoff_hour=institution.cutoff_hour)
+        if date_from <= day <= date_to:
+            groups[(report.subject_key, day)].append(report)
 
     activities: list[fincen.CtrActivity] = []
     for (_subject_key, day), group in sorted(

@@ -22,7 +22,8 @@ class TestRaiseAlerts:
         assert alert.version == 1
         assert alert.report_pk is not None
         assert alert.deadline_kind == DeadlineKind.US_CTR
-        assert alert.deadline_at == datetime(2026, 11, 28, 9, tzinfo=UTC) + timedelta(days=15)
+        # Saturday 28 Nov 2026 counts on Monday 30 Nov: due 15 Dec, 23:59:59 at UTC−5.
+        assert alert.deadline_at == datetime(2026, 12, 16, 4, 59, 59, tzinfo=UTC)
 
     def test_redelivered_report_never_creates_a_second_alert(self, session):
         (report,) = store_reports(session, [make_report(unique_index())])

@@ -200,7 +200,8 @@ class TestAggregation:
         store_reports(
             session,
             [
-                cash(person(), "15000.00", "2026-10-31T12:00:00Z"),
+                # Friday 30 Oct (a Saturday deposit would count on Monday 2 Nov: see below).
+                cash(person(), "15000.00", "2026-10-30T15:00:00Z"),
                 cash(person(), "15000.00", "2026-11-05T12:00:00Z", institution="US-FI-0002"),
             ],
         )
@@ -239,3 +240,99 @@ class TestRequestsAndAudit:
         )
         assert response.status_code == 404
         assert "no cash transactions" in response.json()["detail"]
+
+
+def transaction_days(root):
+    return [a.findtext(".//fc2:TransactionDateText", namespaces=NS) for a in activities(root)]
+
+
+class TestNextBusinessDay:
+    """Night, weekend and holiday deposits count on the next business day (1010.313(b)).
+
+    The profile's institution is in Chicago (UTC−6 in November 2026). Fri 13, Sat 14, Sun 15,
+    Mon 16 Nov; Thanksgiving is Thursday 26 Nov.
+    """
+
+    def test_saturday_deposit_counts_on_monday(self, profiled_api, session, fincen_schemas):
+        subject = person()
+        store_reports(
+            session,
+            [
+                cash(subject, "6000.00", "2026-11-14T16:00:00Z"),  # Saturday 10:00
+                cash(subject, "2500.00", "2026-11-15T16:00:00Z"),  # Sunday 10:00
+                cash(subject, "2000.00", "2026-11-16T16:00:00Z"),  # Monday 10:00
+            ],
+        )
+        response = export(profiled_api)
+        assert response.status_code == 200
+        assert_valid(fincen_schemas, response.content)
+        root = parse(response.content)
+        assert transaction_days(root) == ["20261116"]  # $10,500 on Monday, one CTR
+        assert root.get("TotalAmount") == "10500"
+
+    def test_friday_night_after_the_cut_off_counts_on_monday(
+        self, profiled_api, session, profile, fincen_schemas
+    ):
+        institution = profile.institutions["US-FI-0001"].model_copy(update={"cutoff_hour": 18})
+        profiled_api.client.app.state.filing_profile = profile.model_copy(
+            update={"institutions": {**profile.institutions, "US-FI-0001": institution}}
+        )
+        night, day = person("Night Depositor"), person("Day Depositor")
+        store_reports(
+            session,
+            [
+                cash(night, "7000.00", "2026-11-14T01:30:00Z"),  # Friday 19:30: after 18:00
+                cash(night, "4000.00", "2026-11-16T16:00:00Z"),  # Monday 10:00
+                cash(day, "7000.00", "2026-11-13T23:59:00Z"),  # Friday 17:59: before it
+                cash(day, "4000.00", "2026-11-16T16:00:00Z"),  # Monday 10:00
+            ],
+        )
+        response = export(profiled_api)
+        assert response.status_code == 200
+        assert_valid(fincen_schemas, response.content)
+        root = parse(response.content)
+        # Only the night depositor reaches $11,000 on one business day (Monday); the day
+        # depositor has $7,000 on Friday and $4,000 on Monday.
+        assert transaction_days(root) == ["20261116"]
+        assert root.get("TotalAmount") == "11000"
+
+    def test_without_a_cut_off_a_night_deposit_keeps_its_day(self, profiled_api, session):
+        subject = person()
+        store_reports(
+            session,
+            [
+                cash(subject, "7000.00", "2026-11-14T01:30:00Z"),  # Friday 19:30
+                cash(subject, "4000.00", "2026-11-16T16:00:00Z"),  # Monday
+            ],
+        )
+        assert export(profiled_api).status_code == 404
+
+    def test_a_federal_holiday_counts_on_the_next_business_day(
+        self, profiled_api, session, fincen_schemas
+    ):
+        subject = person()
+        store_reports(
+            session,
+            [
+                cash(subject, "5500.00", "2026-11-26T17:00:00Z"),  # Thanksgiving, 11:00
+                cash(subject, "5500.00", "2026-11-27T17:00:00Z"),  # Friday, 11:00
+            ],
+        )
+        response = export(profiled_api)
+        assert response.status_code == 200
+        assert_valid(fincen_schemas, response.content)
+        assert transaction_days(parse(response.content)) == ["20261127"]
+
+    def test_periods_are_business_days(self, profiled_api, session):
+        subject = person()
+        store_reports(
+            session,
+            [
+                # Saturday 31 Oct belongs to Monday 2 Nov: the November export has it.
+                cash(subject, "12000.00", "2026-10-31T16:00:00Z"),
+            ],
+        )
+        response = export(profiled_api, "2026-11-01", "2026-11-30")
+        assert response.status_code == 200
+        assert transaction_days(parse(response.content)) == ["20261102"]
+        assert export(profiled_api, "2026-10-01", "2026-10-31").status_code == 404
