@@ -2,13 +2,16 @@
 
 Loads N alerts with COPY (secondary indexes dropped during the load and rebuilt after, then
 ANALYZE), starts a real uvicorn server on the loaded database, and drives it with C
-concurrent keep-alive HTTP/1.1 clients (a small asyncio client, so that the load generator
-costs little CPU on a small machine). Reports p50/p90/p99/max latency per scenario: the
-first page, filtered pages, and pages 2-5 followed through ``next_cursor``.
+concurrent keep-alive HTTP/1.1 clients (a bare asyncio protocol on uvloop, so that the load
+generator costs little CPU on a small machine). Reports p50/p90/p99/max latency per scenario
+(the first page, filtered pages, and pages 2-5 followed through ``next_cursor``), throughput,
+and the CPU per request of the server, PostgreSQL, the load generator and the rest of the
+machine; with ``--runs N`` (default 3) the cell-by-cell median of the runs.
 
-    .venv/bin/python bench/alerts_bench.py                     # 1M alerts, 32 clients, 20 s
-    .venv/bin/python bench/alerts_bench.py --alerts 100000 --duration 5
-    .venv/bin/python bench/alerts_bench.py --keep --database-url postgresql+psycopg://...
+    .venv/bin/python bench/alerts_bench.py                     # 1M alerts, 32 clients, 3 x 20 s
+    .venv/bin/python bench/alerts_bench.py --alerts 100000 --duration 5 --runs 1
+    .venv/bin/python bench/alerts_bench.py --keep               # then reuse the database:
+    .venv/bin/python bench/alerts_bench.py --database-url postgresql+psycopg://... --think-ms 250
 
 Not part of the test suite.
 """
