@@ -336,3 +336,17 @@ class TestNextBusinessDay:
         assert response.status_code == 200
         assert transaction_days(parse(response.content)) == ["20261102"]
         assert export(profiled_api, "2026-10-01", "2026-10-31").status_code == 404
+
+    def test_a_night_deposit_on_the_last_day_is_the_next_periods(
+        self, profiled_api, session, profile
+    ):
+        institution = profile.institutions["US-FI-0001"].model_copy(update={"cutoff_hour": 18})
+        profiled_api.client.app.state.filing_profile = profile.model_copy(
+            update={"institutions": {**profile.institutions, "US-FI-0001": institution}}
+        )
+        # Friday 13 Nov, 20:00 in Chicago: after the cut-off, so Monday 16 Nov.
+        store_reports(session, [cash(person(), "12000.00", "2026-11-14T02:00:00Z")])
+        assert export(profiled_api, "2026-11-09", "2026-11-13").status_code == 404
+        response = export(profiled_api, "2026-11-16", "2026-11-20")
+        assert response.status_code == 200
+        assert transaction_days(parse(response.content)) == ["20261116"]
