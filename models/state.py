@@ -405,9 +405,10 @@ def batch_features(
 ) -> BatchFeatures:
     """Features of the batch's reports over state + batch (the worker's path).
 
-    Subjects the state has not loaded are first rebuilt from the store. The state is not
-    changed by the batch itself: call ``state.append(result.pending)`` once the batch's
-    transaction has committed.
+    Subjects the state has not loaded are first rebuilt from the store. The store may or may
+    not hold the batch yet (the worker scores first, then writes the reports with their
+    scores). The state is not changed by the batch itself: call
+    ``state.append(result.pending)`` once the batch's transaction has committed.
     """
     compact = encode(flat).collect()
     if compact.is_empty():
@@ -439,10 +440,16 @@ def batch_features(
         ]
     )
     windows = window_features(context.lazy(), batch.lazy(), calendar=calendar)
-    accounts = sorted(set(flat["cp_account_id"].drop_nulls().to_list()))
+    accounts = sorted(flat["cp_account_id"].drop_nulls().unique().to_list())
     edge_frame = store.edge_rows(
         accounts, int(times.min()) - COUNTERPARTY_WINDOW_S - 1, int(times.max())
     )
+    # The batch's own payments count as edges whether or not the store holds them yet (the
+    # worker scores before it writes); an edge in both is counted once (same report key).
+    own = flat.select(*EDGE_ROW_SCHEMA).filter(
+        pl.col("account_id").is_in(accounts) | pl.col("cp_account_id").is_in(accounts)
+    )
+    edge_frame = pl.concat([edge_frame, own])
     counterparty = counterparty_features(batch.lazy(), edges(edge_inputs(edge_frame))).select(
         "seq", "cp_payers_7d", "cp_payees_7d"
     )

@@ -1,14 +1,23 @@
 """Detection in the worker: the ``BatchHook`` that scores each micro-batch's new reports.
 
-Runs inside the batch's database transaction, after the reports are stored:
+Runs inside the batch's database transaction, in two steps around the insert
+(``services.reports.service.persist_reports`` with the hook as ``assessor``):
 
-1. features of the inserted reports over the worker's window state plus the batch
-   (``models.state.batch_features``: the functions training and ``amlscreen score`` use);
-   subjects the state has not loaded are rebuilt from the report store first;
-2. model score, rules, alert decision, typology guess and reasons (``models.scoring``);
-3. every report gets ``score``, ``reasons``, ``status="processed"`` and ``processed_at``;
-4. alerts are stored idempotently (``services.alerts.service.raise_alerts``) and returned as
-   ``aml.alerts`` messages keyed by subject key.
+``assess`` — the batch has been classified against the store; for its new reports:
+
+1. features over the worker's window state plus the batch (``models.state.batch_features``:
+   the functions training and ``amlscreen score`` use); subjects the state has not loaded are
+   rebuilt from the report store first;
+2. model score, rules, alert decision, typology guess and reasons (``models.scoring``).
+
+``persist_reports`` then writes each new report once, with its ``score``, ``reasons``,
+``status="processed"`` and ``processed_at`` (no UPDATE of fresh rows: that rewrote every index
+of ``reports`` and cost as much as the insert itself).
+
+``__call__`` — after the insert: alerts are stored idempotently
+(``services.alerts.service.raise_alerts``) for the reports this transaction inserted, and
+only those (a report another worker stored meanwhile is its alert), and returned as
+``aml.alerts`` messages keyed by subject key.
 
 The window state learns the batch's rows only once the transaction has committed (an
 ``after_commit`` listener), so a failed batch leaves the state as the store is.
@@ -21,10 +30,10 @@ validated, with its position; reading it is one indexed query per batch of new s
 needs no second consumer or offset bookkeeping.
 
 Counterparty-side features (distinct payers into a beneficiary, distinct payees of a payer)
-come from the store too (``SqlHistoryStore.edge_rows``), so they count reports persisted by
-every worker; reports of other partitions not yet persisted when this batch runs are missing
-from them until they are, which with workers keeping up is well under a second of a 7-day
-window.
+come from the store too (``SqlHistoryStore.edge_rows``) plus the batch itself, so they count
+reports persisted by every worker; reports of other partitions not yet persisted when this
+batch runs are missing from them until they are, which with workers keeping up is well under
+a second of a 7-day window.
 """
 
 from __future__ import annotations
@@ -32,29 +41,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import orjson
 import polars as pl
-from sqlalchemy import (
-    String,
-    and_,
-    any_,
-    bindparam,
-    event,
-    func,
-    literal,
-    or_,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import String, and_, any_, event, func, literal, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
+from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
 from models.features import DEFAULT_CALENDAR, EDGE_ROW_SCHEMA, BusinessCalendar, flatten
 from models.registry import load_bundle
@@ -63,11 +61,10 @@ from models.state import WindowState, batch_features
 from services.alerts.schemas import AlertCreate
 from services.alerts.service import alert_to_message, raise_alerts
 from services.config import Settings
-from services.kit.time import utc_now
-from services.reports.enums import ReportStatus
 from services.reports.orm import Report
-from services.reports.service import IncomingReport, PersistOutcome
+from services.reports.service import Assessment, IncomingReport, PersistOutcome
 from streaming.metrics import WorkerMetrics
+from streaming.worker import AlertMessage
 
 log = logging.getLogger(__name__)
 
@@ -215,72 +212,17 @@ class SqlHistoryStore:
         return pl.DataFrame(columns, schema=EDGE_ROW_SCHEMA)
 
 
-class DetectionRepository:
-    """The writes detection makes to the reports table (flush only; the worker commits)."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def mark_processed(
-        self,
-        keys: Sequence[tuple[str, str]],
-        scores: Sequence[float],
-        reasons: Sequence[list[str]],
-        at: datetime,
-    ) -> None:
-        if not keys:
-            return
-        if self.session.get_bind().dialect.name == "postgresql":
-            # One statement for the whole batch: arrays in, UPDATE … FROM unnest.
-            self.session.execute(
-                text(
-                    "UPDATE reports AS r SET score = v.score, reasons = CAST(v.reasons AS json),"
-                    " status = :status, processed_at = :at"
-                    " FROM unnest(CAST(:institutions AS varchar[]), CAST(:reports AS varchar[]),"
-                    " CAST(:scores AS float8[]), CAST(:reasons AS text[]))"
-                    " AS v(institution_id, report_id, score, reasons)"
-                    " WHERE r.institution_id = v.institution_id AND r.report_id = v.report_id"
-                ),
-                {
-                    "status": ReportStatus.PROCESSED.value,
-                    "at": at,
-                    "institutions": [key[0] for key in keys],
-                    "reports": [key[1] for key in keys],
-                    "scores": list(scores),
-                    "reasons": [orjson.dumps(items).decode() for items in reasons],
-                },
-            )
-            return
-        statement = (
-            update(Report)
-            .where(
-                Report.institution_id == bindparam("key_institution"),
-                Report.report_id == bindparam("key_report"),
-            )
-            .values(
-                score=bindparam("new_score"),
-                reasons=bindparam("new_reasons"),
-                status=ReportStatus.PROCESSED.value,
-                processed_at=at,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        connection = self.session.connection()
-        connection.execute(
-            statement,
-            [
-                {
-                    "key_institution": key[0],
-                    "key_report": key[1],
-                    "new_score": score,
-                    "new_reasons": items,
-                }
-                for key, score, items in zip(keys, scores, reasons, strict=True)
-            ],
-        )
-
-
 AssignmentProbe = Callable[[], Collection[Any]]
+
+
+@dataclass(slots=True)
+class _Assessed:
+    """A batch between its assessment and its insert."""
+
+    items: list[IncomingReport]
+    scored: ScoredBatch
+    reasons: list[list[str]]
+    pending: pl.DataFrame
 
 
 class DetectionHook:
@@ -302,6 +244,8 @@ class DetectionHook:
         self._assignment = assignment
         self._assigned: frozenset[tuple[str, int]] | None = None
         self._partition_of = np.full(0, -1, dtype=np.int32)
+        self._threads = ThreadpoolController()
+        self._assessed: _Assessed | None = None
 
     # ---- rebalances ------------------------------------------------------------------------
     def _record_partitions(
@@ -344,39 +288,72 @@ class DetectionHook:
         )
 
     # ---- the hook ------------------------------------------------------------------------
-    def __call__(self, session: Session, outcome: PersistOutcome) -> Sequence[tuple[bytes, bytes]]:
+    def assess(self, session: Session, items: Sequence[IncomingReport]) -> list[Assessment]:
+        """Scores the batch's new reports before they are written (``persist_reports``).
+
+        Features over the window state plus the batch, model score, rules, reasons. What an
+        alert needs is kept until :meth:`__call__` learns which reports were inserted.
+        """
+        self._assessed = None
         self._follow_assignment()
-        items = outcome.inserted
         if not items:
             return []
         started = time.perf_counter()
         keys = [item.report.subject_key for item in items]
         self._record_partitions(self.state.subject_ids(keys), items)
-        flat = flatten([item.report.model_dump(mode="json") for item in items], keys)
+        flat = flatten([item.document for item in items], keys)
         batch = batch_features(self.state, flat, SqlHistoryStore(session), calendar=self.calendar)
         self._observe("features", started)
 
         started = time.perf_counter()
-        scored = self.scorer.score(batch.features)
-        self._observe("score", started)
-
-        started = time.perf_counter()
-        now = utc_now()
+        # One OpenMP thread: the worker shares its cores with the database and the broker, and
+        # a tree ensemble's per-tree parallel loops stall on every busy core (10x slower).
+        with self._threads.limit(limits=1, user_api="openmp"):
+            scored = self.scorer.score(batch.features)
         reasons = [self._reasons(scored, index) for index in range(len(items))]
-        DetectionRepository(session).mark_processed(
-            [(item.report.institution_id, item.report.report_id) for item in items],
-            [float(score) for score in scored.scores],
-            reasons,
-            now,
-        )
+        self._observe("score", started)
+        self._assessed = _Assessed(list(items), scored, reasons, batch.pending)
+        return [
+            Assessment(float(score), reason)
+            for score, reason in zip(scored.scores.tolist(), reasons, strict=True)
+        ]
+
+    def __call__(self, session: Session, outcome: PersistOutcome) -> list[AlertMessage]:
+        """After the insert: alerts for the reports this transaction inserted, state on commit.
+
+        Returns the ``aml.alerts`` messages, keyed by subject key.
+        """
+        assessed, self._assessed = self._assessed, None
+        if assessed is None:
+            self._follow_assignment()
+            return []
+        started = time.perf_counter()
+        position = {id(item): index for index, item in enumerate(assessed.items)}
+        inserted = sorted(position[id(item)] for item in outcome.inserted if id(item) in position)
+        scored = assessed.scored
         alerts = [
-            self._alert(item, scored, index, reasons[index])
-            for index, item in enumerate(items)
+            self._alert(assessed.items[index], scored, index, assessed.reasons[index])
+            for index in inserted
             if scored.alerts[index]
         ]
         stored = raise_alerts(session, alerts) if alerts else []
-        messages = [(alert.subject_key.encode(), alert_to_message(alert)) for alert in stored]
-        pending = batch.pending
+        produced = {
+            item.key: item.source.timestamp_ms if item.source else None
+            for item in (assessed.items[index] for index in inserted if scored.alerts[index])
+        }
+        messages = [
+            AlertMessage(
+                alert.subject_key.encode(),
+                alert_to_message(alert),
+                alert.typology,
+                produced.get((alert.institution_id, alert.report_id)),
+            )
+            for alert in stored
+        ]
+        pending = assessed.pending
+        if len(inserted) != len(assessed.items):
+            # Another worker stored some of them meanwhile: the state learns only ours.
+            pending = pending[inserted]
         state = self.state
 
         def _apply(_session: Session) -> None:

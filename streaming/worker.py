@@ -24,18 +24,38 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.config import Settings
 from services.db import transaction
 from services.reports.decode import DecodeError, DecodeFailure, decode_report
-from services.reports.service import IncomingReport, PersistOutcome, SourcePosition, persist_reports
+from services.reports.service import (
+    Assessor,
+    IncomingReport,
+    PersistOutcome,
+    SourcePosition,
+    persist_reports,
+)
 from streaming.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
 
-class BatchHook(Protocol):
-    """Runs inside the batch's transaction after the reports are stored (detection)."""
+@dataclass(frozen=True, slots=True)
+class AlertMessage:
+    """One message for the alerts topic, and what its metrics need once it is acknowledged."""
 
-    def __call__(self, session: Session, outcome: PersistOutcome) -> Sequence[tuple[bytes, bytes]]:
-        """Returns (key, value) messages to publish on the alerts topic."""
-        ...
+    key: bytes
+    value: bytes
+    typology: str | None = None
+    # The Kafka record timestamp of the report that raised the alert (produce-to-alert).
+    produced_at_ms: int | None = None
+
+
+class BatchHook(Assessor, Protocol):
+    """Detection, inside the batch's transaction.
+
+    ``assess`` scores the batch's new reports before they are written (``persist_reports``
+    stores the score with each row); ``__call__`` runs after the insert and returns the
+    messages to publish on the alerts topic, for reports this transaction inserted.
+    """
+
+    def __call__(self, session: Session, outcome: PersistOutcome) -> Sequence[AlertMessage]: ...
 
 
 @dataclass(slots=True)
@@ -151,14 +171,16 @@ class Worker:
         items: list[IncomingReport] = []
         rejects: list[tuple[Any, DecodeError]] = []
         by_item: dict[int, Any] = {}
+        max_bytes = self.settings.max_message_bytes
         for partition, messages in records.items():
+            topic, number = partition.topic, partition.partition
             for message in messages:
-                decoded = decode_report(message.value, max_bytes=self.settings.max_message_bytes)
+                decoded = decode_report(message.value, max_bytes=max_bytes)
                 if isinstance(decoded, DecodeError):
                     rejects.append((message, decoded))
                     continue
                 item = IncomingReport(
-                    decoded, SourcePosition(partition.topic, partition.partition, message.offset)
+                    decoded, SourcePosition(topic, number, message.offset, message.timestamp)
                 )
                 by_item[id(item)] = message
                 items.append(item)
@@ -166,9 +188,9 @@ class Worker:
         metrics.stage_duration.labels("decode").observe(time.perf_counter() - started)
 
         started = time.perf_counter()
-        alert_messages: Sequence[tuple[bytes, bytes]] = ()
+        alert_messages: Sequence[AlertMessage] = ()
         with transaction(self.sessions) as session:
-            outcome = persist_reports(session, items)
+            outcome = persist_reports(session, items, assessor=self.hook)
             if self.hook is not None:
                 alert_messages = self.hook(session, outcome)
         metrics.stage_duration.labels("persist").observe(time.perf_counter() - started)
@@ -186,12 +208,19 @@ class Worker:
             )
 
         started = time.perf_counter()
-        for message, error in rejects:
-            self._dead_letter(message, error)
-        for key, value in alert_messages:
-            self.producer.send(self.settings.topic_alerts, key=key, value=value)
-        if rejects or alert_messages:
+        sent = [self._dead_letter(message, error) for message, error in rejects]
+        topic = self.settings.topic_alerts
+        published = [
+            (self.producer.send(topic, key=alert.key, value=alert.value), alert)
+            for alert in alert_messages
+        ]
+        if sent or published:
             self.producer.flush(timeout=30)
+            for future in [*sent, *(future for future, _ in published)]:
+                if future.failed():
+                    raise future.exception
+        for _future, alert in published:
+            metrics.alert_published(alert.typology, alert.produced_at_ms)
         metrics.stage_duration.labels("publish").observe(time.perf_counter() - started)
 
         started = time.perf_counter()
@@ -217,7 +246,7 @@ class Worker:
         result.alerts = len(alert_messages)
         return result
 
-    def _dead_letter(self, message: Any, error: DecodeError) -> None:
+    def _dead_letter(self, message: Any, error: DecodeError) -> Any:
         headers = [
             ("aml.error.kind", error.kind.value.encode()),
             ("aml.error.reason", error.reason.encode()[:4000]),
@@ -225,7 +254,7 @@ class Worker:
             ("aml.source.partition", str(message.partition).encode()),
             ("aml.source.offset", str(message.offset).encode()),
         ]
-        self.producer.send(
+        future = self.producer.send(
             self.settings.topic_dlq, key=message.key, value=message.value, headers=headers
         )
         # The reason is logged without the payload: it may carry identifiers.
@@ -236,3 +265,4 @@ class Worker:
             message.offset,
             error.kind.value,
         )
+        return future

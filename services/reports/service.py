@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
@@ -37,18 +38,58 @@ class SourcePosition:
     topic: str
     partition: int
     offset: int
+    # The Kafka record timestamp (ms since the epoch), for produce-to-alert latency.
+    timestamp_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class IncomingReport:
-    """A validated report and where it was read from."""
+    """A validated report and where it was read from.
+
+    ``document`` (the report as canonical JSON values) and ``digest`` (its content hash) are
+    computed once, on first use: the store, the content check and detection all read them.
+    """
 
     report: ReportV1
     source: SourcePosition | None = None
+    _document: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    _digest: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def key(self) -> ReportKey:
         return (self.report.institution_id, self.report.report_id)
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """``report.model_dump(mode="json")``, computed once (treat it as read-only)."""
+        document = self._document
+        if document is None:
+            document = self.report.model_dump(mode="json")
+            object.__setattr__(self, "_document", document)
+        return document
+
+    @property
+    def digest(self) -> str:
+        """The content hash of :attr:`document` (``content_digest``), computed once."""
+        digest = self._digest
+        if digest is None:
+            digest = content_digest(self.document)
+            object.__setattr__(self, "_digest", digest)
+        return digest
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """Detection's verdict on a new report, stored with it in the same row."""
+
+    score: float
+    reasons: list[str]
+
+
+class Assessor(Protocol):
+    """Scores the reports of a batch that are new to the store, before they are written."""
+
+    def assess(self, session: Session, items: Sequence[IncomingReport]) -> Sequence[Assessment]: ...
 
 
 @dataclass(slots=True)
@@ -58,35 +99,51 @@ class PersistOutcome:
     conflicts: list[IncomingReport] = field(default_factory=list)
 
 
-def _row(item: IncomingReport, document: dict[str, Any], sha: str) -> dict[str, Any]:
+def _row(
+    item: IncomingReport,
+    received_at: datetime,
+    assessment: Assessment | None,
+    processed_at: datetime,
+) -> tuple[Any, ...]:
+    """One ``reports`` row, in ``REPORT_COLUMNS`` order."""
     report = item.report
     txn = report.transaction
-    counterparty = txn.counterparty if txn else None
-    return {
-        "institution_id": report.institution_id,
-        "report_id": report.report_id,
-        "report_type": report.report_type.value,
-        "jurisdiction": report.jurisdiction.value,
-        "filed_at": report.filed_at,
-        "subject_key": report.subject_key,
-        "subject_id": report.subject.subject_id,
-        "transaction_id": txn.transaction_id if txn else None,
-        "txn_at": txn.timestamp if txn else None,
-        "amount_minor": txn.amount_minor if txn else None,
-        "currency": txn.currency if txn else None,
-        "instrument": txn.instrument.value if txn else None,
-        "direction": txn.direction.value if txn else None,
-        "account_id": txn.account_id if txn else None,
-        "counterparty_account_id": counterparty.account_id if counterparty else None,
-        "counterparty_country": counterparty.country if counterparty else None,
-        "document": document,
-        "content_sha256": sha,
-        "status": ReportStatus.RECEIVED.value,
-        "received_at": utc_now(),
-        "source_topic": item.source.topic if item.source else None,
-        "source_partition": item.source.partition if item.source else None,
-        "source_offset": item.source.offset if item.source else None,
-    }
+    source = item.source
+    if txn is None:
+        transaction: tuple[Any, ...] = (None,) * 9
+    else:
+        counterparty = txn.counterparty
+        transaction = (
+            txn.transaction_id,
+            txn.timestamp,
+            txn.amount_minor,
+            txn.currency,
+            txn.instrument.value,
+            txn.direction.value,
+            txn.account_id,
+            counterparty.account_id if counterparty else None,
+            counterparty.country if counterparty else None,
+        )
+    return (
+        report.institution_id,
+        report.report_id,
+        report.report_type.value,
+        report.jurisdiction.value,
+        report.filed_at,
+        report.subject_key,
+        report.subject.subject_id,
+        *transaction,
+        item.document,
+        item.digest,
+        ReportStatus.RECEIVED.value if assessment is None else ReportStatus.PROCESSED.value,
+        received_at,
+        source.topic if source else None,
+        source.partition if source else None,
+        source.offset if source else None,
+        None if assessment is None else assessment.score,
+        None if assessment is None else assessment.reasons,
+        None if assessment is None else processed_at,
+    )
 
 
 def content_digest(document: dict[str, Any]) -> str:
@@ -94,38 +151,72 @@ def content_digest(document: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def persist_reports(session: Session, items: Sequence[IncomingReport]) -> PersistOutcome:
+def persist_reports(
+    session: Session, items: Sequence[IncomingReport], *, assessor: Assessor | None = None
+) -> PersistOutcome:
     """Stores new reports exactly once.
 
     A redelivered identical report is a duplicate and changes nothing; a different report that
     reuses an (institution_id, report_id) already stored, or seen earlier in the same batch,
     is a conflict and is never written over the first one.
+
+    With an ``assessor`` (the worker's detection) the batch is first classified against the
+    store (new, identical duplicate, conflict), the new reports are assessed, and each is
+    written once with its score, reasons and ``status="processed"``: no second write of the
+    rows. The insert still ignores keys that appeared meanwhile (another worker after a
+    rebalance); those are classified again and are not in ``inserted``, so whatever the
+    assessor prepared for them (alerts) must be dropped.
     """
     outcome = PersistOutcome()
     repository = ReportRepository(session)
     first_seen: dict[ReportKey, str] = {}
-    candidates: list[tuple[IncomingReport, dict[str, Any]]] = []
+    candidates: list[IncomingReport] = []
     for item in items:
-        document = item.report.model_dump(mode="json")
-        sha = content_digest(document)
+        sha = item.digest
         seen = first_seen.get(item.key)
         if seen is None:
             first_seen[item.key] = sha
-            candidates.append((item, _row(item, document, sha)))
+            candidates.append(item)
         elif seen == sha:
             outcome.duplicates.append(item)
         else:
             outcome.conflicts.append(item)
 
-    inserted = repository.insert_new([row for _, row in candidates])
-    not_inserted = [(item, row) for item, row in candidates if item.key not in inserted]
-    stored = repository.content_hashes(item.key for item, _ in not_inserted)
-    for item, row in not_inserted:
-        if stored.get(item.key) == row["content_sha256"]:
-            outcome.duplicates.append(item)
-        else:
-            outcome.conflicts.append(item)
-    outcome.inserted = [item for item, _ in candidates if item.key in inserted]
+    assessments: Sequence[Assessment | None] = [None] * len(candidates)
+    if assessor is not None and candidates:
+        stored = repository.content_hashes(item.key for item in candidates)
+        fresh: list[IncomingReport] = []
+        for item in candidates:
+            known = stored.get(item.key)
+            if known is None:
+                fresh.append(item)
+            elif known == item.digest:
+                outcome.duplicates.append(item)
+            else:
+                outcome.conflicts.append(item)
+        candidates = fresh
+        assessments = assessor.assess(session, candidates) if candidates else []
+        if len(assessments) != len(candidates):
+            raise ValueError("the assessor must return one assessment per report")
+
+    now = utc_now()
+    processed_at = utc_now() if assessor is not None else now
+    rows = [
+        _row(item, now, assessment, processed_at)
+        for item, assessment in zip(candidates, assessments, strict=True)
+    ]
+    inserted = repository.insert_new(rows)
+    if len(inserted) == len(candidates):
+        outcome.inserted = candidates
+    else:
+        not_inserted = [item for item in candidates if item.key not in inserted]
+        stored = repository.content_hashes(item.key for item in not_inserted)
+        for item in not_inserted:
+            if stored.get(item.key) == item.digest:
+                outcome.duplicates.append(item)
+            else:
+                outcome.conflicts.append(item)
+        outcome.inserted = [item for item in candidates if item.key in inserted]
 
     links = {
         (identifier_digest(identifier), item.report.subject_key): identifier
@@ -134,12 +225,7 @@ def persist_reports(session: Session, items: Sequence[IncomingReport]) -> Persis
     }
     repository.link_identifiers(
         [
-            {
-                "digest": digest,
-                "subject_key": subject_key,
-                "id_type": identifier.type.value,
-                "country": identifier.country,
-            }
+            (digest, identifier.type.value, identifier.country, subject_key)
             for (digest, subject_key), identifier in links.items()
         ]
     )

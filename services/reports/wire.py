@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from decimal import Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -178,9 +178,12 @@ class ReportV1(_Open):
         """Returns the report as canonical JSON (sorted keys, UTC-normalised values)."""
         return orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
 
-    @property
+    @cached_property
     def subject_key(self) -> str:
-        """The partition and lookup key of the report's subject (see ``subject_key_for``)."""
+        """The partition and lookup key of the report's subject (see ``subject_key_for``).
+
+        Computed once per report (the model is frozen): the worker reads it several times.
+        """
         return subject_key_for(self.institution_id, self.subject)
 
 

@@ -41,8 +41,14 @@ def online(documents: list[dict], sizes: list[int], restart_at: int | None) -> p
         batch = documents[position : position + rng.choice(sizes)]
         position += len(batch)
         flat = flatten(batch)
-        store.add(batch, flat)  # the worker persists before it scores
+        # The worker scores a batch, then writes it; features must not depend on whether the
+        # store holds the batch already (its own counterparty edges count either way).
+        stored_first = rng.random() < 0.5
+        if stored_first:
+            store.add(batch, flat)
         result = batch_features(state, flat, store)
+        if not stored_first:
+            store.add(batch, flat)
         state.append(result.pending)  # after the commit
         parts.append(result.features)
     return pl.concat(parts)

@@ -19,9 +19,10 @@ from services.alerts.orm import Alert
 from services.db import transaction
 from services.reports.enums import ReportStatus
 from services.reports.orm import Report
-from services.reports.service import IncomingReport, SourcePosition, persist_reports
+from services.reports.service import Assessment, IncomingReport, SourcePosition, persist_reports
 from services.reports.wire import ReportV1
 from streaming.detection import DetectionHook, SqlHistoryStore
+from streaming.worker import AlertMessage
 from tests.models.test_features import report
 from tests.models.test_registry import tiny_model
 from tests.models.test_skew import assert_identical
@@ -41,9 +42,9 @@ def incoming(documents: list[dict[str, Any]], partition: int = 0, first: int = 0
     ]
 
 
-def run(sessions, hook: DetectionHook, items: list) -> list[tuple[bytes, bytes]]:
+def run(sessions, hook: DetectionHook, items: list) -> list[AlertMessage]:
     with transaction(sessions) as session:
-        return list(hook(session, persist_reports(session, items)))
+        return list(hook(session, persist_reports(session, items, assessor=hook)))
 
 
 def ordinary(count: int) -> list[dict[str, Any]]:
@@ -97,8 +98,9 @@ class TestHook:
         assert alert.typology
         assert alert.features
         key = ReportV1.model_validate(documents[-1]).subject_key
-        assert [k for k, _ in messages] == [key.encode(), key.encode()]
-        assert orjson.loads(messages[-1][1])["report_id"] == "R000003"
+        assert [m.key for m in messages] == [key.encode(), key.encode()]
+        assert orjson.loads(messages[-1].value)["report_id"] == "R000003"
+        assert [m.typology for m in messages] == [a.typology for a in alerts]
 
     def test_a_replayed_batch_raises_nothing_twice(self, sessions, scorer):
         hook = DetectionHook(Scorer(scorer.bundle, threshold=1.01))
@@ -108,12 +110,43 @@ class TestHook:
         with sessions() as session:
             assert session.scalar(select(func.count()).select_from(Alert)) == 2
 
+    def test_a_report_stored_meanwhile_by_another_worker_raises_no_alert_here(
+        self, sessions, scorer
+    ):
+        hook = DetectionHook(Scorer(scorer.bundle, threshold=1.01))
+        items = incoming(structuring())
+
+        class Racing:
+            """Assesses, then the last report appears in the store before our insert."""
+
+            def assess(self, session, new):
+                assessed = hook.assess(session, new)
+                persist_reports(session, [items[-1]])  # as a worker after a rebalance would
+                return assessed
+
+        with transaction(sessions) as session:
+            outcome = persist_reports(session, items, assessor=Racing())
+            messages = hook(session, outcome)
+        assert [item.report.report_id for item in outcome.inserted] == ["R000001", "R000002"]
+        assert [item.report.report_id for item in outcome.duplicates] == ["R000003"]
+        assert [orjson.loads(m.value)["report_id"] for m in messages] == ["R000002"]
+        assert hook.state.next_seq == 2  # the state learns only what this worker stored
+        with sessions() as session:
+            assert [a.report_id for a in session.scalars(select(Alert))] == ["R000002"]
+            statuses = dict(session.execute(select(Report.report_id, Report.status)).all())
+        assert statuses == {
+            "R000001": ReportStatus.PROCESSED.value,
+            "R000002": ReportStatus.PROCESSED.value,
+            "R000003": ReportStatus.RECEIVED.value,  # the other worker's row, untouched
+        }
+
     def test_the_state_learns_a_batch_only_once_committed(self, sessions, scorer):
         hook = DetectionHook(scorer)
 
         def fail_before_commit() -> None:
             with transaction(sessions) as session:
-                hook(session, persist_reports(session, incoming(ordinary(5))))
+                items = incoming(ordinary(5))
+                hook(session, persist_reports(session, items, assessor=hook))
                 raise RuntimeError("the database failed before the commit")
 
         with pytest.raises(RuntimeError):
@@ -145,6 +178,19 @@ def _tp(topic: str, partition: int) -> Any:
     return TopicPartition(topic, partition)
 
 
+class Features:
+    """An assessor computing features only, in the worker's order: before the insert."""
+
+    def __init__(self, state: WindowState) -> None:
+        self.state = state
+        self.result: Any = None
+
+    def assess(self, session, new):
+        flat = flatten([i.document for i in new], [i.report.subject_key for i in new])
+        self.result = batch_features(self.state, flat, SqlHistoryStore(session))
+        return [Assessment(0.0, []) for _ in new]
+
+
 def test_worker_features_match_offline_through_the_store(sessions):
     """The skew test on a real store: counterparty edges and rebuilt state come from SQL."""
     from models.generator import GeneratorConfig, generate  # noqa: PLC0415
@@ -166,12 +212,10 @@ def test_worker_features_match_offline_through_the_store(sessions):
         items = incoming(batch, first=position)
         position += len(batch)
         with transaction(sessions) as session:
-            outcome = persist_reports(session, items)
-            flat = flatten(
-                [item.report.model_dump(mode="json") for item in outcome.inserted],
-                [item.report.subject_key for item in outcome.inserted],
-            )
-            result = batch_features(state, flat, SqlHistoryStore(session))
+            features = Features(state)
+            outcome = persist_reports(session, items, assessor=features)
+        assert len(outcome.inserted) == len(items)
+        result = features.result
         state.append(result.pending)
         parts.append(result.features)
     assert_identical(offline, pl.concat(parts))

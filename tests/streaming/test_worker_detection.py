@@ -1,0 +1,123 @@
+"""The worker with detection, on the embedded broker: scored rows, alerts, their metrics."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+import pytest
+from kafka import KafkaConsumer
+from sqlalchemy import select
+
+from models.registry import load_bundle
+from models.scoring import Scorer
+from services.alerts.orm import Alert
+from services.config import Settings
+from services.reports.enums import ReportStatus
+from services.reports.orm import Report
+from services.reports.wire import ReportV1
+from streaming.detection import DetectionHook
+from streaming.metrics import WorkerMetrics
+from streaming.producer import make_producer
+from streaming.worker import Worker, make_consumer
+from tests.models.test_registry import tiny_model
+from tests.streaming.test_detection import ordinary, structuring
+
+
+@pytest.fixture(scope="module")
+def scorer() -> Scorer:
+    return Scorer(load_bundle(tiny_model()), threshold=1.01)  # only rule-forced alerts
+
+
+def _produce(settings: Settings, documents: list[dict]) -> None:
+    producer = make_producer(settings.bootstrap_servers)
+    for document in documents:
+        key = ReportV1.model_validate(document).subject_key.encode()
+        producer.send(settings.topic_reports, key=key, value=orjson.dumps(document))
+    producer.flush(timeout=30)
+    producer.close()
+
+
+def _alert_messages(settings: Settings, expected: int) -> list:
+    consumer = KafkaConsumer(
+        settings.topic_alerts,
+        bootstrap_servers=settings.bootstrap_servers,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=10_000,
+    )
+    messages = []
+    for message in consumer:
+        messages.append(message)
+        if len(messages) >= expected:
+            break
+    consumer.close()
+    return messages
+
+
+def _sample(metrics: WorkerMetrics, name: str) -> float:
+    return sum(
+        sample.value
+        for family in metrics.registry.collect()
+        for sample in family.samples
+        if sample.name == name
+    )
+
+
+def test_alerts_are_published_counted_and_timed(settings, sessions, scorer) -> None:
+    documents = ordinary(20) + structuring()  # the 2nd and 3rd structuring deposits alert
+    produced_from = time.time()
+    _produce(settings, documents)
+    metrics = WorkerMetrics()
+    consumer = make_consumer(settings)
+    worker = Worker(
+        settings=settings,
+        sessions=sessions,
+        consumer=consumer,
+        producer=make_producer(settings.bootstrap_servers),
+        metrics=metrics,
+        hook=DetectionHook(scorer, assignment=consumer.assignment, metrics=metrics),
+    )
+    worker.run(idle_exit_s=6.0)
+    elapsed = time.time() - produced_from
+
+    with sessions() as session:
+        reports = session.scalars(select(Report)).all()
+        alerts = session.scalars(select(Alert).order_by(Alert.report_id)).all()
+    assert len(reports) == len(documents)
+    assert {r.status for r in reports} == {ReportStatus.PROCESSED.value}
+    assert all(r.score is not None and r.reasons and r.processed_at for r in reports)
+    assert [a.report_id for a in alerts] == ["R000002", "R000003"]
+
+    published = _alert_messages(settings, 2)
+    assert sorted(orjson.loads(m.value)["alert_id"] for m in published) == [a.id for a in alerts]
+    assert _sample(metrics, "amlscreen_alerts_raised_total") == 2
+    typologies = {
+        sample.labels["typology"]
+        for family in metrics.registry.collect()
+        for sample in family.samples
+        if sample.name == "amlscreen_alerts_raised_total" and sample.value
+    }
+    assert typologies == {a.typology for a in alerts}
+    # Produce-to-alert: one observation per alert, from the report's record timestamp.
+    assert _sample(metrics, "amlscreen_produce_to_alert_seconds_count") == 2
+    latency = _sample(metrics, "amlscreen_produce_to_alert_seconds_sum")
+    assert 0 < latency < 2 * elapsed
+
+
+def test_a_replay_publishes_no_second_alert(settings, sessions, scorer) -> None:
+    _produce(settings, structuring())
+    for _ in range(2):  # the second worker re-reads the topic from the start (no commit kept)
+        metrics = WorkerMetrics()
+        consumer = make_consumer(settings, group_id=f"{settings.consumer_group}-{time.time()}")
+        Worker(
+            settings=settings,
+            sessions=sessions,
+            consumer=consumer,
+            producer=make_producer(settings.bootstrap_servers),
+            metrics=metrics,
+            hook=DetectionHook(scorer, assignment=consumer.assignment, metrics=metrics),
+        ).run(idle_exit_s=6.0)
+    assert _sample(metrics, "amlscreen_alerts_raised_total") == 0
+    assert _sample(metrics, "amlscreen_produce_to_alert_seconds_count") == 0
+    with sessions() as session:
+        assert len(session.scalars(select(Alert)).all()) == 2
