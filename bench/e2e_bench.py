@@ -45,7 +45,6 @@ from typing import Any
 import numpy as np
 import orjson
 import psycopg
-from kafka import TopicPartition
 from sqlalchemy import func, select
 
 from models.features import subject_key
@@ -182,10 +181,8 @@ class TimedWorker(Worker):
         self.passed: threading.Event = threading.Event()
         self.threshold: int | None = None
 
-    def process(self, records: dict[TopicPartition, list[Any]]) -> BatchResult:
-        started = time.time()
-        result = super().process(records)
-        event = Progress(started, time.time(), result.inserted)
+    def batch_done(self, result: BatchResult) -> None:
+        event = Progress(result.started, result.finished, result.inserted)
         self.progress.append(event)
         self.inserted += result.inserted
         if self.report is not None:
@@ -194,7 +191,6 @@ class TimedWorker(Worker):
             self.passed.set()
         if self.target is not None and self.inserted >= self.target:
             self.stop()
-        return result
 
 
 def build_worker(

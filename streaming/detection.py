@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-from sqlalchemy import String, and_, any_, event, func, literal, or_, select, text
+from sqlalchemy import String, and_, cast, event, func, literal, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -62,6 +62,7 @@ from services.alerts.schemas import AlertCreate
 from services.alerts.service import alert_to_message, raise_alerts
 from services.config import Settings
 from services.reports.orm import Report
+from services.reports.repository import pg_text_array
 from services.reports.service import Assessment, IncomingReport, PersistOutcome
 from streaming.metrics import WorkerMetrics
 from streaming.worker import AlertMessage
@@ -93,7 +94,11 @@ class SqlHistoryStore:
     def _member(self, column: Any, values: Sequence[str]) -> list[ColumnElement[bool]]:
         """``column IN values`` as one or more conditions (PostgreSQL: one array parameter)."""
         if self._postgres:
-            return [column == any_(literal(list(values), ARRAY(String())))]
+            # A semi-join on the unnested keys: ``= ANY(CAST(:text AS varchar[]))`` is not
+            # hashed by the planner and costs rows × keys on a sequential scan (seconds on a
+            # young table whose statistics still say it is small).
+            array = cast(literal(pg_text_array(values), String()), ARRAY(String()))
+            return [column.in_(select(func.unnest(array)))]
         return [
             column.in_(values[start : start + _IN_CHUNK])
             for start in range(0, len(values), _IN_CHUNK)
@@ -150,7 +155,8 @@ class SqlHistoryStore:
                 " WHERE r.subject_key = k.key AND r.txn_at <= :since)"
                 " FROM unnest(CAST(:keys AS varchar[])) AS k(key)"
             )
-            for key, moment in self.session.execute(probe, {"keys": keys, "since": since_at}):
+            parameters = {"keys": pg_text_array(keys), "since": since_at}
+            for key, moment in self.session.execute(probe, parameters):
                 keep(key, moment)
         else:
             for condition in self._member(Report.subject_key, keys):
@@ -416,6 +422,23 @@ def build_detection_hook(
     log.info("detection model %s, threshold %.3f", bundle.version, bundle.threshold)
     return DetectionHook(
         Scorer(bundle),
-        assignment=consumer.assignment if consumer is not None else None,
+        assignment=_assignment_probe(consumer) if consumer is not None else None,
         metrics=metrics,
     )
+
+
+def _assignment_probe(consumer: Any) -> AssignmentProbe:
+    """``consumer.assignment()``, callable from the worker's store thread.
+
+    The polling thread may be in the middle of a rebalance, changing the set being copied.
+    """
+
+    def probe() -> Collection[Any]:
+        for _ in range(10):
+            try:
+                return list(consumer.assignment())
+            except RuntimeError:  # changed size during iteration
+                time.sleep(0.01)
+        return list(consumer.assignment())
+
+    return probe

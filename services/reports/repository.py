@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
+import psycopg
 from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.orm import Session
 
@@ -43,12 +44,25 @@ REPORT_COLUMNS: tuple[str, ...] = (
     "reasons",
     "processed_at",
 )
-_JSON_POSITIONS = tuple(
-    index for index, name in enumerate(REPORT_COLUMNS) if name in {"document", "reasons"}
-)
 # The columns of an identifier link handed to ``link_identifiers``, in order.
 LINK_COLUMNS: tuple[str, ...] = ("digest", "id_type", "country", "subject_key")
 _CHUNK = 500
+
+
+def pg_text_array(values: Iterable[str | None]) -> str:
+    """A PostgreSQL array literal of strings (``CAST(:p AS varchar[])``); None is NULL.
+
+    Thousands of keys go to PostgreSQL as one parameter; psycopg's list adapter builds it
+    element by element in Python, this is one join.
+    """
+    return (
+        "{"
+        + ",".join(
+            "NULL" if value is None else '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for value in values
+        )
+        + "}"
+    )
 
 
 class ReportRepository:
@@ -56,34 +70,58 @@ class ReportRepository:
         self.session = session
         self._postgres = session.get_bind().dialect.name == "postgresql"
 
-    def insert_new(self, rows: Sequence[tuple[Any, ...]]) -> set[ReportKey]:
+    def insert_new(
+        self, rows: Sequence[tuple[Any, ...]], *, expect_new: bool = False
+    ) -> set[ReportKey]:
         """Inserts rows (``REPORT_COLUMNS`` order) whose (institution_id, report_id) is new.
 
-        Returns the keys inserted; rows whose key exists are left out, never written over.
+        ``document`` and ``reasons`` come as JSON text. Returns the keys inserted; rows whose
+        key exists are left out, never written over. ``expect_new``: the caller checked the
+        keys just before (PostgreSQL then copies straight into the table, and falls back to
+        the conflict-ignoring path if a key appeared meanwhile).
         """
         if not rows:
             return set()
         if self._postgres:
-            return self._copy_new(rows)
+            return self._copy_new(rows, expect_new=expect_new)
         statement = insert_ignoring_conflicts(self.session, Report).returning(
             Report.institution_id, Report.report_id
         )
-        result = self.session.execute(
-            statement, [dict(zip(REPORT_COLUMNS, row, strict=True)) for row in rows]
-        )
+        values = []
+        for row in rows:
+            value = dict(zip(REPORT_COLUMNS, row, strict=True))
+            value["document"] = orjson.loads(value["document"])
+            if value["reasons"] is not None:
+                value["reasons"] = orjson.loads(value["reasons"])
+            values.append(value)
+        result = self.session.execute(statement, values)
         return {(institution, report) for institution, report in result.all()}
 
-    def _copy_new(self, rows: Sequence[tuple[Any, ...]]) -> set[ReportKey]:
-        """PostgreSQL: COPY into a session temp table, then one INSERT … ON CONFLICT.
+    def _copy_new(self, rows: Sequence[tuple[Any, ...]], *, expect_new: bool) -> set[ReportKey]:
+        """PostgreSQL: COPY, then (unless every key is new) one INSERT … ON CONFLICT.
 
         A multi-row INSERT of thousands of rows spends most of its time in client-side
-        query conversion; COPY streams the rows instead.
+        query conversion; COPY streams the rows instead. When the keys were just checked
+        (``expect_new``), the rows go straight into ``reports`` inside a savepoint: no staging
+        table and no second pass over the rows. A key that appeared since (another worker,
+        after a rebalance) makes that COPY fail; the savepoint is rolled back and the rows
+        take the conflict-ignoring path through the staging table.
         """
         column_list = ", ".join(REPORT_COLUMNS)
         connection = self.session.connection().connection.driver_connection
         assert connection is not None
-        dumps = orjson.dumps
         with connection.cursor() as cursor:
+            if expect_new:
+                cursor.execute("SAVEPOINT copy_reports")
+                try:
+                    with cursor.copy(f"COPY reports ({column_list}) FROM STDIN") as copy:
+                        for row in rows:
+                            copy.write_row(row)
+                except psycopg.errors.UniqueViolation:
+                    cursor.execute("ROLLBACK TO SAVEPOINT copy_reports")
+                else:
+                    cursor.execute("RELEASE SAVEPOINT copy_reports")
+                    return {(row[0], row[1]) for row in rows}
             create = (
                 "CREATE TEMP TABLE IF NOT EXISTS incoming_reports ON COMMIT DELETE ROWS AS"
                 f" SELECT {column_list} FROM reports WITH NO DATA"
@@ -92,11 +130,7 @@ class ReportRepository:
             cursor.execute("TRUNCATE incoming_reports")
             with cursor.copy(f"COPY incoming_reports ({column_list}) FROM STDIN") as copy:
                 for row in rows:
-                    values = list(row)
-                    for index in _JSON_POSITIONS:
-                        if values[index] is not None:
-                            values[index] = dumps(values[index]).decode()
-                    copy.write_row(values)
+                    copy.write_row(row)
             cursor.execute(
                 f"INSERT INTO reports ({column_list}) SELECT {column_list} FROM incoming_reports"
                 " ON CONFLICT (institution_id, report_id) DO NOTHING"
@@ -119,8 +153,8 @@ class ReportRepository:
                 " ON r.institution_id = k.institution_id AND r.report_id = k.report_id"
             )
             parameters = {
-                "institutions": [key[0] for key in keys],
-                "reports": [key[1] for key in keys],
+                "institutions": pg_text_array([key[0] for key in keys]),
+                "reports": pg_text_array([key[1] for key in keys]),
             }
             for institution, report, sha in self.session.execute(probe, parameters):
                 found[(institution, report)] = sha
@@ -148,10 +182,10 @@ class ReportRepository:
                     " ON CONFLICT (digest, subject_key) DO NOTHING"
                 ),
                 {
-                    "digests": [row[0] for row in rows],
-                    "types": [row[1] for row in rows],
-                    "countries": [row[2] for row in rows],
-                    "keys": [row[3] for row in rows],
+                    "digests": pg_text_array([row[0] for row in rows]),
+                    "types": pg_text_array([row[1] for row in rows]),
+                    "countries": pg_text_array([row[2] for row in rows]),
+                    "keys": pg_text_array([row[3] for row in rows]),
                 },
             )
             return

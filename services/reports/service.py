@@ -53,6 +53,7 @@ class IncomingReport:
     report: ReportV1
     source: SourcePosition | None = None
     _document: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    _canonical: bytes | None = field(default=None, init=False, repr=False, compare=False)
     _digest: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -69,11 +70,20 @@ class IncomingReport:
         return document
 
     @property
+    def canonical(self) -> bytes:
+        """:attr:`document` as canonical JSON (sorted keys): what is hashed and stored."""
+        canonical = self._canonical
+        if canonical is None:
+            canonical = canonical_json(self.document)
+            object.__setattr__(self, "_canonical", canonical)
+        return canonical
+
+    @property
     def digest(self) -> str:
-        """The content hash of :attr:`document` (``content_digest``), computed once."""
+        """The content hash (``content_digest`` of :attr:`document`), computed once."""
         digest = self._digest
         if digest is None:
-            digest = content_digest(self.document)
+            digest = hashlib.sha256(self.canonical).hexdigest()
             object.__setattr__(self, "_digest", digest)
         return digest
 
@@ -99,18 +109,26 @@ class PersistOutcome:
     conflicts: list[IncomingReport] = field(default_factory=list)
 
 
+_RECEIVED = ReportStatus.RECEIVED.value
+_PROCESSED = ReportStatus.PROCESSED.value
+_NO_TRANSACTION: tuple[None, ...] = (None,) * 9
+
+
 def _row(
     item: IncomingReport,
     received_at: datetime,
     assessment: Assessment | None,
     processed_at: datetime,
 ) -> tuple[Any, ...]:
-    """One ``reports`` row, in ``REPORT_COLUMNS`` order."""
+    """One ``reports`` row, in ``REPORT_COLUMNS`` order.
+
+    ``document`` is the canonical JSON text (the stored key order is the canonical one).
+    """
     report = item.report
     txn = report.transaction
     source = item.source
     if txn is None:
-        transaction: tuple[Any, ...] = (None,) * 9
+        transaction: tuple[Any, ...] = _NO_TRANSACTION
     else:
         counterparty = txn.counterparty
         transaction = (
@@ -118,37 +136,44 @@ def _row(
             txn.timestamp,
             txn.amount_minor,
             txn.currency,
-            txn.instrument.value,
-            txn.direction.value,
+            txn.instrument._value_,
+            txn.direction._value_,
             txn.account_id,
             counterparty.account_id if counterparty else None,
             counterparty.country if counterparty else None,
         )
+    if assessment is None:
+        verdict: tuple[Any, ...] = (None, None, None)
+    else:
+        verdict = (assessment.score, orjson.dumps(assessment.reasons).decode(), processed_at)
     return (
         report.institution_id,
         report.report_id,
-        report.report_type.value,
-        report.jurisdiction.value,
+        report.report_type._value_,
+        report.jurisdiction._value_,
         report.filed_at,
         report.subject_key,
         report.subject.subject_id,
         *transaction,
-        item.document,
+        item.canonical.decode(),
         item.digest,
-        ReportStatus.RECEIVED.value if assessment is None else ReportStatus.PROCESSED.value,
+        _RECEIVED if assessment is None else _PROCESSED,
         received_at,
         source.topic if source else None,
         source.partition if source else None,
         source.offset if source else None,
-        None if assessment is None else assessment.score,
-        None if assessment is None else assessment.reasons,
-        None if assessment is None else processed_at,
+        *verdict,
     )
+
+
+def canonical_json(document: dict[str, Any]) -> bytes:
+    """The canonical JSON of a validated report document (sorted keys, compact)."""
+    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
 
 
 def content_digest(document: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of a validated report document."""
-    return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return hashlib.sha256(canonical_json(document)).hexdigest()
 
 
 def persist_reports(
@@ -205,7 +230,8 @@ def persist_reports(
         _row(item, now, assessment, processed_at)
         for item, assessment in zip(candidates, assessments, strict=True)
     ]
-    inserted = repository.insert_new(rows)
+    # Classified rows are expected to be new: they are copied straight into the table.
+    inserted = repository.insert_new(rows, expect_new=assessor is not None)
     if len(inserted) == len(candidates):
         outcome.inserted = candidates
     else:

@@ -63,6 +63,7 @@ CountryCode = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_
 CurrencyCode = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_check_currency)]
 Identifier = Annotated[str, Field(pattern=_ID_PATTERN)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+_AMOUNT_TYPES = (str, int, float, Decimal)
 # Amounts leave the model as strings so that a round trip never goes through a float.
 Amount = Annotated[Decimal, PlainSerializer(lambda value: str(value), return_type=str)]
 
@@ -120,7 +121,7 @@ class Transaction(_Open):
     @field_validator("amount", mode="before")
     @classmethod
     def _exact_amount(cls, value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        if isinstance(value, bool) or not isinstance(value, _AMOUNT_TYPES):
             raise ValueError("amount must be a decimal string or a number")
         # repr() of a float is the shortest string that round-trips, so 9500.1 stays 9500.1.
         return Decimal(repr(value)) if isinstance(value, float) else value

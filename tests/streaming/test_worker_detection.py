@@ -8,6 +8,7 @@ import orjson
 import pytest
 from kafka import KafkaConsumer
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from models.registry import load_bundle
 from models.scoring import Scorer
@@ -20,6 +21,7 @@ from streaming.detection import DetectionHook
 from streaming.metrics import WorkerMetrics
 from streaming.producer import make_producer
 from streaming.worker import Worker, make_consumer
+from tests.fixtures.reports import make_report
 from tests.models.test_registry import tiny_model
 from tests.streaming.test_detection import ordinary, structuring
 
@@ -121,3 +123,54 @@ def test_a_replay_publishes_no_second_alert(settings, sessions, scorer) -> None:
     assert _sample(metrics, "amlscreen_produce_to_alert_seconds_count") == 0
     with sessions() as session:
         assert len(session.scalars(select(Alert)).all()) == 2
+
+
+class FlakyWorker(Worker):
+    """Fails some batches' transactions, as a database going away would."""
+
+    def __init__(self, *, fail: set[int], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.fail = fail
+        self.calls = 0
+
+    def _store(self, prepared):
+        self.calls += 1
+        if self.calls in self.fail:
+            raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+        return super()._store(prepared)
+
+
+def test_failed_batches_are_replayed_with_the_batch_decoded_behind_them(settings, sessions):
+    """The loop decodes batch n + 1 while n is stored; when n fails, both are replayed."""
+    total = 3_000
+    producer = make_producer(settings.bootstrap_servers)
+    for index in range(total):
+        producer.send(
+            settings.topic_reports,
+            key=str(index % 40).encode(),
+            value=orjson.dumps(make_report(index)),
+        )
+    producer.flush(timeout=30)
+    producer.close()
+    metrics = WorkerMetrics()
+    worker = FlakyWorker(
+        fail={2, 3, 7},
+        settings=settings.model_copy(update={"worker_batch_size": 200}),
+        sessions=sessions,
+        consumer=make_consumer(settings, max_poll_records=200),
+        producer=make_producer(settings.bootstrap_servers),
+        metrics=metrics,
+        sleep=lambda _seconds: None,
+    )
+    worker.run(idle_exit_s=6.0)
+    with sessions() as session:
+        stored = session.scalars(select(Report.report_id)).all()
+    assert len(stored) == len(set(stored)) == total
+    assert _sample(metrics, "amlscreen_batch_failures_total") == 3
+    consumed = {
+        sample.labels["outcome"]: sample.value
+        for family in metrics.registry.collect()
+        for sample in family.samples
+        if sample.name == "amlscreen_reports_consumed_total"
+    }
+    assert consumed == {"stored": total}  # nothing was replayed twice after its commit
