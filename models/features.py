@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import iso4217
@@ -357,7 +357,13 @@ def _bit(condition: pl.Expr, flag: int) -> pl.Expr:
 
 def encode(flat: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     """Flat rows → compact rows: integer codes, exact USD cents, flags (see module docstring)."""
-    lf = flat.lazy()
+    first, final = _encode_exprs()
+    return flat.lazy().with_columns(*first).select(*final)
+
+
+@lru_cache(maxsize=1)
+def _encode_exprs() -> tuple[list[pl.Expr], list[pl.Expr]]:
+    """The expressions of :func:`encode`, built once (the worker encodes every batch)."""
     numerators = {code: num for code, (num, _) in FX_USD_PER_UNIT.items()}
     denominators = {code: den for code, (_, den) in FX_USD_PER_UNIT.items()}
     scale = {code: 10 ** _exponent(code) for code in FX_USD_PER_UNIT}
@@ -366,14 +372,14 @@ def encode(flat: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     den = currency.replace_strict(denominators, default=None, return_dtype=pl.Int64)
     unit = currency.replace_strict(scale, default=None, return_dtype=pl.Int64)
     exact = (pl.col("amount_minor") * 100 * num) // (den * unit)
-    lf = lf.with_columns(
+    first = [
         exact.alias("_cents"),
         currency.replace_strict(
             {code: 10 ** _exponent(code) for code in FX_USD_PER_UNIT},
             default=100,
             return_dtype=pl.Int64,
         ).alias("_unit"),
-    )
+    ]
     amount = pl.col("amount_minor")
     cents = pl.col("_cents")
     is_str = pl.col("report_type") == "STR"
@@ -406,7 +412,7 @@ def encode(flat: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
         .then(naics.str.slice(0, 2).cast(pl.Int16, strict=False))
         .otherwise(None)
     )
-    return lf.select(
+    final = [
         pl.col("subject_key"),
         pl.col("institution_id"),
         pl.col("report_id"),
@@ -437,7 +443,8 @@ def encode(flat: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
         ),
         pl.col("str_mask"),
         *_edge_keys(),
-    )
+    ]
+    return first, final
 
 
 def _edge_keys() -> list[pl.Expr]:
@@ -557,6 +564,17 @@ class BusinessCalendar:
         The calendar arithmetic runs on the distinct (day, jurisdiction) pairs only: a batch
         spans a few days, and rolling over a century of holidays per row would dominate.
         """
+        day, mx, business = self._expressions
+        keyed = frame.with_columns(day, mx)
+        days = keyed.select("_day", "_mx").unique().with_columns(business.alias(name))
+        return keyed.join(days, on=["_day", "_mx"], how="left", maintain_order="left").drop(
+            "_day", "_mx"
+        )
+
+    @cached_property
+    def _expressions(self) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+        """``_day`` (local calendar day), ``_mx`` and the business day of (``_day``, ``_mx``),
+        built once per calendar (the worker assigns business days twice a batch)."""
         is_mx = (pl.col("flags") & F_MX) != 0
         offset = (
             pl.when(is_mx)
@@ -566,19 +584,13 @@ class BusinessCalendar:
         local = pl.col("t") + offset
         if self.cutoff_hour is not None:
             local = local + pl.when(local % DAY >= self.cutoff_hour * 3600).then(DAY).otherwise(0)
-        keyed = frame.with_columns(
-            (local // DAY).cast(pl.Int32).cast(pl.Date).alias("_day"), is_mx.alias("_mx")
-        )
         day = pl.col("_day")
         us = day.dt.add_business_days(0, roll="forward", holidays=list(self.us_holidays))
         mx = day.dt.add_business_days(0, roll="forward", holidays=list(self.mx_holidays))
-        days = (
-            keyed.select("_day", "_mx")
-            .unique()
-            .with_columns(pl.when(pl.col("_mx")).then(mx).otherwise(us).alias(name))
-        )
-        return keyed.join(days, on=["_day", "_mx"], how="left", maintain_order="left").drop(
-            "_day", "_mx"
+        return (
+            (local // DAY).cast(pl.Int32).cast(pl.Date).alias("_day"),
+            is_mx.alias("_mx"),
+            pl.when(pl.col("_mx")).then(mx).otherwise(us),
         )
 
 
@@ -738,10 +750,17 @@ def window_features(
     the context rows (same ``sid``/``seq``) with their target-only columns. Returns the
     targets with the aggregates; all sums are exact integer cents.
     """
-    codes = [country_code(code) for code in high_risk]
     context = calendar.assign(context)
     targets = calendar.assign(targets)
     pairs = _pairs(context, targets)
+    grouped = pairs.group_by("seq").agg(_window_exprs(tuple(high_risk)))
+    return targets.join(grouped, on="seq", how="left", maintain_order="left")
+
+
+@lru_cache(maxsize=4)
+def _window_exprs(high_risk: tuple[str, ...]) -> list[pl.Expr]:
+    """The aggregations of :func:`window_features`, built once per high-risk list."""
+    codes = [country_code(code) for code in high_risk]
     same_day = pl.col("bday_c") == pl.col("bday")
     same_inst = pl.col("inst_c") == pl.col("inst")
     cash = _flag("flags_c", F_CASH)
@@ -767,8 +786,7 @@ def window_features(
     ]
     for name, seconds in WINDOWS.items():
         aggregates += _window_aggregates(name, seconds, codes, full=name in ("7d", "30d"))
-    grouped = pairs.group_by("seq").agg(aggregates)
-    return targets.join(grouped, on="seq", how="left", maintain_order="left")
+    return aggregates
 
 
 # ---------------------------------------------------------------------------------------------
@@ -985,8 +1003,14 @@ EXPLANATION_COLUMNS = (
 
 def finish(frame: pl.LazyFrame, *, coverage_start: int) -> pl.LazyFrame:
     """Window + counterparty aggregates → report identity, model inputs, explanation columns."""
+    return frame.select(_finish_exprs(coverage_start))
+
+
+@lru_cache(maxsize=16)
+def _finish_exprs(coverage_start: int) -> list[pl.Expr | str]:
+    """The projection of :func:`finish`, built once per coverage start (constant online)."""
     exprs = _feature_exprs(coverage_start)
-    return frame.select(
+    return [
         "institution_id",
         "report_id",
         "subject_key",
@@ -994,7 +1018,7 @@ def finish(frame: pl.LazyFrame, *, coverage_start: int) -> pl.LazyFrame:
         "t",
         *[pl.col(name) for name in EXPLANATION_COLUMNS],
         *[expr.alias(name) for name, expr in exprs.items()],
-    )
+    ]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 import polars as pl
+from sklearn.utils.validation import validate_data
 
 from models.features import (
     FEATURE_COLUMNS,
@@ -330,6 +331,7 @@ class Scorer:
         steps = bundle.pipeline.steps
         self._transform = bundle.pipeline[:-1] if len(steps) > 1 else None
         self._model = steps[-1][1]
+        self._columns: dict[str, list[int]] = {}
 
     @property
     def model_version(self) -> str:
@@ -366,7 +368,8 @@ class Scorer:
         rows = np.flatnonzero(alerts)
         if rows.size:
             subset = features[rows.tolist()]
-            for index, typology in zip(rows, self.typologies(subset), strict=True):
+            typed = self.typologies(subset, positive=scores[rows])
+            for index, typology in zip(rows, typed, strict=True):
                 typologies[index] = typology
             for index, sentences, values in zip(
                 rows, *self._explain(subset, scores[rows]), strict=True
@@ -375,9 +378,35 @@ class Scorer:
                 top[index] = values
         return ScoredBatch(scores, alerts, typologies, reasons, hits, top)
 
-    def typologies(self, subset: pl.DataFrame) -> list[str | None]:
-        """The most likely typology of each row, given laundering."""
-        proba = self._model.predict_proba(self._inputs(subset))
+    def typologies(
+        self, subset: pl.DataFrame, *, positive: npt.NDArray[np.float64] | None = None
+    ) -> list[str | None]:
+        """The most likely typology of each row, given laundering.
+
+        ``positive``: the rows' laundering scores, if already known (the detector is then not
+        run again; the result is the same).
+        """
+        model = self._model
+        typer = getattr(model, "typer_", None)
+        if positive is None or typer is None or not hasattr(model, "negative_label_"):
+            proba = model.predict_proba(self._inputs(subset))
+        else:
+            # TwoStageClassifier.predict_proba with the detector's part given.
+            inputs = validate_data(
+                model,
+                self._inputs(subset),
+                ensure_all_finite=model._finite(),
+                dtype=np.float64,
+                reset=False,
+            )
+            typed = typer.predict_proba(inputs)
+            position = {label: index for index, label in enumerate(typer.classes_)}
+            proba = np.zeros((subset.height, model.classes_.size), dtype=np.float64)
+            proba[:, model.negative_index_] = 1.0 - positive
+            for column in np.flatnonzero(model.classes_ != model.negative_label_):
+                label = model.classes_[column]
+                if label in position:
+                    proba[:, column] = positive * typed[:, position[label]]
         classes = [str(label) for label in self._model.classes_]
         mask = np.array([label != NEGATIVE_LABEL for label in classes])
         if not mask.any():
@@ -386,28 +415,39 @@ class Scorer:
         names = [label for label in classes if label != NEGATIVE_LABEL]
         return [names[int(i)] for i in np.argmax(positive, axis=1)]
 
+    def _group_columns(self, group: FeatureGroup) -> list[int]:
+        columns = self._columns.get(group.name)
+        if columns is None:
+            position = {name: index for index, name in enumerate(FEATURE_COLUMNS)}
+            columns = [position[name] for name in group.features]
+            self._columns[group.name] = columns
+        return columns
+
     def _explain(
         self, subset: pl.DataFrame, base: npt.NDArray[np.float64]
     ) -> tuple[list[list[str]], list[dict[str, float]]]:
         groups = list(FEATURE_GROUPS)
         n = subset.height
-        matrix = subset.select(FEATURE_COLUMNS)
-        reference = pl.DataFrame(
-            {name: [self._reference.get(name, 0.0)] for name in FEATURE_COLUMNS},
-            schema=dict.fromkeys(FEATURE_COLUMNS, pl.Float64),
+        # Rows built in NumPy (one frame at the end): per group, the row with the group at
+        # typical values ("without"), and typical values with the group from the row ("alone").
+        matrix = subset.select(FEATURE_COLUMNS).cast(pl.Float64).to_numpy()
+        reference = np.array(
+            [self._reference.get(name, 0.0) for name in FEATURE_COLUMNS], dtype=np.float64
         )
-        without: list[pl.DataFrame] = []  # the row, with one group set to typical values
-        alone: list[pl.DataFrame] = []  # typical values, with one group taken from the row
-        typical = pl.concat([reference] * n)
-        for group in groups:
-            without.append(
-                matrix.with_columns(
-                    pl.lit(self._reference.get(name, 0.0), dtype=pl.Float64).alias(name)
-                    for name in group.features
-                )
-            )
-            alone.append(typical.with_columns(matrix.select(group.features).cast(pl.Float64)))
-        stacked = pl.concat([reference, *without, *alone], how="vertical_relaxed")
+        width = len(FEATURE_COLUMNS)
+        without = np.repeat(matrix[None, :, :], len(groups), axis=0)
+        alone = np.broadcast_to(reference, (len(groups), n, width)).copy()
+        for index, group in enumerate(groups):
+            columns = self._group_columns(group)
+            without[index][:, columns] = reference[columns]
+            alone[index][:, columns] = matrix[:, columns]
+        stacked = pl.DataFrame(
+            np.concatenate(
+                [reference[None, :], without.reshape(-1, width), alone.reshape(-1, width)]
+            ),
+            schema=dict.fromkeys(FEATURE_COLUMNS, pl.Float64),
+            orient="row",
+        )
         inputs = self._transform.transform(stacked) if self._transform is not None else stacked
         scores = np.asarray(self._model.decision_score(inputs))
         floor = float(scores[0])

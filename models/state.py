@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +47,11 @@ from models.features import (
     window_features,
     with_gaps,
 )
+
+# Micro-batches are small: Polars' streaming engine (the default since Polars 2) spends
+# about 30 ms setting up each query, twice what the in-memory engine needs for the whole of
+# a 500-report batch's features. Same results (tests/models/test_skew.py).
+ONLINE_ENGINE: Literal["in-memory"] = "in-memory"
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -342,7 +347,7 @@ class WindowState:
                 else None
             )
             gapped = with_gaps(framed.lazy(), prior.lazy() if prior is not None else None)
-            self.append(gapped.sort("seq").collect())
+            self.append(gapped.sort("seq").collect(engine=ONLINE_ENGINE))
         self._loaded[touched] = True
 
     def mark_loaded(self, sids: IntArray) -> None:
@@ -410,7 +415,7 @@ def batch_features(
     scores). The state is not changed by the batch itself: call
     ``state.append(result.pending)`` once the batch's transaction has committed.
     """
-    compact = encode(flat).collect()
+    compact = encode(flat).collect(engine=ONLINE_ENGINE)
     if compact.is_empty():
         return BatchFeatures(empty_features(), pl.DataFrame())
     keys = compact["subject_key"].to_list()
@@ -428,7 +433,11 @@ def batch_features(
     batch = compact.with_columns(
         pl.Series("sid", sids, dtype=pl.UInt64), pl.Series("seq", seq, dtype=pl.Int64)
     )
-    batch = with_gaps(batch.lazy(), state.last_t(unique_sids).lazy()).sort("seq").collect()
+    batch = (
+        with_gaps(batch.lazy(), state.last_t(unique_sids).lazy())
+        .sort("seq")
+        .collect(engine=ONLINE_ENGINE)
+    )
     # Each subject's context starts a window before its earliest report in the batch.
     earliest = pl.DataFrame({"sid": sids, "t": times}).group_by("sid").agg(pl.col("t").min())
     since_by_sid = dict(zip(earliest["sid"].to_list(), earliest["t"].to_list(), strict=True))
@@ -459,7 +468,7 @@ def batch_features(
             coverage_start=state.coverage_start,
         )
         .sort("seq")
-        .collect()
+        .collect(engine=ONLINE_ENGINE)
     )
     del first
     return BatchFeatures(result, batch.sort("seq").select("sid", *CONTEXT_SCHEMA))
@@ -480,7 +489,7 @@ def _load(
         zip(compact["institution_id"].to_list(), compact["report_id"].to_list(), strict=True)
     )
     documents, doc_keys, prior = store.history(wanted, since - state.grace_s, exclude)
-    rows = encode(flatten(documents, doc_keys)).collect() if documents else None
+    rows = encode(flatten(documents, doc_keys)).collect(engine=ONLINE_ENGINE) if documents else None
     if rows is not None and rows.height:
         rows = rows.with_columns(
             pl.Series("sid", state.subject_ids(rows["subject_key"].to_list()), dtype=pl.UInt64)

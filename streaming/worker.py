@@ -15,7 +15,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
@@ -82,10 +82,34 @@ class _Prepared:
     """A decoded batch, ready for its transaction."""
 
     started: float
+    count: int = 0  # messages, valid or not
     items: list[IncomingReport] = field(default_factory=list)
     rejects: list[tuple[Any, DecodeError]] = field(default_factory=list)
     messages: dict[int, Any] = field(default_factory=dict)  # id(item) → its Kafka message
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
+
+
+class _Gathering:
+    """Messages polled while a batch is in flight: the next batch, decoded as they arrive."""
+
+    def __init__(self) -> None:
+        self.records: dict[TopicPartition, list[Any]] = {}
+        self.prepared: _Prepared | None = None
+        self.count = 0
+
+    def add(self, records: dict[TopicPartition, list[Any]], prepared: _Prepared) -> None:
+        for partition, messages in records.items():
+            self.records.setdefault(partition, []).extend(messages)
+        self.count += prepared.count
+        if self.prepared is None:
+            self.prepared = prepared
+            return
+        into = self.prepared
+        into.count += prepared.count
+        into.items.extend(prepared.items)
+        into.rejects.extend(prepared.rejects)
+        into.messages.update(prepared.messages)
+        into.offsets.update(prepared.offsets)  # later polls hold later offsets
 
 
 @dataclass(slots=True)
@@ -96,9 +120,9 @@ class _InFlight:
     future: Future[BatchResult]
 
 
-# While a batch is in flight the loop polls with this timeout, so its offsets are committed
-# (and the next batch started) promptly even when no new message arrives.
-_IN_FLIGHT_POLL_MS = 10
+# While a batch is in flight the loop waits this long (or until the batch is done) between
+# polls: each poll costs the GIL some Python work the store thread would rather have.
+_IN_FLIGHT_WAIT_S = 0.025
 
 
 @contextmanager
@@ -178,40 +202,56 @@ class Worker:
         """Consumes until stopped; returns the process exit code.
 
         Two batches overlap: while the store thread writes and scores batch *n* (database
-        round trips, Polars and the model mostly run without the GIL), this thread polls and
-        decodes batch *n + 1*. Offsets are still committed in order, each only after its
-        batch's transaction committed and its messages were acknowledged.
+        round trips, Polars and the model mostly run without the GIL), this thread keeps
+        polling and decoding what arrives into batch *n + 1*, up to ``worker_batch_size``
+        messages, and hands it over as soon as batch *n* is done. A slow stream thus gets
+        batches as large as the time the previous one took (few fixed costs, low latency); a
+        backlog gets full batches. Offsets are still committed batch after batch, in order,
+        each only after its batch's transaction committed and its messages were acknowledged.
         """
         self.consumer.subscribe([self.settings.topic_reports])
+        batch_size = self.settings.worker_batch_size
         backoff = 0.5
         idle_since = time.monotonic()
         pending: _InFlight | None = None
+        gathering = _Gathering()
         store = ThreadPoolExecutor(max_workers=1, thread_name_prefix="amlscreen-store")
         try:
             with worker_gc():
                 while not self._stopping:
-                    records = self.consumer.poll(
-                        # With a batch in flight, come back soon to hand over its offsets.
-                        timeout_ms=self.settings.worker_poll_timeout_ms
-                        if pending is None
-                        else _IN_FLIGHT_POLL_MS,
-                        max_records=self.settings.worker_batch_size,
-                    )
-                    self.metrics.update_lag(self.consumer)
-                    prepared = self._prepare(records) if records else None
-                    if pending is not None and (prepared is not None or pending.future.done()):
-                        failure = self._complete(pending, also=records)
+                    busy = pending is not None or gathering.count > 0
+                    room = batch_size - gathering.count
+                    records: dict[TopicPartition, list[Any]] = {}
+                    if pending is not None and room > 0:
+                        # Let the store thread work (no GIL taken here) for a while, then
+                        # collect what arrived meanwhile in one poll.
+                        wait([pending.future], timeout=_IN_FLIGHT_WAIT_S)
+                    if room > 0:
+                        records = self.consumer.poll(
+                            timeout_ms=0 if busy else self.settings.worker_poll_timeout_ms,
+                            max_records=room,
+                        )
+                        self.metrics.update_lag(self.consumer)
+                        if records:
+                            gathering.add(records, self._prepare(records))
+                            idle_since = time.monotonic()
+                    if pending is not None and (room <= 0 or pending.future.done()):
+                        failure = self._complete(pending, also=gathering.records)
                         pending = None
                         if failure is not None:
+                            gathering = _Gathering()  # rewound with the failed batch
                             self._sleep(backoff)
                             backoff = min(backoff * 2, 30.0)
-                            continue  # the batch just decoded was rewound with it
+                            continue
                         backoff = 0.5
-                    if prepared is not None:
-                        idle_since = time.monotonic()
-                        pending = _InFlight(records, store.submit(self._store, prepared))
+                    if pending is None and gathering.count:
+                        prepared = gathering.prepared
+                        assert prepared is not None
+                        self.metrics.batch_size.observe(gathering.count)
+                        pending = _InFlight(gathering.records, store.submit(self._store, prepared))
+                        gathering = _Gathering()
                     elif (
-                        pending is None
+                        not busy
                         and idle_exit_s is not None
                         and time.monotonic() - idle_since > idle_exit_s
                     ):
@@ -262,7 +302,9 @@ class Worker:
 
     def process(self, records: dict[TopicPartition, list[Any]]) -> BatchResult:
         """Processes one micro-batch end to end and commits its offsets (no overlap)."""
-        result = self._store(self._prepare(records))
+        prepared = self._prepare(records)
+        self.metrics.batch_size.observe(prepared.count)
+        result = self._store(prepared)
         self._commit(result)
         return result
 
@@ -299,7 +341,7 @@ class Worker:
                 prepared.messages[id(item)] = message
                 prepared.items.append(item)
             prepared.offsets[partition] = messages[-1].offset + 1
-        metrics.batch_size.observe(count)
+        prepared.count = count
         metrics.stage_duration.labels("decode").observe(time.perf_counter() - started)
         return prepared
 

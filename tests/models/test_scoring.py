@@ -54,6 +54,18 @@ class TestScore:
         assert any(key.startswith("contribution.") for key in scored.top_features[3])
         assert scored.reasons[0] == []
 
+    def test_typologies_with_known_scores_match_the_full_model(self, scorer):
+        config = GeneratorConfig(
+            seed=31, n_reports=3_000, start=datetime(2026, 2, 2, tzinfo=UTC), laundering_share=0.2
+        )
+        frame = features_from_documents([item.report for item in generate(config)])
+        scores = scorer.laundering_scores(frame)
+        rows = np.flatnonzero(scores > 0.01)[:500]
+        subset = frame[rows.tolist()]
+        assert rows.size > 50
+        # The worker passes the scores it has; the detector is not run again.
+        assert scorer.typologies(subset, positive=scores[rows]) == scorer.typologies(subset)
+
     def test_the_threshold_decides_otherwise(self, scorer):
         frame = features_from_documents(
             [report(i, at=f"{MONDAY}T1{i}:00:00Z", amount="80.00") for i in range(4)]
