@@ -271,7 +271,12 @@ class TestPrometheusScrape:
         assert prometheus.value("max(amlscreen_model_loaded)") == 1
         versions = prometheus.by("version", "amlscreen_model_info")
         assert list(versions.values()) == [1], versions
-        assert prometheus.value("sum(amlscreen_produce_to_alert_seconds_count)") == 0
+        # Every alert the worker raised was published, and timed from its report's Kafka
+        # timestamp to the broker's acknowledgement.
+        raised = prometheus.value("sum(amlscreen_alerts_raised_total)")
+        assert raised is not None and raised > 0
+        assert prometheus.value("sum(amlscreen_produce_to_alert_seconds_count)") == raised
+        assert {"decode", "persist", "publish", "commit", "alert"} <= set(stages)
 
         # Every API process' requests, summed by the multiprocess collector.
         def api_counted() -> None:
