@@ -274,7 +274,8 @@ class TestPrometheusScrape:
         # Every alert the worker raised was published, and timed from its report's Kafka
         # timestamp to the broker's acknowledgement.
         raised = prometheus.value("sum(amlscreen_alerts_raised_total)")
-        assert raised is not None and raised > 0
+        assert raised is not None
+        assert raised > 0
         assert prometheus.value("sum(amlscreen_produce_to_alert_seconds_count)") == raised
         assert {"decode", "persist", "publish", "commit", "alert"} <= set(stages)
 
