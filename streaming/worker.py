@@ -331,7 +331,9 @@ class Worker:
                     decoded, SourcePosition(topic, number, message.offset, message.timestamp)
                 )
                 try:
-                    item.digest  # noqa: B018 - computed here, off the store thread
+                    # Computed here, off the store thread (both are cached on first use).
+                    decoded.subject_key  # noqa: B018
+                    item.digest  # noqa: B018
                 except orjson.JSONEncodeError as error:
                     # e.g. an integer beyond 64 bits in an extension field: storable nowhere.
                     prepared.rejects.append(
