@@ -3,8 +3,9 @@
     .venv/bin/python bench/ingest_bench.py --reports 50000 --runs 3
 
 Each run: produce N reports to a fresh topic on a fresh embedded broker, time a plain
-KafkaConsumer reading them all (raw rate), then time the worker storing them all (a fresh
-database each run), on SQLite and on PostgreSQL. Prints medians and the ratio.
+KafkaConsumer reading them all (raw rate), then time the worker's own loop (``Worker.run``,
+no detection hook) storing them all (a fresh database each run), from the start of its first
+batch to the end of its last, on SQLite and on PostgreSQL. Prints medians and the ratio.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import orjson
 import psycopg
@@ -28,7 +30,7 @@ from services.reports.orm import Report
 from streaming.broker import EmbeddedBroker, ensure_topics
 from streaming.metrics import WorkerMetrics
 from streaming.producer import make_producer
-from streaming.worker import Worker, make_consumer
+from streaming.worker import BatchResult, Worker, make_consumer
 from tests.conftest import free_port
 from tests.fixtures.reports import make_report
 
@@ -54,38 +56,52 @@ def raw_rate(bootstrap: str, topic: str, n: int) -> float:
     return n / elapsed
 
 
+class _Counting(Worker):
+    """The real worker loop; stops once ``target`` reports are stored."""
+
+    def __init__(self, *, target: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.target = target
+        self.stored = 0
+        self.first: float | None = None
+        self.last = 0.0
+
+    def batch_done(self, result: BatchResult) -> None:
+        self.first = result.started if self.first is None else min(self.first, result.started)
+        self.last = result.finished
+        self.stored += result.inserted
+        if self.stored >= self.target:
+            self.stop()
+
+
 def worker_rate(settings: Settings, n: int) -> float:
+    """The worker (no detection hook) storing the topic: from its first batch to its last."""
     engine = make_engine(settings.effective_database_url)
     sessions = make_sessionmaker(engine)
-    worker = Worker(
+    worker = _Counting(
+        target=n,
         settings=settings,
         sessions=sessions,
         consumer=make_consumer(settings),
         producer=make_producer(settings.bootstrap_servers),
         metrics=WorkerMetrics(),
     )
-    worker.consumer.subscribe([settings.topic_reports])
-    stored, started = 0, None
-    while stored < n:
-        records = worker.consumer.poll(timeout_ms=1000, max_records=settings.worker_batch_size)
-        if records:
-            started = started or time.perf_counter()
-            stored += worker.process(records).inserted
-    elapsed = time.perf_counter() - (started or time.perf_counter())
-    worker.consumer.close()
+    worker.run()
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Report)) == n
     engine.dispose()
-    return n / elapsed
+    assert worker.first is not None
+    return n / (worker.last - worker.first)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reports", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args()
     values = [orjson.dumps(make_report(i)) for i in range(args.reports)]
-    results: dict[str, list[tuple[float, float]]] = {"sqlite": [], "postgresql": []}
+    results: dict[str, list[tuple[float, float]]] = {b: [] for b in args.backends.split(",")}
     with EmbeddedBroker(free_port()) as broker, tempfile.TemporaryDirectory() as tmp:
         for run in range(args.runs):
             for backend in results:
