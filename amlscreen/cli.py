@@ -101,6 +101,55 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token_list(_args: argparse.Namespace) -> int:
+    """One tab-separated line per token: id, role, institution, label, created, revoked."""
+    from services.auth.service import list_tokens
+    from services.db import make_engine, make_sessionmaker, transaction
+
+    engine = make_engine(_settings().effective_database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            rows = [
+                (
+                    str(token.id),
+                    token.role,
+                    token.institution_id or "-",
+                    token.label or "-",
+                    token.created_at.isoformat(),
+                    token.revoked_at.isoformat() if token.revoked_at else "-",
+                )
+                for token in list_tokens(session)
+            ]
+    finally:
+        engine.dispose()
+    print("id\trole\tinstitution\tlabel\tcreated_at\trevoked_at")
+    for row in rows:
+        print("\t".join(row))
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from services.auth.service import PrincipalCache, revoke_token
+    from services.db import make_engine, make_sessionmaker, transaction
+
+    engine = make_engine(_settings().effective_database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            found = revoke_token(session, args.token_id)
+    finally:
+        engine.dispose()
+    if not found:
+        message = f"error: no token with id {args.token_id} (see amlscreen token list)"
+        print(message, file=sys.stderr)
+        return 1
+    print(
+        f"token {args.token_id} revoked; API processes that used it in the last"
+        f" {PrincipalCache.DEFAULT_TTL_S:g} s accept it until their cache entry expires",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def cmd_ledger_verify(args: argparse.Namespace) -> int:
     """Replays the ledger; exit 0 if consistent, 1 (naming the first bad entry) if not."""
     from services.db import make_engine, make_sessionmaker
@@ -308,6 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--institution", help="institution id (reporter tokens only)")
     create.add_argument("--label", help="free text to recognise the token by")
     create.set_defaults(handler=cmd_token_create)
+    listing = token.add_parser("list", help="list issued tokens (ids, roles, never the secrets)")
+    listing.set_defaults(handler=cmd_token_list)
+    revoke = token.add_parser("revoke", help="revoke a token by its id (see token list)")
+    revoke.add_argument("token_id", type=int, metavar="ID")
+    revoke.set_defaults(handler=cmd_token_revoke)
 
     ledger = sub.add_parser("ledger", help="the forfeiture-sharing ledger").add_subparsers(
         dest="ledger_command", required=True

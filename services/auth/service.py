@@ -6,7 +6,7 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -86,9 +86,11 @@ class PrincipalCache:
     expired ones are dropped, then the oldest.
     """
 
+    DEFAULT_TTL_S = 5.0
+
     def __init__(
         self,
-        ttl: float = 5.0,
+        ttl: float = DEFAULT_TTL_S,
         max_entries: int = 4096,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -141,3 +143,8 @@ def revoke_token(session: Session, token_id: int) -> bool:
         row.revoked_at = utc_now()
         session.flush()
     return True
+
+
+def list_tokens(session: Session) -> Sequence[ApiToken]:
+    """Every token ever issued (revoked ones included), oldest first; digests only."""
+    return session.scalars(select(ApiToken).order_by(ApiToken.id)).all()
