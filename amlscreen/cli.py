@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from services.auth.enums import Role
@@ -47,20 +49,49 @@ def cmd_worker(_args: argparse.Namespace) -> int:
     return run_worker(_settings())
 
 
+# Installed whatever the inherited disposition: a launcher that started us with SIGINT
+# ignored (a background job of a script) still stops the broker with kill -INT.
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class _BrokerStopRequested(Exception):
+    """Raised by the SIGTERM/SIGINT handler of ``amlscreen broker`` to unwind to its cleanup."""
+
+
 def cmd_broker(_args: argparse.Namespace) -> int:
+    """Runs the embedded broker until it exits or SIGTERM/SIGINT stops it (then exit 0).
+
+    The handlers are installed before the broker child starts, so a signal at any point
+    terminates the child instead of leaving it orphaned and holding the port.
+    """
     from streaming.broker import EmbeddedBroker, ensure_topics
 
     settings = _settings()
     broker = EmbeddedBroker(settings.embedded_broker_port)
-    broker.start()
-    ensure_topics(broker.bootstrap, _topics(settings))
-    print(f"embedded broker on {broker.bootstrap} (memory only); Ctrl-C stops it", flush=True)
+    stopping = False
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        # Raising (rather than stopping the broker here) unwinds the main thread out of
+        # Popen.wait(), whose waitpid lock a handler must not take again. Only the first
+        # signal raises: a second one must not interrupt the stop in the finally below.
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise _BrokerStopRequested
+
+    previous = {signum: signal.signal(signum, request_stop) for signum in _STOP_SIGNALS}
     try:
+        broker.start()
+        ensure_topics(broker.bootstrap, _topics(settings))
+        print(f"embedded broker on {broker.bootstrap} (memory only); Ctrl-C stops it", flush=True)
         return broker.wait()
-    except KeyboardInterrupt:
+    except _BrokerStopRequested:
         return 0
     finally:
+        stopping = True
         broker.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _topics(settings: Settings) -> dict[str, int]:
