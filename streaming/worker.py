@@ -39,6 +39,7 @@ from services.reports.service import (
     persist_reports,
 )
 from streaming.metrics import WorkerMetrics
+from streaming.producer import MAX_REQUEST_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,29 @@ def worker_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
+# A fetch answer holds up to fetch_max_bytes of record data, and more by up to one record
+# batch: a batch is never split (KIP-74 returns an oversized first batch whole; Tansu, the
+# embedded broker, stops at min(fetch_max_bytes, 5 MiB) of record data after the batch that
+# crosses it). A batch is at most what our producer may send (MAX_REQUEST_BYTES); the
+# answer's framing (topic, partition and batch headers) adds a little more.
+FETCH_MAX_BYTES = 64 * 1024 * 1024
+MAX_PARTITION_FETCH_BYTES = MAX_REQUEST_BYTES  # the largest message we produce (DLQ) fits
+_FRAMING_BYTES = 1024 * 1024
+
+
+def receive_limit(fetch_max_bytes: int, max_partition_fetch_bytes: int) -> int:
+    """The frame size the consumer must accept so that any fetch answer fits.
+
+    kafka-python 2.3 drops every response frame above ``receive_message_max_bytes``
+    (1,000,000 by default, whatever the fetch sizes say) with "Invalid frame length",
+    closing the connection and failing the requests in flight on it: the worker's first
+    fetch on a backlog (5 MiB from the embedded broker) was lost that way. (Only once per
+    connection: 2.3.3 rebuilds its parser without the limit after a reconnect.) kafka-python
+    3.0.1 raised the default to 100 MiB and checks it against the fetch sizes.
+    """
+    return max(fetch_max_bytes, max_partition_fetch_bytes) + MAX_REQUEST_BYTES + _FRAMING_BYTES
+
+
 def make_consumer(settings: Settings, **overrides: Any) -> KafkaConsumer:
     config: dict[str, Any] = {
         "bootstrap_servers": settings.bootstrap_servers,
@@ -154,12 +178,17 @@ def make_consumer(settings: Settings, **overrides: Any) -> KafkaConsumer:
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "max_poll_records": settings.worker_batch_size,
-        "fetch_max_bytes": 64 * 1024 * 1024,
-        "max_partition_fetch_bytes": 16 * 1024 * 1024,
+        "fetch_max_bytes": FETCH_MAX_BYTES,
+        "max_partition_fetch_bytes": MAX_PARTITION_FETCH_BYTES,
         # A batch (with database retries) must finish well inside this.
         "max_poll_interval_ms": 300_000,
     }
     config.update(overrides)
+    # Follows the fetch sizes actually used, overridden ones included.
+    config.setdefault(
+        "receive_message_max_bytes",
+        receive_limit(config["fetch_max_bytes"], config["max_partition_fetch_bytes"]),
+    )
     return KafkaConsumer(**config)
 
 
