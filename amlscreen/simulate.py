@@ -39,10 +39,11 @@ from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
 import orjson
+from pydantic import TypeAdapter, ValidationError
 
-from models.generator import GeneratorConfig, Labelled, TypologyParams, generate
+from models.generator import GeneratorConfig, Labelled, TypologyParams, generate, institutions
 from services.config import Settings
-from services.reports.wire import Subject, subject_key_for
+from services.reports.wire import Identifier, Subject, subject_key_for
 
 if TYPE_CHECKING:
     import httpx
@@ -187,6 +188,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             f" {DEFAULT_LAUNDERING_SHARE}: ~7%% of subjects, ~0.5%% of reports)"
         ),
     )
+    what.add_argument(
+        "--id-prefix",
+        metavar="P",
+        help=(
+            "put P before every report_id and transaction_id (e.g. run2- gives"
+            " run2-US-FI-0001-R0000000001), so that another run into the same deployment"
+            " does not repeat ids; letters, digits and . _ : - (default: none)"
+        ),
+    )
     where = parser.add_argument_group("where to (exactly one)")
     sink = where.add_mutually_exclusive_group(required=True)
     sink.add_argument("--out", metavar="FILE.jsonl", help="write the reports to a JSONL file")
@@ -248,6 +258,7 @@ class Options:
     batch_size: int = DEFAULT_BATCH_SIZE
     retries: int = 8
     progress: bool = True
+    id_prefix: str = ""
 
 
 def default_labels_path(out: Path) -> Path:
@@ -255,6 +266,48 @@ def default_labels_path(out: Path) -> Path:
     if out.suffix == ".jsonl":
         return out.with_name(out.name.removesuffix(".jsonl") + ".labels.jsonl")
     return out.with_name(out.name + ".labels.jsonl")
+
+
+# services.reports.wire.Identifier: ^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$ (checked below too).
+MAX_REPORT_ID_LENGTH = 64
+_PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")
+
+
+def longest_report_id(config: GeneratorConfig) -> str:
+    """The longest report id the generator can give ``config``: ``<institution>-R<number>``.
+
+    Numbers count each institution's reports from 1 (zero-padded to 10 digits), so none
+    exceeds ``n_reports``; transaction ids (``<institution>-T<number>``) are as long.
+    """
+    institution = max((item.institution_id for item in institutions()), key=len)
+    return f"{institution}-R{'9' * max(10, len(str(config.n_reports)))}"
+
+
+def check_id_prefix(prefix: str, config: GeneratorConfig) -> str:
+    """``prefix`` if every prefixed report id is a valid wire id; else ``ValueError``."""
+    if not prefix:
+        raise ValueError("--id-prefix needs at least one character (leave it out for none)")
+    if not _PREFIX_PATTERN.match(prefix):
+        raise ValueError(
+            f"--id-prefix {prefix!r}: report ids take only letters, digits and . _ : -,"
+            " and start with a letter or a digit"
+        )
+    longest = longest_report_id(config)
+    if len(prefix) + len(longest) > MAX_REPORT_ID_LENGTH:
+        raise ValueError(
+            f"--id-prefix {prefix!r} is {len(prefix)} characters: report ids may have"
+            f" {MAX_REPORT_ID_LENGTH} and the generated ones have up to {len(longest)}"
+            f" ({longest}), so the prefix may have at most"
+            f" {MAX_REPORT_ID_LENGTH - len(longest)}"
+        )
+    try:
+        TypeAdapter(Identifier).validate_python(prefix + longest)
+    except ValidationError:
+        raise ValueError(
+            f"--id-prefix {prefix!r} makes report ids the wire format refuses"
+            f" (e.g. {prefix + longest!r})"
+        ) from None
+    return prefix
 
 
 def options_from_args(
@@ -271,6 +324,7 @@ def options_from_args(
         params=REGIMES[args.regime](),
     )
     progress = not args.quiet
+    id_prefix = check_id_prefix(args.id_prefix, config) if args.id_prefix is not None else ""
     labels = Path(args.labels) if args.labels else None
     if args.http is None and (args.token is not None or args.batch_size != DEFAULT_BATCH_SIZE):
         raise ValueError("--token and --batch-size apply to --http only")
@@ -284,9 +338,18 @@ def options_from_args(
         _check_target(out, "--out")
         if out.resolve() == labels.resolve():
             raise ValueError("--labels must differ from --out")
-        return Options(config, "file", out=out, labels=labels, progress=progress)
+        return Options(
+            config, "file", out=out, labels=labels, progress=progress, id_prefix=id_prefix
+        )
     if args.kafka:
-        return Options(config, "kafka", labels=labels, rate=args.rate, progress=progress)
+        return Options(
+            config,
+            "kafka",
+            labels=labels,
+            rate=args.rate,
+            progress=progress,
+            id_prefix=id_prefix,
+        )
     token = args.token if args.token is not None else env.get(TOKEN_ENV, "")
     if not token:
         raise ValueError(f"--http needs a token: --token TOKEN or ${TOKEN_ENV}")
@@ -303,6 +366,7 @@ def options_from_args(
         batch_size=args.batch_size,
         retries=args.retries,
         progress=progress,
+        id_prefix=id_prefix,
     )
 
 
@@ -1070,12 +1134,18 @@ def _pump(
     pacer = Pacer(options.rate, stop)
     progress = Progress(options.config.n_reports, options.progress)
     paced = options.rate is not None  # slow enough to look at the clock after every report
+    prefix = options.id_prefix
     index = 0
     for item in generate(options.config):
         pacer.wait(index)
         if stop.requested:
             break
         report = item.report
+        if prefix:
+            report["report_id"] = prefix + report["report_id"]
+            transaction = report.get("transaction")
+            if transaction is not None:
+                transaction["transaction_id"] = prefix + transaction["transaction_id"]
         line = dumps(report, option=newline)
         sink.write(report, line)
         if labels is not None:
