@@ -401,6 +401,7 @@ def latency(args: argparse.Namespace) -> None:
                 worker.passed.wait()
             time.sleep(1.0)
             metrics.paced_from = time.time()  # type: ignore[attr-defined]
+            metrics.stages_at_pacing = stage_totals(metrics)  # type: ignore[attr-defined]
             go.set()
 
         threading.Thread(target=start_pacing, daemon=True).start()
@@ -425,6 +426,12 @@ def latency(args: argparse.Namespace) -> None:
         f" max {max(sizes)}, duration p50 {np.median(durations) * 1000:.0f} ms"
         f" p99 {np.percentile(durations, 99) * 1000:.0f} ms"
     )
+    before = metrics.stages_at_pacing  # type: ignore[attr-defined]
+    after = stage_totals(metrics)
+    per_batch = ", ".join(
+        f"{stage} {(after[stage] - before[stage]) / len(batches) * 1000:.0f}" for stage in after
+    )
+    print(f"stage time per batch while paced (ms): {per_batch}")
     for label, values in (("all", samples), (f"after {args.settle_s}s", steady)):
         if values.size:
             p50, p95, p99 = np.percentile(values, [50, 95, 99]) * 1000
