@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/e2e_bench.py --reports 50000 --warmup 50000 --runs 3
     .venv/bin/python bench/e2e_bench.py --processes 2 ...     # two workers, one group
-    .venv/bin/python bench/e2e_bench.py --latency --rate 2000 --seconds 60
+    .venv/bin/python bench/e2e_bench.py --latency --rate 2000 --seconds 60 [--processes 2]
 
 Throughput (default). Per run: a fresh PostgreSQL database (migrated), a fresh topic of
 ``--partitions`` partitions on one embedded broker, ``--warmup + --reports`` generator reports
@@ -213,7 +213,8 @@ def build_worker(
 def _child_worker(settings_values: dict[str, Any], report: Any, stop: Any) -> None:
     """A worker process of the consumer group (``--processes``)."""
     settings = Settings(**settings_values)
-    worker = build_worker(settings, target=None, metrics=WorkerMetrics(), report=report)
+    metrics = RecordingMetrics()
+    worker = build_worker(settings, target=None, metrics=metrics, report=report)
 
     def watch() -> None:
         stop.wait()
@@ -221,6 +222,7 @@ def _child_worker(settings_values: dict[str, Any], report: Any, stop: Any) -> No
 
     threading.Thread(target=watch, daemon=True).start()
     worker.run()
+    report.put((os.getpid(), "latencies", metrics.latencies))
     report.put((os.getpid(), "stages", stage_totals(worker.metrics)))
 
 
@@ -250,7 +252,7 @@ def measured_rate(events: list[Progress], warmup: int, total: int) -> float:
     raise AssertionError("the warm-up was never passed")
 
 
-def run_workers(args: argparse.Namespace, settings: Settings, total: int) -> tuple[float, dict]:
+def run_workers(args: argparse.Namespace, settings: Settings, total: int) -> tuple[float, dict[str, float]]:
     """Runs ``--processes`` workers until ``total`` reports are stored; returns the rate."""
     if args.processes == 1:
         metrics = WorkerMetrics()
@@ -372,6 +374,82 @@ def _paced_producer(
     done.put((sent, time.perf_counter() - started))
 
 
+@dataclass
+class PacedRun:
+    """What the worker processes observed while the paced producer ran."""
+
+    paced_from: float
+    latencies: list[tuple[int, float]]
+    batches: list[Progress]
+    stages_per_batch: dict[str, float] | None = None
+
+
+def _paced_in_process(
+    args: argparse.Namespace, settings: Settings, total: int, go: Any
+) -> PacedRun:
+    """One worker in this process; the stage breakdown is measured while paced."""
+    metrics = RecordingMetrics()
+    worker = build_worker(settings, target=total, metrics=metrics)
+    worker.threshold = args.warmup
+    marks: dict[str, Any] = {}
+
+    def start_pacing() -> None:
+        if args.warmup:
+            worker.passed.wait()
+        time.sleep(1.0)
+        marks["paced_from"] = time.time()
+        marks["stages"] = stage_totals(metrics)
+        go.set()
+
+    threading.Thread(target=start_pacing, daemon=True).start()
+    worker.run()
+    batches = [e for e in worker.progress if e.start >= marks["paced_from"]]
+    after = stage_totals(metrics)
+    per_batch = {
+        stage: (after[stage] - marks["stages"][stage]) / max(len(batches), 1) for stage in after
+    }
+    return PacedRun(marks["paced_from"], metrics.latencies, batches, per_batch)
+
+
+def _paced_children(args: argparse.Namespace, settings: Settings, total: int, go: Any) -> PacedRun:
+    """``--processes`` workers in one consumer group, each in its own process."""
+    context = multiprocessing.get_context("spawn")
+    report = context.Queue()
+    stop = context.Event()
+    values = settings.model_dump()
+    children = [
+        context.Process(target=_child_worker, args=(values, report, stop))
+        for _ in range(args.processes)
+    ]
+    for child in children:
+        child.start()
+    events: list[Progress] = []
+    stored = 0
+    paced_from: float | None = None
+    while stored < total:
+        _, start, end, inserted = report.get(timeout=600)
+        events.append(Progress(start, end, inserted))
+        stored += inserted
+        if paced_from is None and stored >= args.warmup:
+            time.sleep(1.0)
+            paced_from = time.time()
+            go.set()
+    stop.set()
+    latencies: list[tuple[int, float]] = []
+    for _ in children:
+        while True:
+            item = report.get(timeout=120)
+            if item[1] == "latencies":
+                latencies.extend(item[2])
+            elif item[1] == "stages":
+                break
+    for child in children:
+        child.join(timeout=60)
+    assert paced_from is not None
+    batches = [e for e in events if e.start >= paced_from]
+    return PacedRun(paced_from, latencies, batches)
+
+
 def latency(args: argparse.Namespace) -> None:
     count = int(args.rate * args.seconds)
     total = args.warmup + count
@@ -392,46 +470,35 @@ def latency(args: argparse.Namespace) -> None:
             ),
         )
         producer.start()
-        metrics = RecordingMetrics()
-        worker = build_worker(settings, target=total, metrics=metrics)
-        worker.threshold = args.warmup
-
-        def start_pacing() -> None:
-            if args.warmup:
-                worker.passed.wait()
-            time.sleep(1.0)
-            metrics.paced_from = time.time()  # type: ignore[attr-defined]
-            metrics.stages_at_pacing = stage_totals(metrics)  # type: ignore[attr-defined]
-            go.set()
-
-        threading.Thread(target=start_pacing, daemon=True).start()
-        worker.run()
+        if args.processes == 1:
+            run = _paced_in_process(args, settings, total, go)
+        else:
+            run = _paced_children(args, settings, total, go)
         sent, seconds = done.get(timeout=60)
         producer.join(timeout=30)
         _, alerts = check_store(url, total)
-    paced_from_ms = int(metrics.paced_from * 1000)  # type: ignore[attr-defined]
-    samples = np.array([lat for at, lat in metrics.latencies if at >= paced_from_ms])
+    paced_from_ms = int(run.paced_from * 1000)
+    samples = np.array([lat for at, lat in run.latencies if at >= paced_from_ms])
     steady = np.array(
-        [lat for at, lat in metrics.latencies if at >= paced_from_ms + args.settle_s * 1000]
+        [lat for at, lat in run.latencies if at >= paced_from_ms + args.settle_s * 1000]
     )
-    batches = [e for e in worker.progress if e.start >= metrics.paced_from]  # type: ignore[attr-defined]
-    sizes = [e.inserted for e in batches]
-    durations = [e.end - e.start for e in batches]
+    sizes = [e.inserted for e in run.batches]
+    durations = [e.end - e.start for e in run.batches]
     print(
-        f"paced producer: {sent:,} reports in {seconds:.1f}s ({sent / seconds:,.0f}/s);"
-        f" {len(samples)} alerts published from them ({alerts} alerts in the store)"
+        f"{args.processes} worker process(es); paced producer: {sent:,} reports in"
+        f" {seconds:.1f}s ({sent / seconds:,.0f}/s); {len(samples)} alerts published from them"
+        f" ({alerts} alerts in the store)"
     )
     print(
-        f"batches while paced: {len(batches)}, size p50 {np.median(sizes):.0f}"
+        f"batches while paced: {len(run.batches)}, size p50 {np.median(sizes):.0f}"
         f" max {max(sizes)}, duration p50 {np.median(durations) * 1000:.0f} ms"
         f" p99 {np.percentile(durations, 99) * 1000:.0f} ms"
     )
-    before = metrics.stages_at_pacing  # type: ignore[attr-defined]
-    after = stage_totals(metrics)
-    per_batch = ", ".join(
-        f"{stage} {(after[stage] - before[stage]) / len(batches) * 1000:.0f}" for stage in after
-    )
-    print(f"stage time per batch while paced (ms): {per_batch}")
+    if run.stages_per_batch is not None:
+        per_batch = ", ".join(
+            f"{stage} {seconds * 1000:.0f}" for stage, seconds in run.stages_per_batch.items()
+        )
+        print(f"stage time per batch while paced (ms): {per_batch}")
     for label, values in (("all", samples), (f"after {args.settle_s}s", steady)):
         if values.size:
             p50, p95, p99 = np.percentile(values, [50, 95, 99]) * 1000
