@@ -252,7 +252,9 @@ def measured_rate(events: list[Progress], warmup: int, total: int) -> float:
     raise AssertionError("the warm-up was never passed")
 
 
-def run_workers(args: argparse.Namespace, settings: Settings, total: int) -> tuple[float, dict[str, float]]:
+def run_workers(
+    args: argparse.Namespace, settings: Settings, total: int
+) -> tuple[float, dict[str, float]]:
     """Runs ``--processes`` workers until ``total`` reports are stored; returns the rate."""
     if args.processes == 1:
         metrics = WorkerMetrics()
