@@ -59,7 +59,7 @@ class _BrokerStopRequested(Exception):
 
 
 def cmd_broker(_args: argparse.Namespace) -> int:
-    """Runs the embedded broker until it exits or SIGTERM/SIGINT stops it (then exit 0).
+    """Runs the embedded broker until SIGTERM/SIGINT stops it (exit 0) or it dies (exit 1).
 
     The handlers are installed before the broker child starts, so a signal at any point
     terminates the child instead of leaving it orphaned and holding the port.
@@ -84,7 +84,16 @@ def cmd_broker(_args: argparse.Namespace) -> int:
         broker.start()
         ensure_topics(broker.bootstrap, _topics(settings))
         print(f"embedded broker on {broker.bootstrap} (memory only); Ctrl-C stops it", flush=True)
-        return broker.wait()
+        code = broker.wait()
+        # Nobody asked it to stop: whatever the broker held (memory only) is gone.
+        how = f"killed by signal {-code}" if code < 0 else f"with exit code {code}"
+        print(
+            f"error: the embedded broker exited unexpectedly ({how}); its topics and"
+            " messages are lost (memory only)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
     except _BrokerStopRequested:
         return 0
     finally:

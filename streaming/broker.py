@@ -80,6 +80,12 @@ class EmbeddedBroker:
             self._process.wait()
         self._process = None
 
+    def exit_code(self) -> int | None:
+        """The broker process's exit code if it has exited (negative: killed by that signal)."""
+        if self._process is None:
+            return None
+        return self._process.poll()
+
     def wait(self) -> int:
         """Blocks until the broker process exits; returns its exit code."""
         if self._process is None:

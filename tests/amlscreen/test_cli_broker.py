@@ -94,3 +94,33 @@ def test_a_signal_stops_the_broker_child_and_exits_0(signum: int, tmp_path: Path
     assert code == 0, process.stderr.read() if process.stderr else code
     assert not survivors, f"the broker child {survivors} outlived amlscreen broker"
     assert not port_open, "the broker's port is still open after amlscreen broker exited"
+
+
+def test_a_broker_that_dies_is_an_error_not_a_clean_exit(tmp_path: Path) -> None:
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AMLSCREEN_")}
+    env.update({"AMLSCREEN_DATA_DIR": str(tmp_path), "AMLSCREEN_EMBEDDED_BROKER_PORT": str(port)})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "amlscreen.cli", "broker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        assert f"127.0.0.1:{port}" in banner, banner
+        broker_children = _children(process.pid)
+        assert broker_children
+
+        for pid in broker_children:
+            os.kill(pid, signal.SIGKILL)  # as the OOM killer would
+        code = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    stderr = process.stderr.read() if process.stderr else ""
+    assert code == 1, (code, stderr)
+    assert "exited unexpectedly (killed by signal 9)" in stderr

@@ -201,3 +201,63 @@ def test_worker_without_a_model_refuses_to_start(settings_factory, tmp_path: Pat
     assert result.returncode == 2
     assert "no model artefact at" in result.stderr
     assert "amlscreen train" in result.stderr
+
+
+def _descendants(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of every process below ``pid``, read from /proc."""
+    parents: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        commands[int(entry.name)] = command
+    found: list[tuple[int, str]] = []
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, its_parent in parents.items():
+            if its_parent == parent:
+                found.append((child, commands[child]))
+                frontier.append(child)
+    return found
+
+
+def test_up_stops_with_an_error_when_the_embedded_broker_dies(tmp_path: Path) -> None:
+    """API and worker are not left running against a broker that is gone: exit 1, said why."""
+    env = _env(tmp_path, AMLSCREEN_MODEL_PATH=str(tiny_model()))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "amlscreen.cli", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    console = Console(process)
+    try:
+        console.wait_for(lambda text: "admin token" in text, timeout=120)
+        below = _descendants(process.pid)
+        brokers = [pid for pid, command in below if "tansu" in command]
+        assert brokers, below
+        for pid in brokers:
+            os.kill(pid, signal.SIGKILL)
+        code = process.wait(timeout=60)
+        console.wait_for(lambda text: "embedded broker exited unexpectedly" in text, timeout=10)
+        survivors = [pid for pid, _ in below if Path(f"/proc/{pid}").exists()]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert code == 1
+    # API and worker were stopped too (a zombie has exited; only its status is left).
+    alive = [
+        pid
+        for pid in survivors
+        if Path(f"/proc/{pid}/stat").exists()
+        and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    ]
+    assert not alive
