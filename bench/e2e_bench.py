@@ -452,10 +452,52 @@ def _paced_children(args: argparse.Namespace, settings: Settings, total: int, go
     return PacedRun(paced_from, latencies, batches)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuSampler:
+    """Samples a process's CPU time every ``every`` seconds on a daemon thread."""
+
+    def __init__(self, pid: int, every: float = 10.0) -> None:
+        self.pid = pid
+        self.every = every
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.samples.append((time.time(), _cpu_seconds(self.pid)))
+            except OSError:
+                return
+            if self._stop.wait(self.every):
+                return
+
+    def start(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def shares(self, since: float) -> list[float]:
+        """CPU share (1.0 = one core) of each sampling window that starts at or after ``since``."""
+        pairs = zip(self.samples, self.samples[1:], strict=False)
+        return [(c1 - c0) / (t1 - t0) for (t0, c0), (t1, c1) in pairs if t0 >= since]
+
+
 def latency(args: argparse.Namespace) -> None:
     count = int(args.rate * args.seconds)
     total = args.warmup + count
     with EmbeddedBroker(free_port()) as broker, postgres_database() as url:
+        assert broker.pid is not None
+        sampler = CpuSampler(broker.pid).start()
         settings = run_settings(args, url, broker.bootstrap)
         warmup = encoded(stream(total, args.days))[: args.warmup]
         produce(broker.bootstrap, settings.topic_reports, warmup)
@@ -478,6 +520,7 @@ def latency(args: argparse.Namespace) -> None:
             run = _paced_children(args, settings, total, go)
         sent, seconds = done.get(timeout=60)
         producer.join(timeout=30)
+        sampler.stop()
         _, alerts = check_store(url, total)
     paced_from_ms = int(run.paced_from * 1000)
     samples = np.array([lat for at, lat in run.latencies if at >= paced_from_ms])
@@ -508,6 +551,16 @@ def latency(args: argparse.Namespace) -> None:
                 f"produce-to-alert ({label}, n={values.size}): p50 {p50:.0f} ms,"
                 f" p95 {p95:.0f} ms, p99 {p99:.0f} ms, max {values.max() * 1000:.0f} ms"
             )
+    # The embedded broker's own CPU grows with the topic's length while consumers fetch from
+    # it; on two cores that is taken from the worker (docs/benchmarks.md).
+    shares = " ".join(f"{share:.0%}" for share in sampler.shares(run.paced_from))
+    print(f"embedded broker CPU per 10 s while paced (1 core = 100%): {shares}")
+    windows: dict[int, list[float]] = {}
+    for at, lat in run.latencies:
+        if at >= paced_from_ms:
+            windows.setdefault((at - paced_from_ms) // 10_000, []).append(lat)
+    p99s = " ".join(f"{np.percentile(windows[index], 99) * 1000:.0f}" for index in sorted(windows))
+    print(f"produce-to-alert p99 per 10 s while paced (ms): {p99s}")
 
 
 def main() -> None:

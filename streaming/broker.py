@@ -80,6 +80,11 @@ class EmbeddedBroker:
             self._process.wait()
         self._process = None
 
+    @property
+    def pid(self) -> int | None:
+        """The broker process's id while it runs (for supervision and measurement)."""
+        return self._process.pid if self._process is not None else None
+
     def exit_code(self) -> int | None:
         """The broker process's exit code if it has exited (negative: killed by that signal)."""
         if self._process is None:
