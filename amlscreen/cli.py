@@ -84,9 +84,8 @@ def cmd_broker(_args: argparse.Namespace) -> int:
         broker.start()
         ensure_topics(broker.bootstrap, _topics(settings))
         print(f"embedded broker on {broker.bootstrap} (memory only); Ctrl-C stops it", flush=True)
-        code = broker.wait()
+        how = broker.describe_exit(broker.wait())
         # Nobody asked it to stop: whatever the broker held (memory only) is gone.
-        how = f"killed by signal {-code}" if code < 0 else f"with exit code {code}"
         print(
             f"error: the embedded broker exited unexpectedly ({how}); its topics and"
             " messages are lost (memory only)",

@@ -125,11 +125,7 @@ def run_all(settings: Settings) -> int:
             broker_code = broker.exit_code() if broker is not None else None
             if broker_code is not None:
                 # API and worker would go on against a broker that is gone, with its messages.
-                how = (
-                    f"killed by signal {-broker_code}"
-                    if broker_code < 0
-                    else f"with exit code {broker_code}"
-                )
+                how = EmbeddedBroker.describe_exit(broker_code)
                 _say(f"the embedded broker exited unexpectedly ({how}); stopping")
                 return 1
             for child in children:

@@ -35,7 +35,7 @@ import statistics
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -252,6 +252,59 @@ def measured_rate(events: list[Progress], warmup: int, total: int) -> float:
     raise AssertionError("the warm-up was never passed")
 
 
+@dataclass
+class ChildrenRun:
+    """What ``--processes`` worker processes of one group reported."""
+
+    events: list[Progress] = field(default_factory=list)
+    per_process: dict[int, int] = field(default_factory=dict)
+    stages: dict[str, float] = field(default_factory=dict)
+    latencies: list[tuple[int, float]] = field(default_factory=list)
+
+
+def _group_of_children(
+    settings: Settings,
+    processes: int,
+    total: int,
+    on_progress: Callable[[int], None] | None = None,
+) -> ChildrenRun:
+    """Runs ``processes`` workers (one group) until ``total`` reports are stored.
+
+    ``on_progress`` is called with the number stored so far after each batch.
+    """
+    context = multiprocessing.get_context("spawn")
+    report = context.Queue()
+    stop = context.Event()
+    values = settings.model_dump()
+    children = [
+        context.Process(target=_child_worker, args=(values, report, stop)) for _ in range(processes)
+    ]
+    for child in children:
+        child.start()
+    run = ChildrenRun()
+    stored = 0
+    while stored < total:
+        pid, start, end, inserted = report.get(timeout=600)
+        run.events.append(Progress(start, end, inserted))
+        stored += inserted
+        run.per_process[pid] = run.per_process.get(pid, 0) + inserted
+        if on_progress is not None:
+            on_progress(stored)
+    stop.set()
+    for _ in children:
+        while True:
+            item = report.get(timeout=120)
+            if item[1] == "latencies":
+                run.latencies.extend(item[2])
+            elif item[1] == "stages":
+                for stage, seconds in item[2].items():
+                    run.stages[stage] = run.stages.get(stage, 0.0) + seconds
+                break
+    for child in children:
+        child.join(timeout=60)
+    return run
+
+
 def run_workers(
     args: argparse.Namespace, settings: Settings, total: int
 ) -> tuple[float, dict[str, float]]:
@@ -261,37 +314,9 @@ def run_workers(
         worker = build_worker(settings, target=total, metrics=metrics)
         worker.run()
         return measured_rate(worker.progress, args.warmup, args.reports), stage_totals(metrics)
-    context = multiprocessing.get_context("spawn")
-    report = context.Queue()
-    stop = context.Event()
-    values = settings.model_dump()
-    children = [
-        context.Process(target=_child_worker, args=(values, report, stop))
-        for _ in range(args.processes)
-    ]
-    for child in children:
-        child.start()
-    events: list[Progress] = []
-    stored = 0
-    per_process: dict[int, int] = {}
-    while stored < total:
-        pid, start, end, inserted = report.get(timeout=600)
-        events.append(Progress(start, end, inserted))
-        stored += inserted
-        per_process[pid] = per_process.get(pid, 0) + inserted
-    stop.set()
-    stages: dict[str, float] = {}
-    for _ in children:
-        while True:
-            item = report.get(timeout=120)
-            if item[1] == "stages":
-                for stage, seconds in item[2].items():
-                    stages[stage] = stages.get(stage, 0.0) + seconds
-                break
-    for child in children:
-        child.join(timeout=60)
-    print(f"    reports per process: {sorted(per_process.values())}")
-    return measured_rate(events, args.warmup, args.reports), stages
+    run = _group_of_children(settings, args.processes, total)
+    print(f"    reports per process: {sorted(run.per_process.values())}")
+    return measured_rate(run.events, args.warmup, args.reports), run.stages
 
 
 def check_store(url: str, total: int) -> tuple[int, int]:
@@ -415,41 +440,17 @@ def _paced_in_process(
 
 def _paced_children(args: argparse.Namespace, settings: Settings, total: int, go: Any) -> PacedRun:
     """``--processes`` workers in one consumer group, each in its own process."""
-    context = multiprocessing.get_context("spawn")
-    report = context.Queue()
-    stop = context.Event()
-    values = settings.model_dump()
-    children = [
-        context.Process(target=_child_worker, args=(values, report, stop))
-        for _ in range(args.processes)
-    ]
-    for child in children:
-        child.start()
-    events: list[Progress] = []
-    stored = 0
-    paced_from: float | None = None
-    while stored < total:
-        _, start, end, inserted = report.get(timeout=600)
-        events.append(Progress(start, end, inserted))
-        stored += inserted
-        if paced_from is None and stored >= args.warmup:
+    marks: dict[str, float] = {}
+
+    def start_pacing(stored: int) -> None:
+        if "paced_from" not in marks and stored >= args.warmup:
             time.sleep(1.0)
-            paced_from = time.time()
+            marks["paced_from"] = time.time()
             go.set()
-    stop.set()
-    latencies: list[tuple[int, float]] = []
-    for _ in children:
-        while True:
-            item = report.get(timeout=120)
-            if item[1] == "latencies":
-                latencies.extend(item[2])
-            elif item[1] == "stages":
-                break
-    for child in children:
-        child.join(timeout=60)
-    assert paced_from is not None
-    batches = [e for e in events if e.start >= paced_from]
-    return PacedRun(paced_from, latencies, batches)
+
+    run = _group_of_children(settings, args.processes, total, start_pacing)
+    batches = [e for e in run.events if e.start >= marks["paced_from"]]
+    return PacedRun(marks["paced_from"], run.latencies, batches)
 
 
 def _cpu_seconds(pid: int) -> float:

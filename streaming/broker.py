@@ -91,6 +91,11 @@ class EmbeddedBroker:
             return None
         return self._process.poll()
 
+    @staticmethod
+    def describe_exit(code: int) -> str:
+        """An exit code in words: ``killed by signal 9`` or ``with exit code 1``."""
+        return f"killed by signal {-code}" if code < 0 else f"with exit code {code}"
+
     def wait(self) -> int:
         """Blocks until the broker process exits; returns its exit code."""
         if self._process is None:

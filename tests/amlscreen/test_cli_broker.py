@@ -53,11 +53,11 @@ def _alive(pid: int) -> bool:
     return state != "Z"  # a zombie has exited; only its exit status is left
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_stops_the_broker_child_and_exits_0(signum: int, tmp_path: Path) -> None:
+def _start_broker_command(data_dir: Path) -> tuple[int, subprocess.Popen[str]]:
+    """``amlscreen broker`` on a free port, as a subprocess with its output piped."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("AMLSCREEN_")}
-    env.update({"AMLSCREEN_DATA_DIR": str(tmp_path), "AMLSCREEN_EMBEDDED_BROKER_PORT": str(port)})
+    env.update({"AMLSCREEN_DATA_DIR": str(data_dir), "AMLSCREEN_EMBEDDED_BROKER_PORT": str(port)})
     process = subprocess.Popen(
         [sys.executable, "-m", "amlscreen.cli", "broker"],
         env=env,
@@ -65,6 +65,12 @@ def test_a_signal_stops_the_broker_child_and_exits_0(signum: int, tmp_path: Path
         stderr=subprocess.PIPE,
         text=True,
     )
+    return port, process
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_the_broker_child_and_exits_0(signum: int, tmp_path: Path) -> None:
+    port, process = _start_broker_command(tmp_path)
     broker_children: list[int] = []
     survivors: list[int] = []
     try:
@@ -97,16 +103,7 @@ def test_a_signal_stops_the_broker_child_and_exits_0(signum: int, tmp_path: Path
 
 
 def test_a_broker_that_dies_is_an_error_not_a_clean_exit(tmp_path: Path) -> None:
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AMLSCREEN_")}
-    env.update({"AMLSCREEN_DATA_DIR": str(tmp_path), "AMLSCREEN_EMBEDDED_BROKER_PORT": str(port)})
-    process = subprocess.Popen(
-        [sys.executable, "-m", "amlscreen.cli", "broker"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    port, process = _start_broker_command(tmp_path)
     try:
         assert process.stdout is not None
         banner = process.stdout.readline()

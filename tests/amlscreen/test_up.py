@@ -85,16 +85,21 @@ def _eventually(check: Callable[[], Any], timeout: float = 60) -> Any:
             time.sleep(0.3)
 
 
-@pytest.fixture
-def running(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    env = _env(tmp_path, AMLSCREEN_MODEL_PATH=str(tiny_model()))
+def _start_up(env: dict[str, str]) -> tuple[subprocess.Popen[str], Console]:
+    """``amlscreen up`` as a subprocess, its stdout read by a :class:`Console`."""
     process = subprocess.Popen(
         [sys.executable, "-m", "amlscreen.cli", "up"],
         env=env,
         stdout=subprocess.PIPE,
         text=True,
     )
-    console = Console(process)
+    return process, Console(process)
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    env = _env(tmp_path, AMLSCREEN_MODEL_PATH=str(tiny_model()))
+    process, console = _start_up(env)
     try:
         line = console.wait_for(lambda text: "admin token" in text, timeout=120)
         token = line.split()[-1]
@@ -231,13 +236,7 @@ def _descendants(pid: int) -> list[tuple[int, str]]:
 def test_up_stops_with_an_error_when_the_embedded_broker_dies(tmp_path: Path) -> None:
     """API and worker are not left running against a broker that is gone: exit 1, said why."""
     env = _env(tmp_path, AMLSCREEN_MODEL_PATH=str(tiny_model()))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "amlscreen.cli", "up"],
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    console = Console(process)
+    process, console = _start_up(env)
     try:
         console.wait_for(lambda text: "admin token" in text, timeout=120)
         below = _descendants(process.pid)
