@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -32,6 +33,12 @@ from services.tracing.endpoints import router as tracing_router
 
 PublisherFactory = Callable[[Settings], ReportPublisher]
 
+# Threads for the hot read paths. The work is mostly Python holding the GIL, so a few threads
+# keep the database busy while more only contend for the GIL: with 4 instead of 30 the queue
+# bench served 5-20 % more requests per second (docs/investigations.md). Queue pages are
+# index scans of well under a millisecond, so a few threads are never all held by a slow one.
+QUERY_THREADS = 6
+
 
 def create_app(settings: Settings, publisher_factory: PublisherFactory | None = None) -> FastAPI:
     """Builds the API; the engine and the broker producer live for the app's lifespan."""
@@ -47,6 +54,11 @@ def create_app(settings: Settings, publisher_factory: PublisherFactory | None = 
             info={POSTING_OBSERVER: lambda status: app_metrics.ledger_postings.labels(status).inc()}
         )
         app.state.publisher = publisher_factory(settings) if publisher_factory else None
+        # Blocking work of the hot read paths (services.deps.run_blocking).
+        app.state.executor = ThreadPoolExecutor(
+            max_workers=QUERY_THREADS,
+            thread_name_prefix="amlscreen-db",
+        )
         verifier = (
             asyncio.create_task(
                 verify_periodically(
@@ -71,6 +83,7 @@ def create_app(settings: Settings, publisher_factory: PublisherFactory | None = 
             close = getattr(app.state.publisher, "close", None)
             if close is not None:
                 close()
+            app.state.executor.shutdown(wait=True)
             engine.dispose()
 
     app = FastAPI(

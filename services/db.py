@@ -66,6 +66,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
+        if value.tzinfo is UTC:  # PostgreSQL sessions run in UTC (make_engine)
+            return value
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
@@ -96,7 +98,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         "pool_recycle": POOL_RECYCLE_SECONDS,
         **kwargs,
     }
-    engine = create_engine(url, **options)
+    # Sessions in UTC whatever the server's default: psycopg then returns timestamps with
+    # datetime.UTC itself, which UTCDateTime passes through instead of converting each one
+    # (a page of the alert queue holds 150 of them).
+    connect_args = dict(options.pop("connect_args", {}))
+    connect_args.setdefault("options", "-c TimeZone=UTC")
+    engine = create_engine(url, connect_args=connect_args, **options)
     if not options.get("pool_pre_ping"):
         _ping_idle_connections(engine)
     return engine

@@ -22,7 +22,7 @@ from services.alerts.schemas import (
     SubjectSummary,
     TransitionRequest,
 )
-from services.deps import PrincipalDep, SessionDep
+from services.deps import PrincipalDep, SessionDep, run_blocking
 from services.reports.schemas import ReportRead
 
 router = APIRouter(tags=["alerts"])
@@ -115,7 +115,7 @@ _LIST_FIELDS = frozenset(
 )
 
 
-def alert_query(request: Request) -> AlertQuery:
+async def alert_query(request: Request) -> AlertQuery:
     """``GET /v1/alerts``' query string as one model, validated once.
 
     FastAPI's own ``Annotated[AlertQuery, Query()]`` walks every field of the model with its
@@ -148,9 +148,13 @@ AlertQueryDep = Annotated[AlertQuery, Depends(alert_query)]
     responses={200: {"model": AlertPage}, 403: {}, 422: {"description": "bad filter or cursor"}},
     openapi_extra={"parameters": _query_parameters(AlertQuery)},
 )
-def list_alerts(session: SessionDep, principal: PrincipalDep, query: AlertQueryDep) -> Response:
+async def list_alerts(
+    request: Request, session: SessionDep, principal: PrincipalDep, query: AlertQueryDep
+) -> Response:
     """Returns the alert queue: filters combine (AND); keyset pagination via ``next_cursor``."""
-    items, next_cursor = alert_service.list_alerts(
+    items, next_cursor = await run_blocking(
+        request,
+        alert_service.list_alerts,
         session,
         principal=principal,
         filters=query,

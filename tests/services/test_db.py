@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, event, literal, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -155,3 +157,40 @@ class TestStaleConnections:
         # SQLAlchemy has discarded every pooled connection opened before: the next one is new.
         with factory() as session:
             assert _backend_pid(session) not in pids
+
+
+class TestUtcSessions:
+    def test_postgresql_sessions_run_in_utc_whatever_the_server_default(
+        self, postgres_engine: Engine
+    ) -> None:
+        with postgres_engine.connect() as connection:
+            assert connection.execute(text("SHOW TimeZone")).scalar_one() == "UTC"
+
+    def test_timestamps_come_back_aware_utc(self, database_url: str) -> None:
+        engine = make_engine(database_url)
+        try:
+            with engine.connect() as connection:
+                value = connection.execute(
+                    select(
+                        literal(
+                            datetime(2026, 11, 28, 18, 30, tzinfo=timezone(timedelta(hours=-6))),
+                            db.UTCDateTime(),
+                        )
+                    )
+                ).scalar_one()
+        finally:
+            engine.dispose()
+        assert value == datetime(2026, 11, 29, 0, 30, tzinfo=UTC)
+        assert value.tzinfo is UTC
+
+    def test_an_aware_value_in_another_zone_is_converted(self) -> None:
+        column = db.UTCDateTime()
+        dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+        local = datetime(2026, 11, 28, 18, 30, tzinfo=timezone(timedelta(hours=-6)))
+        converted = column.process_result_value(local, dialect)
+        assert converted == local
+        assert converted is not None
+        assert converted.tzinfo is UTC
+        naive = column.process_result_value(datetime(2026, 11, 29, 0, 30), dialect)
+        assert naive is not None
+        assert naive.tzinfo is UTC
