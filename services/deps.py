@@ -21,7 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from services.auth.service import Principal, PrincipalCache, authenticate
+from services.auth.service import Principal, PrincipalCache, authenticate, digest
 from services.config import Settings
 from services.errors import ServiceError
 from services.reports.service import ReportPublisher
@@ -120,13 +120,21 @@ async def get_principal(
         raise Unauthorized("missing bearer token")
     token = credentials.credentials
     cache = principal_cache(request)
-    principal = cache.get(token) if cache is not None else None
-    if principal is None:
+    if cache is None:
         principal = await run_in_threadpool(authenticate, session, token)
+    else:
+        principal = cache.get(token)
         if principal is None:
-            raise Unauthorized("invalid or revoked token")
-        if cache is not None:
-            cache.put(token, principal)
+            # When a token's entry expires under load, every request in flight with it misses
+            # at once: one lookup serves them all (the alert queue bench's p99 rose by about
+            # a tenth every 5 s without it).
+            principal = await cache.lookups.do(
+                digest(token), lambda: run_in_threadpool(authenticate, session, token)
+            )
+            if principal is not None:
+                cache.put(token, principal)
+    if principal is None:
+        raise Unauthorized("invalid or revoked token")
     return principal
 
 

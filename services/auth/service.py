@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from services.auth.enums import Role
 from services.auth.orm import ApiToken
 from services.errors import ServiceError
+from services.kit.singleflight import SingleFlight
 from services.kit.time import utc_now
 
 TOKEN_PREFIX = "aml_"  # noqa: S105 - a prefix, not a secret
@@ -98,6 +99,8 @@ class PrincipalCache:
             raise ValueError("ttl must be >= 0 and max_entries >= 1")
         self.ttl = ttl
         self.max_entries = max_entries
+        # Lookups in flight, by token digest: concurrent misses on one token share a query.
+        self.lookups: SingleFlight[str, Principal | None] = SingleFlight()
         self._clock = clock
         self._entries: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()

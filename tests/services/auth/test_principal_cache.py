@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -10,10 +12,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services import deps
 from services.app import create_app
 from services.auth.enums import Role
 from services.auth.orm import ApiToken
-from services.auth.service import Principal, PrincipalCache, create_token, digest, revoke_token
+from services.auth.service import (
+    Principal,
+    PrincipalCache,
+    authenticate,
+    create_token,
+    digest,
+    revoke_token,
+)
 from services.config import Settings
 
 
@@ -117,3 +127,25 @@ class TestRevocationThroughTheApi:
     def test_revoke_unknown_token(self, sessions: sessionmaker[Session]) -> None:
         with sessions() as session:
             assert revoke_token(session, 999_999_999) is False
+
+    def test_concurrent_misses_on_one_token_share_one_lookup(
+        self, client: TestClient, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        with sessions() as session:
+            token = create_token(session, role=Role.INVESTIGATOR)
+            session.commit()
+        lookups: list[str] = []
+
+        def slow_authenticate(session: Session, clear: str) -> Principal | None:
+            lookups.append(clear)
+            time.sleep(0.3)  # every request below arrives while this lookup is in flight
+            return authenticate(session, clear)
+
+        monkeypatch.setattr(deps, "authenticate", slow_authenticate)
+        headers = {"Authorization": f"Bearer {token}"}
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(
+                pool.map(lambda _: client.get("/v1/alerts", headers=headers).status_code, range(8))
+            )
+        assert statuses == [200] * 8
+        assert lookups == [token]
