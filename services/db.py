@@ -22,6 +22,7 @@ database that is down.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,6 +74,29 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+SQLITE_WAL_TIMEOUT_S = 30.0
+
+
+def _use_wal(cursor: sqlite3.Cursor, timeout_s: float = SQLITE_WAL_TIMEOUT_S) -> None:
+    """Puts a SQLite database in WAL mode (it stays so), waiting for other connections.
+
+    Switching the journal mode needs the database to itself, and SQLite answers "database is
+    locked" at once instead of waiting out the busy timeout: two connections opening a new
+    database together (API and worker, an app and a test) made one of them fail.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            mode = str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+            if mode not in ("wal", "memory"):  # an in-memory database has no journal to switch
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Builds an engine; SQLite gets WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
@@ -81,7 +105,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _use_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()

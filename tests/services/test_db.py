@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -194,3 +197,34 @@ class TestUtcSessions:
         naive = column.process_result_value(datetime(2026, 11, 29, 0, 30), dialect)
         assert naive is not None
         assert naive.tzinfo is UTC
+
+
+class TestSqliteWal:
+    def test_switching_to_wal_waits_for_a_connection_holding_the_database(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "fresh.db"
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        holder.execute("CREATE TABLE t (x INTEGER)")
+        holder.execute("BEGIN EXCLUSIVE")
+        releaser = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+        releaser.start()
+        try:
+            opener = sqlite3.connect(path, timeout=0.05)
+            db._use_wal(opener.cursor(), timeout_s=5.0)
+            assert opener.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        finally:
+            releaser.join()
+            holder.close()
+
+    def test_gives_up_after_the_timeout(self, tmp_path: Path) -> None:
+        path = tmp_path / "held.db"
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("CREATE TABLE t (x INTEGER)")
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            opener = sqlite3.connect(path, timeout=0.05)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                db._use_wal(opener.cursor(), timeout_s=0.2)
+        finally:
+            holder.close()
