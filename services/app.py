@@ -35,7 +35,7 @@ PublisherFactory = Callable[[Settings], ReportPublisher]
 
 # Threads for the hot read paths. The work is mostly Python holding the GIL, so a few threads
 # keep the database busy while more only contend for the GIL: with 4 instead of 30 the queue
-# bench served 5-20 % more requests per second (docs/investigations.md). Queue pages are
+# bench served 5-23 % more requests per second (docs/investigations.md). Queue pages are
 # index scans of well under a millisecond, so a few threads are never all held by a slow one.
 QUERY_THREADS = 6
 

@@ -126,8 +126,8 @@ async def get_principal(
         principal = cache.get(token)
         if principal is None:
             # When a token's entry expires under load, every request in flight with it misses
-            # at once: one lookup serves them all (the alert queue bench's p99 rose by about
-            # a tenth every 5 s without it).
+            # at once: one lookup serves them all (without it, the alert queue bench served
+            # 4-17 % fewer requests per second than with a 10-minute cache).
             principal = await cache.lookups.do(
                 digest(token), lambda: run_in_threadpool(authenticate, session, token)
             )
