@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -97,6 +97,17 @@ def _use_wal(cursor: sqlite3.Cursor, timeout_s: float = SQLITE_WAL_TIMEOUT_S) ->
             time.sleep(0.02)
 
 
+def _with_utc_session(options: str | tuple[str, ...] | None) -> str:
+    """libpq ``options`` with ``-c TimeZone=UTC`` added, unless they set a time zone already.
+
+    The URL's own ``options`` (a search_path, say) are kept: ``connect_args`` would replace them.
+    """
+    given = " ".join(options) if isinstance(options, tuple) else (options or "")
+    if "timezone" in given.lower():
+        return given
+    return f"{given} -c TimeZone=UTC".strip()
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Builds an engine; SQLite gets WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
@@ -126,7 +137,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # datetime.UTC itself, which UTCDateTime passes through instead of converting each one
     # (a page of the alert queue holds 150 of them).
     connect_args = dict(options.pop("connect_args", {}))
-    connect_args.setdefault("options", "-c TimeZone=UTC")
+    connect_args["options"] = _with_utc_session(
+        connect_args.get("options", make_url(url).query.get("options"))
+    )
     engine = create_engine(url, connect_args=connect_args, **options)
     if not options.get("pool_pre_ping"):
         _ping_idle_connections(engine)

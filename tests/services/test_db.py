@@ -169,6 +169,25 @@ class TestUtcSessions:
         with postgres_engine.connect() as connection:
             assert connection.execute(text("SHOW TimeZone")).scalar_one() == "UTC"
 
+    def test_the_urls_own_options_are_kept(
+        self, postgres_engine: Engine, database_url: str
+    ) -> None:
+        engine = make_engine(f"{database_url}?options=-c%20search_path%3Dpublic%2Cpg_catalog")
+        try:
+            with engine.connect() as connection:
+                assert connection.execute(text("SHOW TimeZone")).scalar_one() == "UTC"
+                search_path = connection.execute(text("SHOW search_path")).scalar_one()
+                assert search_path.replace(" ", "") == "public,pg_catalog"
+        finally:
+            engine.dispose()
+
+    def test_a_time_zone_asked_for_is_left_alone(self) -> None:
+        assert db._with_utc_session(None) == "-c TimeZone=UTC"
+        assert db._with_utc_session("-c search_path=x") == "-c search_path=x -c TimeZone=UTC"
+        assert db._with_utc_session("-c timezone=America/Mexico_City") == (
+            "-c timezone=America/Mexico_City"
+        )
+
     def test_timestamps_come_back_aware_utc(self, database_url: str) -> None:
         engine = make_engine(database_url)
         try:
