@@ -22,6 +22,7 @@ database that is down.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -137,9 +138,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # datetime.UTC itself, which UTCDateTime passes through instead of converting each one
     # (a page of the alert queue holds 150 of them).
     connect_args = dict(options.pop("connect_args", {}))
-    connect_args["options"] = _with_utc_session(
-        connect_args.get("options", make_url(url).query.get("options"))
-    )
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        # An explicit ``options`` makes libpq ignore PGOPTIONS: carry that over too.
+        given = connect_args.get(
+            "options", parsed.query.get("options", os.environ.get("PGOPTIONS"))
+        )
+        connect_args["options"] = _with_utc_session(given)
     engine = create_engine(url, connect_args=connect_args, **options)
     if not options.get("pool_pre_ping"):
         _ping_idle_connections(engine)

@@ -181,6 +181,18 @@ class TestUtcSessions:
         finally:
             engine.dispose()
 
+    def test_pgoptions_from_the_environment_are_kept(
+        self, postgres_engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=12345")
+        engine = make_engine(database_url)
+        try:
+            with engine.connect() as connection:
+                assert connection.execute(text("SHOW TimeZone")).scalar_one() == "UTC"
+                assert connection.execute(text("SHOW statement_timeout")).scalar_one() == "12345ms"
+        finally:
+            engine.dispose()
+
     def test_a_time_zone_asked_for_is_left_alone(self) -> None:
         assert db._with_utc_session(None) == "-c TimeZone=UTC"
         assert db._with_utc_session("-c search_path=x") == "-c search_path=x -c TimeZone=UTC"
