@@ -23,6 +23,7 @@ database that is down.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -98,13 +99,17 @@ def _use_wal(cursor: sqlite3.Cursor, timeout_s: float = SQLITE_WAL_TIMEOUT_S) ->
             time.sleep(0.02)
 
 
+# ``-c timezone=…``, ``-ctimezone=…`` or ``--timezone=…``, in any case.
+_SETS_TIME_ZONE = re.compile(r"timezone\s*=", re.IGNORECASE)
+
+
 def _with_utc_session(options: str | tuple[str, ...] | None) -> str:
     """libpq ``options`` with ``-c TimeZone=UTC`` added, unless they set a time zone already.
 
     The URL's own ``options`` (a search_path, say) are kept: ``connect_args`` would replace them.
     """
     given = " ".join(options) if isinstance(options, tuple) else (options or "")
-    if "timezone" in given.lower():
+    if _SETS_TIME_ZONE.search(given):
         return given
     return f"{given} -c TimeZone=UTC".strip()
 

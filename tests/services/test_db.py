@@ -199,6 +199,10 @@ class TestUtcSessions:
         assert db._with_utc_session("-c timezone=America/Mexico_City") == (
             "-c timezone=America/Mexico_City"
         )
+        assert db._with_utc_session("--TimeZone=UTC") == "--TimeZone=UTC"
+        assert db._with_utc_session("-c search_path=timezones") == (
+            "-c search_path=timezones -c TimeZone=UTC"
+        )
 
     def test_timestamps_come_back_aware_utc(self, database_url: str) -> None:
         engine = make_engine(database_url)
