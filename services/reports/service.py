@@ -19,7 +19,7 @@ from services.kit.time import utc_now
 from services.reports.enums import ReportStatus
 from services.reports.orm import Report
 from services.reports.repository import ReportKey, ReportRepository
-from services.reports.wire import ReportV1, describe_errors, identifier_digest
+from services.reports.wire import ReportV1, describe_errors
 
 
 class ReportPublisher(Protocol):
@@ -245,7 +245,7 @@ def persist_reports(
         outcome.inserted = [item for item in candidates if item.key in inserted]
 
     links = {
-        (identifier_digest(identifier), item.report.subject_key): identifier
+        (identifier.digest, item.report.subject_key): identifier
         for item in outcome.inserted
         for identifier in item.report.subject.identifiers
     }

@@ -41,6 +41,7 @@ from services.reports.enums import (
 
 SCHEMA_VERSION = 1
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
+_NOT_ALPHANUMERIC = re.compile(r"[^0-9A-Za-z]")
 
 
 @lru_cache(maxsize=1)
@@ -79,7 +80,13 @@ class PartyIdentifier(_Open):
 
     def normalized(self) -> str:
         """Returns the identifier value without separators, upper-cased."""
-        return re.sub(r"[^0-9A-Za-z]", "", self.value).upper()
+        return _NOT_ALPHANUMERIC.sub("", self.value).upper()
+
+    @cached_property
+    def digest(self) -> str:
+        """:func:`identifier_digest` of this identifier, computed once (the model is frozen):
+        the subject key and the identifier links of the store both need it."""
+        return identifier_digest(self)
 
 
 class Subject(_Open):
@@ -130,12 +137,12 @@ class Transaction(_Open):
     def _check_amount(self) -> Transaction:
         if self.amount <= 0:
             raise ValueError("amount must be positive")
-        to_minor_units(self.amount, self.currency)  # precision and size checks
+        self.amount_minor  # noqa: B018 - precision and size checks (to_minor_units)
         return self
 
-    @property
+    @cached_property
     def amount_minor(self) -> int:
-        """The amount in integer minor units of ``currency``."""
+        """The amount in integer minor units of ``currency`` (computed once, when validated)."""
         return to_minor_units(self.amount, self.currency)
 
 
@@ -216,7 +223,7 @@ def subject_key_for(institution_id: str, subject: Subject) -> str:
     by_type = {identifier.type: identifier for identifier in subject.identifiers}
     for id_type in _IDENTIFIER_PRIORITY:
         if id_type in by_type:
-            return f"{id_type}-{identifier_digest(by_type[id_type])}"
+            return f"{id_type}-{by_type[id_type].digest}"
     material = f"{institution_id}|{subject.subject_id}"
     return f"LOCAL-{hashlib.sha256(material.encode()).hexdigest()[:32]}"
 

@@ -69,3 +69,24 @@ class TestWire:
         b = ReportV1.model_validate(make_report(1, institution_id="MX-FI-0001"))
         assert subject_key_for("US-FI-0001", a.subject) == subject_key_for("MX-FI-0001", b.subject)
         assert a.subject_key.startswith("SSN-")
+
+    def test_values_computed_once_stay_out_of_the_document(self) -> None:
+        # subject_key, amount_minor and each identifier's digest are cached on the frozen
+        # model; they must never become part of what is stored, hashed or compared.
+        fresh = ReportV1.model_validate(make_report(1))
+        used = ReportV1.model_validate(make_report(1))
+        assert used.transaction is not None
+        assert used.transaction.amount_minor == 100_101
+        assert used.subject_key == f"SSN-{used.subject.identifiers[0].digest}"
+        assert used.model_dump(mode="json") == fresh.model_dump(mode="json")
+        assert used.model_dump_json() == fresh.model_dump_json()
+        assert used == fresh
+        assert b"digest" not in used.canonical_json()
+        assert b"amount_minor" not in used.canonical_json()
+
+    def test_amount_precision_is_checked_when_validated(self) -> None:
+        document = make_report(1)
+        document["transaction"]["amount"] = "10.001"
+        result = _decode(document)
+        assert isinstance(result, DecodeError)
+        assert "at most 2 decimal places" in result.reason
