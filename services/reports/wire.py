@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from decimal import Decimal
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from services.kit.money import currency_exponent, to_minor_units
+from services.kit.once import computed_once
 from services.reports.enums import (
     Channel,
     Direction,
@@ -70,7 +71,9 @@ Amount = Annotated[Decimal, PlainSerializer(lambda value: str(value), return_typ
 
 
 class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow", str_strip_whitespace=True, frozen=True)
+    model_config = ConfigDict(
+        extra="allow", str_strip_whitespace=True, frozen=True, ignored_types=(computed_once,)
+    )
 
 
 class PartyIdentifier(_Open):
@@ -82,7 +85,7 @@ class PartyIdentifier(_Open):
         """Returns the identifier value without separators, upper-cased."""
         return _NOT_ALPHANUMERIC.sub("", self.value).upper()
 
-    @cached_property
+    @computed_once
     def digest(self) -> str:
         """:func:`identifier_digest` of this identifier, computed once (the model is frozen):
         the subject key and the identifier links of the store both need it."""
@@ -140,7 +143,7 @@ class Transaction(_Open):
         self.amount_minor  # noqa: B018 - precision and size checks (to_minor_units)
         return self
 
-    @cached_property
+    @computed_once
     def amount_minor(self) -> int:
         """The amount in integer minor units of ``currency`` (computed once, when validated)."""
         return to_minor_units(self.amount, self.currency)
@@ -186,7 +189,7 @@ class ReportV1(_Open):
         """Returns the report as canonical JSON (sorted keys, UTC-normalised values)."""
         return orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
 
-    @cached_property
+    @computed_once
     def subject_key(self) -> str:
         """The partition and lookup key of the report's subject (see ``subject_key_for``).
 
