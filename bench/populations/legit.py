@@ -300,7 +300,7 @@ class Habits:
                 if cross
                 else ("branch" if instrument == "check" and chance(self.rng, 0.3) else "online"),
                 counterparty=customer,
-                currency=self.pop.cross_border(self.p, median) if cross else None,
+                currency=self.pop.wire_currency(self.p) if cross else None,
             )
 
     def payments(
@@ -331,7 +331,7 @@ class Habits:
                 channel="online" if chance(self.rng, 0.8) else "branch",
                 counterparty=supplier,
                 step=step,
-                currency=self.pop.cross_border(self.p, median) if cross else None,
+                currency=self.pop.wire_currency(self.p) if cross else None,
             )
 
     def business_day_occurrences(
@@ -635,7 +635,7 @@ def affluent(pop: Population, p: Party) -> None:
             direction="out",
             channel="online",
             counterparty=pop.person(country),
-            currency=pop.cross_border(p, 9000),
+            currency=pop.wire_currency(p),
         )
 
 

@@ -222,9 +222,10 @@ def print_report(name: str, measurement: Measurement) -> None:
         for typology, entry in m["per_typology_recall"].items()
     )
     print(f"  caught per typology: {typologies}")
-    noisy = sorted(m["legit_segments_alerted"].items(), key=lambda item: -item[1]["alerted_share"])[
-        :6
-    ]
+    noisy = sorted(
+        m["legit_segments_alerted"].items(),
+        key=lambda item: (-item[1]["alerted"], -item[1]["alerted_share"]),
+    )[:6]
     print(
         "  legitimate segments most alerted: "
         + ", ".join(f"{segment} {entry['alerted']}/{entry['subjects']}" for segment, entry in noisy)

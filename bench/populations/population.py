@@ -4,7 +4,7 @@ counterparty pools (merchants, employers, suppliers...) that make customers' flo
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta
+from datetime import date
 from itertools import accumulate
 
 from bench.populations.core import (
@@ -49,10 +49,7 @@ class Population:
         self.txns: list[Txn] = []
         self._pools: dict[tuple[str, str], tuple[list[Counterparty], list[float]]] = {}
         self._banks: dict[str, list[str]] = {}
-        end = world.calendar.start + timedelta(days=world.calendar.days)
-        self._end = datetime(
-            end.year, end.month, end.day, tzinfo=world.calendar.utc(0, 0, 0).tzinfo
-        )
+        self._end = world.calendar.utc(world.calendar.days, 0.0, 0)
 
     @property
     def days(self) -> int:
@@ -340,7 +337,7 @@ class Population:
             typology=typology_target,
         )
 
-    def cross_border(self, party: Party, usd: float) -> str:
+    def wire_currency(self, party: Party) -> str:
         """The currency of a cross-border wire: mostly US dollars, sometimes a third currency."""
         if chance(self.rng, self.world.foreign_currency_share):
             return self.rng.choice(("EUR", "CAD", "GBP", "CNY", "JPY"))

@@ -132,7 +132,7 @@ class Scheme:
                     direction="out",
                     channel=self.rng.choice(("online", "branch")),
                     counterparty=counterparty,
-                    currency=self.pop.cross_border(party, amount),
+                    currency=self.pop.wire_currency(party),
                     step=self.rng.choice((None, None, 100.0, 1000.0)),
                 )
             elif how < abroad + 0.15:
@@ -543,7 +543,7 @@ def _round_tripping(s: Scheme) -> None:
                 direction="out",
                 channel="online",
                 counterparty=out,
-                currency=s.pop.cross_border(party, amount),
+                currency=s.pop.wire_currency(party),
                 step=rng.choice((None, 1000.0)),
             )
             back = day + rng.randint(3, 30)
@@ -598,7 +598,7 @@ def _high_risk_jurisdiction(s: Scheme) -> None:
             direction="out" if chance(rng, 0.7) else "in",
             channel=rng.choice(("online", "branch", "correspondent")),
             counterparty=counterparty,
-            currency=s.pop.cross_border(party, median),
+            currency=s.pop.wire_currency(party),
             step=rng.choice((None, 100.0, 1000.0)),
         )
 
