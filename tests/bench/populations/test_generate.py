@@ -21,7 +21,7 @@ from bench.populations.generate import write_population
 from bench.populations.legit import create_party
 from bench.populations.population import Population
 from bench.populations.worlds import WORLDS, World, build_world
-from services.reports.wire import ReportV1
+from refdata.wire import ReportV1
 
 ROOT = Path(__file__).resolve().parents[3]
 
