@@ -52,7 +52,7 @@ __all__ = [
 
 
 def media_format(content_type: str | None) -> str | None:
-    """"json", "xml" or "csv" for a Content-Type header; None for anything else."""
+    """ "json", "xml" or "csv" for a Content-Type header; None for anything else."""
     media = (content_type or "application/json").split(";")[0].strip().lower()
     if media == "application/json" or media.endswith("+json"):
         return "json"
@@ -127,5 +127,3 @@ def convert(
     except FormatError as failure:
         errors.append(failure)
     return errors[:MAX_ERRORS]
-
-

@@ -209,7 +209,9 @@ def stream_elements(
                     stack[-1].remove(element)
     except ET.ParseError as error:
         line, column = error.position
-        raise FormatError(f"line {line}, column {column}", f"not well-formed XML: {error}") from None
+        raise FormatError(
+            f"line {line}, column {column}", f"not well-formed XML: {error}"
+        ) from None
     except Exception as error:  # defusedxml's refusals (DTDs, entities) and decoding errors
         name = type(error).__name__
         if name in {"DTDForbidden", "EntitiesForbidden", "ExternalReferenceForbidden"}:

@@ -115,7 +115,8 @@ def read_fincen(source: IO[bytes], context: IntakeContext) -> Iterator[Located]:
     """Yields the reports of a CTRX or SARX batch; raises FormatError naming the element."""
     form: str | None = None
     seq_nums = _SeqNums()
-    totals = {"activities": 0, "parties": 0, "amount": Decimal(0)}
+    activities = parties = 0
+    total_amount = Decimal(0)
     root_attributes: dict[str, str] = {}
     errors: list[FormatError] = []
     index = 0
@@ -148,10 +149,10 @@ def read_fincen(source: IO[bytes], context: IntakeContext) -> Iterator[Located]:
             if len(errors) >= MAX_ERRORS:
                 break
             continue
-        totals["activities"] += 1
-        totals["parties"] += len(children(element, "Party"))
+        activities += 1
+        parties += len(children(element, "Party"))
         if form == "CTRX":
-            totals["amount"] += sum(
+            total_amount += sum(
                 (
                     _amount(text(detail, "DetailTransactionAmountText"), location)
                     for activity in children(element, "CurrencyTransactionActivity")
@@ -162,14 +163,24 @@ def read_fincen(source: IO[bytes], context: IntakeContext) -> Iterator[Located]:
             yield from _ctr_reports(element, location, context)
         else:
             amount = text(element, "SuspiciousActivity", "TotalSuspiciousAmountText")
-            totals["amount"] += _amount(amount, location) if amount else Decimal(0)
+            total_amount += _amount(amount, location) if amount else Decimal(0)
             yield from _sar_reports(element, location, context)
     if form is None and not errors:
         raise FormatError(f"/{ROOT}", "no FormTypeCode: not a CTRX or SARX batch")
     if not errors and index == 0:
         errors.append(FormatError(f"/{ROOT}", "a batch holds at least one Activity"))
     if not errors:
-        errors.extend(_check_root(root_attributes, totals, form or ""))
+        errors.extend(
+            _check_root(
+                root_attributes,
+                {
+                    "ActivityCount": Decimal(activities),
+                    "PartyCount": Decimal(parties),
+                    "TotalAmount": total_amount,
+                },
+                form or "",
+            )
+        )
     if errors:
         raise FormatErrors(errors)
 
@@ -213,14 +224,14 @@ def _relative(path: str | None) -> str:
     return "".join(f"/{part}" for part in parts)
 
 
-def _check_root(attributes: dict[str, str], totals: dict[str, Any], form: str) -> list[FormatError]:
-    expected = {
-        "ActivityCount": Decimal(totals["activities"]),
-        "PartyCount": Decimal(totals["parties"]),
-        "TotalAmount": totals["amount"],
-    }
+def _check_root(
+    attributes: dict[str, str], expected: dict[str, Decimal], form: str
+) -> list[FormatError]:
     problems: list[FormatError] = []
-    needed = [*expected, *(("ActivityAttachmentCount", "AttachmentCount") if form == "SARX" else ())]
+    needed = [
+        *expected,
+        *(("ActivityAttachmentCount", "AttachmentCount") if form == "SARX" else ()),
+    ]
     for name in needed:
         raw = attributes.get(name)
         location = f"/{ROOT}/@{name}"
@@ -402,17 +413,19 @@ def _ctr_reports(activity: ET.Element, location: str, context: IntakeContext) ->
         )
     base = _identity(activity)
     subject = _subject(person, fallback_id=base)
-    accounts = {"in": [], "out": []}  # type: dict[str, list[str]]
+    accounts: dict[str, list[str]] = {"in": [], "out": []}
     for account in children(person, "Account"):
-        number = text(account, "AccountNumberText")
-        code = text(account, "PartyAccountAssociation", "PartyAccountAssociationTypeCode")
-        if number:
-            accounts["in" if code == "8" else "out"].append(number)
+        account_number = text(account, "AccountNumberText")
+        association = text(account, "PartyAccountAssociation", "PartyAccountAssociationTypeCode")
+        if account_number:
+            accounts["in" if association == "8" else "out"].append(account_number)
     atm = text(currency, "ATMIndicator") == "Y"
     where = _location(activity)
     source = {"form": "CTRX", "activity": tree(activity)}
     for number, detail in enumerate(children(currency, "CurrencyTransactionActivityDetail"), 1):
-        detail_at = f"{location}/CurrencyTransactionActivity/CurrencyTransactionActivityDetail[{number}]"
+        detail_at = (
+            f"{location}/CurrencyTransactionActivity/CurrencyTransactionActivityDetail[{number}]"
+        )
         code = text(detail, "CurrencyTransactionActivityDetailTypeCode") or ""
         if code not in CASH_IN and code not in CASH_OUT:
             raise FormatError(
@@ -474,7 +487,9 @@ def _categories(suspicious: ET.Element) -> tuple[list[str], list[dict[str, str]]
         if other:
             code["other_text"] = other
         codes.append(code)
-        pair = (int(type_id), int(subtype_id)) if type_id.isdigit() and subtype_id.isdigit() else None
+        pair = (
+            (int(type_id), int(subtype_id)) if type_id.isdigit() and subtype_id.isdigit() else None
+        )
         if pair == OTHER_CLASSIFICATION and other:
             label = other
         else:
@@ -497,7 +512,9 @@ def _sar_reports(activity: ET.Element, location: str, context: IntakeContext) ->
     )
     to_text = text(suspicious, "SuspiciousActivityToDateText")
     to_day = (
-        parse_date(to_text, f"{location}/SuspiciousActivity/SuspiciousActivityToDateText", compact=True)
+        parse_date(
+            to_text, f"{location}/SuspiciousActivity/SuspiciousActivityToDateText", compact=True
+        )
         if to_text
         else None
     )
@@ -508,7 +525,10 @@ def _sar_reports(activity: ET.Element, location: str, context: IntakeContext) ->
     )
     # Blocks are consecutive slices of one text (a SAR splits its narrative at 4,000
     # characters), so they are joined as they are.
-    narrative = "".join((child(block, "ActivityNarrativeText").text or "") for block in blocks if child(block, "ActivityNarrativeText") is not None)
+    narrative = "".join(
+        "".join(part.text or "" for part in children(block, "ActivityNarrativeText"))
+        for block in blocks
+    )
     suspicion: dict[str, Any] = {
         "categories": categories or ["other"],
         "activity_from": iso(at_midnight(from_day)),

@@ -30,7 +30,6 @@ from services.reports.formats.common import (
     IntakeContext,
     Located,
     child,
-    children,
     content_id,
     iso,
     local,
@@ -96,7 +95,7 @@ def read_goaml(source: IO[bytes], context: IntakeContext) -> Iterator[Located]:
         "jurisdiction": jurisdiction,
         "filed_at": iso(header["submission_date"]),
     }
-    goaml_header = {key: value for key, value in header["tree"].items()}
+    goaml_header = dict(header["tree"])
     errors: list[FormatError] = []
     count = 0
     times: list[datetime] = []
@@ -114,7 +113,7 @@ def read_goaml(source: IO[bytes], context: IntakeContext) -> Iterator[Located]:
             continue
         times.append(at)
         if report_type == "STR":
-            document["suspicion"] = _suspicion(header, context)
+            document["suspicion"] = _suspicion(header)
         yield Located(
             location,
             {**base, **document, "goaml": {"report": goaml_header, "transaction": tree(element)}},
@@ -132,7 +131,7 @@ def read_goaml(source: IO[bytes], context: IntakeContext) -> Iterator[Located]:
         )
     for number, party in enumerate(parties, 1):
         location = f"/report/activity/report_parties/report_party[{number}]"
-        subject = _party(party, location)
+        subject = _party(party)
         if subject is None:
             raise FormatError(location, "t_person or t_entity is required")
         yield Located(
@@ -141,7 +140,7 @@ def read_goaml(source: IO[bytes], context: IntakeContext) -> Iterator[Located]:
                 **base,
                 "report_id": _report_id(header, f"P{number}"),
                 "subject": subject,
-                "suspicion": _suspicion(header, context),
+                "suspicion": _suspicion(header),
                 "goaml": {"report": goaml_header, "report_party": tree(party)},
             },
         )
@@ -158,9 +157,22 @@ def _read_header(source: IO[bytes]) -> dict[str, Any]:
     indicators: list[str] = []
     root_seen = False
     for event, element, stack in stream_elements(
-        source, frozenset({*_HEADER, "entity_reference", "reason", "action", "location",
-                           "rentity_branch", "fiu_ref_number", "reporting_person",
-                           "indicator", "report_party", "transaction"})
+        source,
+        frozenset(
+            {
+                *_HEADER,
+                "entity_reference",
+                "reason",
+                "action",
+                "location",
+                "rentity_branch",
+                "fiu_ref_number",
+                "reporting_person",
+                "indicator",
+                "report_party",
+                "transaction",
+            }
+        ),
     ):
         if event == "start":
             if local(element.tag) != "report":
@@ -199,7 +211,7 @@ def _read_header(source: IO[bytes]) -> dict[str, Any]:
     return header
 
 
-def _suspicion(header: dict[str, Any], context: IntakeContext) -> dict[str, Any]:
+def _suspicion(header: dict[str, Any]) -> dict[str, Any]:
     suspicion: dict[str, Any] = {
         "categories": list(dict.fromkeys(header["indicators"])) or ["other"],
     }
@@ -272,7 +284,7 @@ def _entity(element: ET.Element) -> dict[str, Any]:
     return subject
 
 
-def _party(holder: ET.Element, location: str, prefix: str = "") -> dict[str, Any] | None:
+def _party(holder: ET.Element, prefix: str = "") -> dict[str, Any] | None:
     person = child(holder, f"{prefix}person")
     if person is not None:
         return _person(person)
@@ -332,16 +344,21 @@ def _transaction(
         subject = _account_holder(my_account)
         client = text(my_account, "client_number")
     else:
-        subject = _party(mine, f"{location}/{local(mine.tag)}", mine_prefix)
+        subject = _party(mine, mine_prefix)
         client = None
     if subject is None:
-        raise FormatError(f"{location}/{local(mine.tag)}", "the client's person, entity or account is missing")
+        raise FormatError(
+            f"{location}/{local(mine.tag)}", "the client's person, entity or account is missing"
+        )
     subject = _with_id(subject, client)
     at = parse_datetime(text(element, "date_transaction"), f"{location}/date_transaction")
     code = text(element, "transmode_code") or ""
     instrument = instruments.get(code)
     if instrument is None:
-        raise FormatError(f"{location}/transmode_code", f"unknown transmode code {code!r} (see the filing profile's transmode_codes)")
+        raise FormatError(
+            f"{location}/transmode_code",
+            f"unknown transmode code {code!r} (see the filing profile's transmode_codes)",
+        )
     foreign = child(source, "from_foreign_currency")
     if foreign is not None and text(foreign, "foreign_amount"):
         amount = text(foreign, "foreign_amount")
@@ -387,9 +404,11 @@ def _counterparty(side: ET.Element, prefix: str) -> dict[str, Any]:
         if text(account, "account_name"):
             counterparty["name"] = text(account, "account_name")
     else:
-        party = _party(side, "", prefix)
+        party = _party(side, prefix)
         if party is not None:
-            counterparty.update({k: v for k, v in party.items() if k in {"name", "country", "type"}})
+            counterparty.update(
+                {k: v for k, v in party.items() if k in {"name", "country", "type"}}
+            )
     country = text(side, f"{prefix}country")
     if country:
         counterparty.setdefault("country", country)
@@ -414,5 +433,3 @@ def codes_from_profile(
             if kind in fiu.funds_codes:
                 funds.setdefault(fiu.funds_codes[kind], kind)
     return report_types, instruments, funds
-
-

@@ -58,7 +58,15 @@ _AGENTS = (
     ("IntrmyAgt3", "intermediary_agent"),
     ("CdtrAgt", "creditor_agent"),
 )
-_REQUIRED = ("PmtId/EndToEndId", "IntrBkSttlmAmt", "ChrgBr", "Dbtr", "DbtrAgt/FinInstnId", "CdtrAgt/FinInstnId", "Cdtr")
+_REQUIRED = (
+    "PmtId/EndToEndId",
+    "IntrBkSttlmAmt",
+    "ChrgBr",
+    "Dbtr",
+    "DbtrAgt/FinInstnId",
+    "CdtrAgt/FinInstnId",
+    "Cdtr",
+)
 _REQUIRED_HEADER = ("MsgId", "CreDtTm", "NbOfTxs", "SttlmInf/SttlmMtd")
 
 
@@ -94,14 +102,19 @@ def _missing(element: ET.Element, paths: tuple[str, ...], location: str) -> list
     return problems
 
 
-def _schema_errors(message: str, name: str, element: ET.Element, location: str) -> list[FormatError]:
+def _schema_errors(
+    message: str, name: str, element: ET.Element, location: str
+) -> list[FormatError]:
     found = declarations(message)
     if found is None:
         return []
     namespace = element.tag.partition("}")[0][1:]
     return [
         FormatError(
-            location + "".join(f"/{part.rpartition(':')[2]}" for part in (error.path or "").split("/")[2:] if part),
+            location
+            + "".join(
+                f"/{part.rpartition(':')[2]}" for part in (error.path or "").split("/")[2:] if part
+            ),
             error.reason or str(error.message),
         )
         for error in found[name].iter_errors(element, namespaces={"": namespace})
@@ -164,16 +177,25 @@ def read_pacs008(source: IO[bytes], context: IntakeContext) -> Iterator[Located]
     if header is not None and not errors:
         declared = text(header, "NbOfTxs")
         if declared != str(count):
-            errors.append(FormatError(f"{ROOT}/GrpHdr/NbOfTxs", f"says {declared}, the message holds {count}"))
+            errors.append(
+                FormatError(f"{ROOT}/GrpHdr/NbOfTxs", f"says {declared}, the message holds {count}")
+            )
         control = text(header, "CtrlSum")
         if control is not None:
             try:
                 if Decimal(control) != total:
-                    errors.append(FormatError(f"{ROOT}/GrpHdr/CtrlSum", f"says {control}, the amounts add up to {total}"))
+                    errors.append(
+                        FormatError(
+                            f"{ROOT}/GrpHdr/CtrlSum",
+                            f"says {control}, the amounts add up to {total}",
+                        )
+                    )
             except InvalidOperation:
                 errors.append(FormatError(f"{ROOT}/GrpHdr/CtrlSum", f"{control!r} is not a number"))
     if count == 0 and not errors:
-        errors.append(FormatError(f"{ROOT}/CdtTrfTxInf", "a message holds at least one transaction"))
+        errors.append(
+            FormatError(f"{ROOT}/CdtTrfTxInf", "a message holds at least one transaction")
+        )
     if errors:
         raise FormatErrors(errors)
 
@@ -231,7 +253,9 @@ def _identifiers(party: ET.Element, country: str | None, entity: bool) -> list[d
             elif scheme == "CCPT":
                 kind = "PASSPORT"
             elif scheme in {"TXID", "TAXN"}:
-                kind = "RFC" if country == "MX" else ("EIN" if entity and country == "US" else "OTHER")
+                kind = (
+                    "RFC" if country == "MX" else ("EIN" if entity and country == "US" else "OTHER")
+                )
             elif scheme == "NIDN" and country == "MX":
                 kind = "CURP"
             identifier = {"type": kind, "value": value[:64]}
@@ -263,7 +287,9 @@ def _party(party: ET.Element, account: str | None) -> dict[str, Any]:
     if birth:
         subject["birth_date"] = birth
     subject["subject_id"] = (
-        f"ACCT-{account}"[:64] if account else f"P-{content_id({'name': name, 'ids': identifiers}, 24)}"
+        f"ACCT-{account}"[:64]
+        if account
+        else f"P-{content_id({'name': name, 'ids': identifiers}, 24)}"
     )
     return subject
 
@@ -276,7 +302,10 @@ def _report(
         report_id = uetr
     else:
         # Before UETRs (and when a sender leaves it out): the message and transaction ids.
-        pieces = [text(header, "MsgId"), text(txn, "PmtId", "TxId") or text(txn, "PmtId", "EndToEndId")]
+        pieces = [
+            text(header, "MsgId"),
+            text(txn, "PmtId", "TxId") or text(txn, "PmtId", "EndToEndId"),
+        ]
         report_id = _SAFE_ID.sub("_", ":".join(p for p in pieces if p))[:64]
     amount = child(txn, "IntrBkSttlmAmt")
     assert amount is not None  # _REQUIRED
@@ -287,11 +316,18 @@ def _report(
     creditor_account = _account_id(child(txn, "CdtrAcct"))
     debtor = child(txn, "Dbtr")
     creditor = child(txn, "Cdtr")
-    assert debtor is not None and creditor is not None  # _REQUIRED
-    route = [_agent(agent, role) for name, role in _AGENTS if (agent := child(txn, name)) is not None]
+    assert debtor is not None  # _REQUIRED
+    assert creditor is not None
+    route = [
+        _agent(agent, role) for name, role in _AGENTS if (agent := child(txn, name)) is not None
+    ]
     creditor_side = context.perspective == "creditor"
-    subject_party, subject_account = (creditor, creditor_account) if creditor_side else (debtor, debtor_account)
-    other_party, other_account = (debtor, debtor_account) if creditor_side else (creditor, creditor_account)
+    subject_party, subject_account = (
+        (creditor, creditor_account) if creditor_side else (debtor, debtor_account)
+    )
+    other_party, other_account = (
+        (debtor, debtor_account) if creditor_side else (creditor, creditor_account)
+    )
     own_agent = child(txn, "CdtrAgt" if creditor_side else "DbtrAgt")
     other_agent = child(txn, "DbtrAgt" if creditor_side else "CdtrAgt")
     own = _agent(own_agent, "own") if own_agent is not None else {}
@@ -306,7 +342,9 @@ def _report(
         )
     institution_id = context.institution_id or own.get("bic")
     if not institution_id:
-        raise FormatError(f"{location}/{agent_name}/FinInstnId/BICFI", "no BIC to name the reporting institution")
+        raise FormatError(
+            f"{location}/{agent_name}/FinInstnId/BICFI", "no BIC to name the reporting institution"
+        )
     timestamp = text(txn, "AccptncDtTm") or text(header, "CreDtTm")
     settlement_day = text(txn, "IntrBkSttlmDt") or text(header, "IntrBkSttlmDt")
     other_party_doc = _party(other_party, other_account)
