@@ -77,7 +77,7 @@ def run_all(settings: Settings) -> int:
                 settings.topic_reports: settings.topic_partitions,
                 settings.topic_dlq: settings.topic_partitions,
                 settings.topic_alerts: settings.topic_partitions,
-                **{topic: settings.topic_partitions for topic in settings.format_topics},
+                **dict.fromkeys(settings.format_topics, settings.topic_partitions),
             },
         )
         upgrade(settings.effective_database_url)

@@ -135,7 +135,7 @@ def settings_factory(tmp_path: Path, database_url: str, broker: EmbeddedBroker):
                 settings.topic_reports: settings.topic_partitions,
                 settings.topic_dlq: settings.topic_partitions,
                 settings.topic_alerts: settings.topic_partitions,
-                **{topic: 1 for topic in settings.format_topics},
+                **dict.fromkeys(settings.format_topics, 1),
             },
         )
         return settings

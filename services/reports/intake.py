@@ -68,6 +68,19 @@ def intake_context(
                 f" {institution_id}"
             )
         institution_id = principal.institution_id
+    return file_context(
+        profile, institution_id=institution_id, jurisdiction=jurisdiction, perspective=perspective
+    )
+
+
+def file_context(
+    profile: FilingProfile,
+    *,
+    institution_id: str | None = None,
+    jurisdiction: str | None = None,
+    perspective: str = "debtor",
+) -> IntakeContext:
+    """The reading context of a file, with the filing profile's goAML code tables."""
     report_types, instruments, funds = codes_from_profile(profile.goaml)
     return IntakeContext(
         institution_id=institution_id,
