@@ -81,14 +81,11 @@ def file_context(
     perspective: str = "debtor",
 ) -> IntakeContext:
     """The reading context of a file, with the filing profile's goAML code tables."""
-    report_types, instruments, funds = codes_from_profile(profile.goaml)
     return IntakeContext(
         institution_id=institution_id,
         jurisdiction=jurisdiction,
         perspective=perspective,
-        goaml_report_types=report_types,
-        goaml_instruments=instruments,
-        goaml_funds=funds,
+        **codes_from_profile(profile.goaml),
         goaml_institutions={
             item.goaml_rentity_id: key
             for key, item in profile.institutions.items()

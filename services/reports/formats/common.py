@@ -20,6 +20,9 @@ from defusedxml.ElementTree import iterparse
 
 # Reading stops after this many errors: the caller fixes those first.
 MAX_ERRORS = 50
+# Files rarely name the country that issued a national identifier; the wire format's
+# convention (and the subject key's digest) includes it, so it is implied from the type.
+ISSUING_COUNTRY = {"SSN": "US", "ITIN": "US", "EIN": "US", "RFC": "MX", "CURP": "MX"}
 
 
 class FileFormat(StrEnum):
@@ -50,6 +53,7 @@ class IntakeContext:
     goaml_report_types: Mapping[str, str] = field(default_factory=dict)
     goaml_instruments: Mapping[str, str] = field(default_factory=dict)
     goaml_funds: Mapping[str, str] = field(default_factory=dict)
+    goaml_indicators: Mapping[str, str] = field(default_factory=dict)
     goaml_institutions: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -36,6 +36,7 @@ import xmlschema
 from services.filings.mapping import OTHER_CLASSIFICATION, SAR_CLASSIFICATION
 from services.filings.xml import FINCEN_NS, SCHEMAS, XSD_DIR
 from services.reports.formats.common import (
+    ISSUING_COUNTRY,
     MAX_ERRORS,
     FormatError,
     FormatErrors,
@@ -307,8 +308,8 @@ def _identifiers(party: ET.Element) -> list[dict[str, str]]:
         identifier = {"type": kind, "value": number}
         if country:
             identifier["country"] = country
-        elif kind in {"RFC", "CURP"}:
-            identifier["country"] = "MX"
+        elif kind in ISSUING_COUNTRY:
+            identifier["country"] = ISSUING_COUNTRY[kind]
         if kind == "OTHER":
             identifier["fincen_type_code"] = code
         found.append(identifier)

@@ -113,7 +113,7 @@ def read_goaml(source: IO[bytes], context: IntakeContext) -> Iterator[Located]:
             continue
         times.append(at)
         if report_type == "STR":
-            document["suspicion"] = _suspicion(header)
+            document["suspicion"] = _suspicion(header, context.goaml_indicators)
         yield Located(
             location,
             {**base, **document, "goaml": {"report": goaml_header, "transaction": tree(element)}},
@@ -140,7 +140,7 @@ def read_goaml(source: IO[bytes], context: IntakeContext) -> Iterator[Located]:
                 **base,
                 "report_id": _report_id(header, f"P{number}"),
                 "subject": subject,
-                "suspicion": _suspicion(header),
+                "suspicion": _suspicion(header, context.goaml_indicators),
                 "goaml": {"report": goaml_header, "report_party": tree(party)},
             },
         )
@@ -211,9 +211,11 @@ def _read_header(source: IO[bytes]) -> dict[str, Any]:
     return header
 
 
-def _suspicion(header: dict[str, Any]) -> dict[str, Any]:
+def _suspicion(header: dict[str, Any], indicators: Mapping[str, str]) -> dict[str, Any]:
+    categories = [indicators.get(code, code) for code in header["indicators"]]
     suspicion: dict[str, Any] = {
-        "categories": list(dict.fromkeys(header["indicators"])) or ["other"],
+        "categories": list(dict.fromkeys(categories)) or ["other"],
+        "goaml_indicators": header["indicators"],
     }
     if header.get("reason"):
         suspicion["narrative"] = header["reason"][:17_000]
@@ -233,7 +235,7 @@ def _person(element: ET.Element) -> dict[str, Any]:
     identifiers: list[dict[str, str]] = []
     ssn = text(element, "ssn")
     if ssn:
-        identifiers.append({"type": "SSN", "value": ssn})
+        identifiers.append({"type": "SSN", "value": ssn, "country": "US"})
     passport = text(element, "passport_number")
     if passport:
         identifier = {"type": "PASSPORT", "value": passport}
@@ -262,7 +264,7 @@ def _person(element: ET.Element) -> dict[str, Any]:
 def _tax(value: str) -> dict[str, str]:
     if _RFC.match(value.upper()):
         return {"type": "RFC", "value": value, "country": "MX"}
-    return {"type": "EIN", "value": value}
+    return {"type": "EIN", "value": value, "country": "US"}
 
 
 def _entity(element: ET.Element) -> dict[str, Any]:
@@ -415,14 +417,14 @@ def _counterparty(side: ET.Element, prefix: str) -> dict[str, Any]:
     return counterparty
 
 
-def codes_from_profile(
-    profiles: Mapping[str, GoAMLProfile],
-) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
-    """Report code → report type, transmode code → instrument and funds code → "deposit" or
-    "withdrawal", of every FIU in a profile."""
+def codes_from_profile(profiles: Mapping[str, GoAMLProfile]) -> dict[str, dict[str, str]]:
+    """The ``goaml_*`` fields of an :class:`IntakeContext` from the FIUs of a profile: report
+    code → report type, transmode code → instrument, funds code → "deposit" or "withdrawal",
+    indicator code → the category it stands for."""
     report_types: dict[str, str] = {}
     instruments: dict[str, str] = {}
     funds: dict[str, str] = {}
+    indicators: dict[str, str] = {}
     for fiu in profiles.values():
         for report_type, code in fiu.report_codes.items():
             if report_type != "TXN":  # TXN shares the STR code by default
@@ -432,4 +434,11 @@ def codes_from_profile(
         for kind in ("deposit", "withdrawal"):
             if kind in fiu.funds_codes:
                 funds.setdefault(fiu.funds_codes[kind], kind)
-    return report_types, instruments, funds
+        for label, code in fiu.indicators.items():
+            indicators.setdefault(code, label)
+    return {
+        "goaml_report_types": report_types,
+        "goaml_instruments": instruments,
+        "goaml_funds": funds,
+        "goaml_indicators": indicators,
+    }

@@ -27,6 +27,7 @@ from typing import IO, Any
 import xmlschema
 
 from services.reports.formats.common import (
+    ISSUING_COUNTRY,
     MAX_ERRORS,
     FormatError,
     FormatErrors,
@@ -259,8 +260,8 @@ def _identifiers(party: ET.Element, country: str | None, entity: bool) -> list[d
             elif scheme == "NIDN" and country == "MX":
                 kind = "CURP"
             identifier = {"type": kind, "value": value[:64]}
-            if kind in {"RFC", "CURP"}:
-                identifier["country"] = "MX"
+            if kind in ISSUING_COUNTRY:
+                identifier["country"] = ISSUING_COUNTRY[kind]
             issuer = text(other, "Issr")
             if kind == "PASSPORT" and issuer and len(issuer) == 2 and issuer.isalpha():
                 identifier["country"] = issuer.upper()
