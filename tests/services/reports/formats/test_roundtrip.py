@@ -86,9 +86,9 @@ class TestFinCENCTR:
             assert txn.amount_minor == was.amount_minor
             assert txn.account_id == was.account_id
             # The business day, in the institution's time zone, is the original's.
-            assert txn.timestamp.astimezone(CHICAGO).date() == was.timestamp.astimezone(
-                CHICAGO
-            ).date()
+            assert (
+                txn.timestamp.astimezone(CHICAGO).date() == was.timestamp.astimezone(CHICAGO).date()
+            )
 
         again, _ = read(FileFormat.FINCEN, response.content, institution_id="US-FI-0001")
         assert [r.report_id for r in again] == [r.report_id for r in reports]
@@ -173,9 +173,7 @@ class TestFinCENSAR:
 
 
 class TestGoAML:
-    def test_export_read_back_gives_the_same_reports(
-        self, profiled_api, session, profile
-    ) -> None:
+    def test_export_read_back_gives_the_same_reports(self, profiled_api, session, profile) -> None:
         subject = {
             "subject_id": f"MX-{unique_index()}",
             "type": "person",
