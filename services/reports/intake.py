@@ -27,7 +27,8 @@ from services.reports.service import SUBMITTING_ROLES, ReportPublisher
 from services.reports.wire import ReportV1
 
 PUBLISH_CHUNK = 1000
-_SPOOL_BYTES = 8 * 1024 * 1024
+# Converted reports wait in memory up to this size, then in a temporary file.
+SPOOL_BYTES = 8 * 1024 * 1024
 _LENGTHS = struct.Struct(">II")
 
 
@@ -97,8 +98,8 @@ def file_context(
 class _Spool:
     """Valid reports of a file in conversion order, as (key, value) records, off the heap."""
 
-    def __init__(self) -> None:
-        self._file = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115
+    def __init__(self, memory_bytes: int) -> None:
+        self._file = tempfile.SpooledTemporaryFile(max_size=memory_bytes)  # noqa: SIM115
         self.count = 0
 
     def add(self, key: bytes, value: bytes) -> None:
@@ -131,6 +132,7 @@ def ingest_file(
     context: IntakeContext,
     publisher: ReportPublisher,
     listed: int = 1000,
+    spool_bytes: int = SPOOL_BYTES,
 ) -> FileIngestResult:
     """Converts a whole file (``kind``: "xml" or "csv"); publishes its reports or none.
 
@@ -146,7 +148,7 @@ def ingest_file(
     except FormatError as error:
         raise FileRejected(kind, [error]) from None
     result = FileIngestResult(format=file_format.value)
-    spool = _Spool()
+    spool = _Spool(spool_bytes)
     foreign: list[str] = []
 
     def keep(report: ReportV1) -> None:

@@ -87,9 +87,11 @@ class TestFinCEN:
             b'<fc2:EFilingBatchXML xmlns:fc2="www.fincen.gov/base">&b;</fc2:EFilingBatchXML>'
         )
         _, errors = read(FileFormat.FINCEN, bomb)
-        assert errors and "refused" in errors[0].message
+        assert errors
+        assert "refused" in errors[0].message
         _, errors = read(FileFormat.FINCEN, ctr_batch(1)[:-40])
-        assert errors and errors[0].location.startswith("line ")
+        assert errors
+        assert errors[0].location.startswith("line ")
 
 
 class TestGoAML:

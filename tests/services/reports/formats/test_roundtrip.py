@@ -76,7 +76,8 @@ class TestFinCENCTR:
             assert back.subject.occupation == original.subject.occupation
             assert getattr(back.subject, "birth_date", None) == "1980-02-03"
             txn, was = back.transaction, original.transaction
-            assert txn is not None and was is not None
+            assert txn is not None
+            assert was is not None
             assert (txn.amount, txn.currency, txn.direction, txn.instrument) == (
                 was.amount,
                 was.currency,
@@ -241,7 +242,8 @@ class TestGoAML:
             assert back.subject.name == original.subject.name
             assert _ids(back) == _ids(original)
             txn, was = back.transaction, original.transaction
-            assert txn is not None and was is not None
+            assert txn is not None
+            assert was is not None
             for name in ("transaction_id", "amount", "currency", "direction", "instrument"):
                 assert getattr(txn, name) == getattr(was, name), name
             assert txn.timestamp == was.timestamp
