@@ -15,12 +15,12 @@ PLACEHOLDER = "CHANGE-ME"
 EXPORTS = ("fincen-sar", "fincen-ctr", "goaml")
 
 
-def _placeholders(value: Any, path: str) -> list[str]:
+def placeholders(value: Any, path: str) -> list[str]:
     """The paths below ``value`` whose text still holds the template's placeholder."""
     if isinstance(value, dict):
-        return [p for key, item in value.items() for p in _placeholders(item, f"{path}.{key}")]
+        return [p for key, item in value.items() for p in placeholders(item, f"{path}.{key}")]
     if isinstance(value, list | tuple):
-        return [p for n, item in enumerate(value) for p in _placeholders(item, f"{path}.{n}")]
+        return [p for n, item in enumerate(value) for p in placeholders(item, f"{path}.{n}")]
     if isinstance(value, str) and PLACEHOLDER in value:
         return [path]
     return []
@@ -43,16 +43,17 @@ def institution_status(
     profile: FilingProfile, institution_id: str, institution: FilingInstitution
 ) -> dict[str, dict[str, Any]]:
     base = f"institutions.{institution_id}"
-    common = [
-        f"{p} (placeholder)" for p in _placeholders(institution.model_dump(mode="json"), base)
-    ]
+    fincen_fields = institution.model_dump(
+        mode="json", exclude={"goaml_rentity_id", "goaml_branch"}
+    )
+    common = [f"{p} (placeholder)" for p in placeholders(fincen_fields, base)]
     transmitter: list[str] = []
     if profile.transmitter is None:
         transmitter.append("transmitter (name, TCC, TIN, address, phone, contact_name)")
     else:
         transmitter += [
             f"{p} (placeholder)"
-            for p in _placeholders(profile.transmitter.model_dump(mode="json"), "transmitter")
+            for p in placeholders(profile.transmitter.model_dump(mode="json"), "transmitter")
         ]
     ctr = list(transmitter)
     try:
@@ -62,6 +63,12 @@ def institution_status(
     goaml: list[str] = []
     if not institution.goaml_rentity_id:
         goaml.append(f"{base}.goaml_rentity_id (the reporting entity's goAML id)")
+    goaml += [
+        f"{p} (placeholder)"
+        for p in placeholders(
+            institution.model_dump(mode="json", include={"goaml_rentity_id", "goaml_branch"}), base
+        )
+    ]
     chosen = _fiu_for(profile, institution)
     if chosen is None:
         goaml.append(
@@ -77,8 +84,7 @@ def institution_status(
             if kind not in fiu.funds_codes:
                 goaml.append(f"goaml.{name}.funds_codes.{kind}")
         goaml += [
-            f"{p} (placeholder)"
-            for p in _placeholders(fiu.model_dump(mode="json"), f"goaml.{name}")
+            f"{p} (placeholder)" for p in placeholders(fiu.model_dump(mode="json"), f"goaml.{name}")
         ]
     needs = {
         "fincen-sar": common + transmitter,
