@@ -39,7 +39,7 @@ READERS: dict[FileFormat, Reader] = {
 }
 XML_TYPES = frozenset({"application/xml", "text/xml"})
 _ROOT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)[\s>/]")
-_SKIP = re.compile(rb"^(?:\s|<\?.*?\?>|<!--.*?-->)*", re.DOTALL)
+_SKIP = re.compile(rb"^(?:\xef\xbb\xbf)?(?:\s|<\?.*?\?>|<!--.*?-->)*", re.DOTALL)
 
 __all__ = [
     "FileFormat",
@@ -67,7 +67,8 @@ def detect(kind: str, head: bytes) -> FileFormat:
     """The format of an XML or CSV file from its first bytes (root element and namespace)."""
     if kind == "csv":
         return FileFormat.CSV
-    body = head[_SKIP.match(head).end() :] if _SKIP.match(head) else head  # type: ignore[union-attr]
+    skipped = _SKIP.match(head)
+    body = head[skipped.end() :] if skipped else head
     match = _ROOT.search(body[:4096])
     root = match.group(1).decode() if match else ""
     if root == "EFilingBatchXML":
