@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from services.reports.formats import FileFormat
 from tests.services.reports.formats.conftest import read
 
@@ -81,3 +83,11 @@ class TestCsv:
         _, errors = read(FileFormat.CSV, csv(ROWS[0], "R-9,LVTR"))
         assert [e.location for e in errors] == ["row 3"]
         assert "2 cells" in errors[0].message
+
+
+def test_the_documented_example_converts() -> None:
+    guide = (Path(__file__).parents[4] / "docs" / "usage.md").read_text()
+    example = guide.split("### CSV header")[1].split("```")[1].strip()
+    reports, errors = read(FileFormat.CSV, example.encode())
+    assert errors == []
+    assert [r.report_id for r in reports] == ["R-1"]
