@@ -102,7 +102,6 @@ def _context(
     responses={
         403: {},
         413: {"description": "too many items or too large"},
-        415: {"description": "a content type other than JSON, XML or CSV"},
         422: {"description": "invalid: per item (JSON) or per element / row (files)"},
         503: {},
     },
@@ -120,8 +119,6 @@ async def submit_reports(
     ISO 20022 pacs.008 or goAML XML (``application/xml``), CSV (``text/csv``). A file is
     accepted or refused whole; answers once the broker has acknowledged the reports."""
     kind = media_format(request.headers.get("content-type"))
-    if kind is None:
-        raise ServiceError("send application/json, application/xml or text/csv", 415)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.ingest_max_body_bytes:
         raise ServiceError(
@@ -183,7 +180,7 @@ async def submit_file(
     """Accepts one large file (XML or CSV, as for POST /v1/reports), streamed to a temporary
     file and converted incrementally: all its reports are published, or none."""
     kind = media_format(request.headers.get("content-type"))
-    if kind is None or kind == "json":
+    if kind == "json":
         raise ServiceError("send application/xml or text/csv (JSON: POST /v1/reports)", 415)
     context = _context(request, principal, settings, institution_id, jurisdiction, perspective)
     limit = settings.ingest_max_file_bytes

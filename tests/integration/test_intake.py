@@ -140,7 +140,9 @@ class TestHttpIntake:
         assert unknown.status_code == 422
         assert (
             client.post(
-                "/v1/reports", content=b"x", headers={"Content-Type": "image/png", **admin}
+                "/v1/reports/files",
+                content=b"{}",
+                headers={"Content-Type": "application/json", **admin},
             ).status_code
             == 415
         )

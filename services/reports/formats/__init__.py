@@ -51,16 +51,15 @@ __all__ = [
 ]
 
 
-def media_format(content_type: str | None) -> str | None:
-    """ "json", "xml" or "csv" for a Content-Type header; None for anything else."""
-    media = (content_type or "application/json").split(";")[0].strip().lower()
-    if media == "application/json" or media.endswith("+json"):
-        return "json"
+def media_format(content_type: str | None) -> str:
+    """ "xml" or "csv" for those Content-Types; "json" for anything else (JSON intake has
+    always parsed bodies whatever they were labelled, and clients rely on it)."""
+    media = (content_type or "").split(";")[0].strip().lower()
     if media in XML_TYPES or media.endswith("+xml"):
         return "xml"
     if media in {"text/csv", "application/csv"}:
         return "csv"
-    return None
+    return "json"
 
 
 def detect(kind: str, head: bytes) -> FileFormat:
