@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     ingest_max_file_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)
     # A message on a file-format topic (one whole file) may be this large.
     max_file_message_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    # Official ISO 20022 schemas (pacs.008.001.NN.xsd) to validate pacs.008 against, if any.
+    iso20022_xsd_dir: Path | None = None
     # The filing profile (default: filing-profile.json in the data directory).
     filing_profile: Path | None = None
     # The API replays the ledger at start and then this often (seconds; 0 = never).

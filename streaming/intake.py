@@ -74,6 +74,7 @@ class FileRelay:
             institution_id=_header(message, "aml.institution_id"),
             jurisdiction=jurisdiction.upper() if jurisdiction else None,
             perspective=_header(message, "aml.perspective") or "debtor",
+            iso20022_xsd_dir=self.settings.iso20022_xsd_dir,
         )
         kind = "csv" if expected is FileFormat.CSV else "xml"
         try:

@@ -91,6 +91,7 @@ def _context(
         institution_id=institution_id,
         jurisdiction=jurisdiction,
         perspective=perspective,
+        iso20022_xsd_dir=settings.iso20022_xsd_dir,
     )
 
 
@@ -98,6 +99,7 @@ def _context(
     "/v1/reports",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=IngestResponse,
+    response_model_exclude_none=True,  # format and reports: files only
     openapi_extra=_REPORT_BODY,
     responses={
         403: {},

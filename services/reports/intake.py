@@ -15,6 +15,7 @@ import struct
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 from services.auth.enums import Role
@@ -58,6 +59,7 @@ def intake_context(
     institution_id: str | None = None,
     jurisdiction: str | None = None,
     perspective: str = "debtor",
+    iso20022_xsd_dir: Path | None = None,
 ) -> IntakeContext:
     """What a submitted file is read with: a reporter always files for its own institution."""
     if principal.role not in SUBMITTING_ROLES:
@@ -70,7 +72,11 @@ def intake_context(
             )
         institution_id = principal.institution_id
     return file_context(
-        profile, institution_id=institution_id, jurisdiction=jurisdiction, perspective=perspective
+        profile,
+        institution_id=institution_id,
+        jurisdiction=jurisdiction,
+        perspective=perspective,
+        iso20022_xsd_dir=iso20022_xsd_dir,
     )
 
 
@@ -80,6 +86,7 @@ def file_context(
     institution_id: str | None = None,
     jurisdiction: str | None = None,
     perspective: str = "debtor",
+    iso20022_xsd_dir: Path | None = None,
 ) -> IntakeContext:
     """The reading context of a file, with the filing profile's goAML code tables."""
     return IntakeContext(
@@ -87,6 +94,7 @@ def file_context(
         jurisdiction=jurisdiction,
         perspective=perspective,
         **codes_from_profile(profile.goaml),
+        iso20022_xsd_dir=iso20022_xsd_dir,
         goaml_institutions={
             item.goaml_rentity_id: key
             for key, item in profile.institutions.items()

@@ -105,7 +105,9 @@ def convert(
     """Reads ``source`` as ``file_format``; passes each valid report to ``sink``.
 
     Returns the errors (at most ``MAX_ERRORS``), each naming the element or the row; an empty
-    list means every report of the file was valid and given to the sink.
+    list means every report of the file was valid and given to the sink. Some errors are only
+    known at the end (a count in a header, a later element), so the sink may have received
+    reports of a file that is then refused: it must hold them until this returns.
     """
     errors: list[FormatError] = []
     try:

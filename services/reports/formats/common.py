@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
+from pathlib import Path
 from typing import IO, Any
 
 import orjson
@@ -55,6 +56,8 @@ class IntakeContext:
     goaml_funds: Mapping[str, str] = field(default_factory=dict)
     goaml_indicators: Mapping[str, str] = field(default_factory=dict)
     goaml_institutions: Mapping[str, str] = field(default_factory=dict)
+    # Where an operator keeps the official pacs.008.001.NN.xsd files (none are shipped).
+    iso20022_xsd_dir: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,13 @@ order on ``transaction.route`` with their BIC and country: the jurisdiction hops
 follows. The whole transaction and group header are kept under ``iso20022`` (remittance
 information, purpose, regulatory reporting, ultimate parties, charges...).
 
-Version 09 is validated against the official schema (shipped in ``xsd/``); every version is
-checked for the elements the mapping needs, each error naming the element.
+Every version is checked here, element by element (:func:`_check_header`,
+:func:`_check_transaction`): the elements the mapping needs, and the formats and codes of the
+schema for them (identifiers, amounts and currencies, BICs, UETRs, date-times, charge bearer,
+settlement method), each error naming the element. The official ISO 20022 schemas are not
+shipped; an operator who has them sets ``AMLSCREEN_ISO20022_XSD_DIR`` to a directory holding
+``pacs.008.001.NN.xsd`` files, and each transaction is then validated against its version's
+schema as well (``xmlschema``; several times slower).
 """
 
 from __future__ import annotations
@@ -45,8 +50,6 @@ from services.reports.formats.common import (
 )
 
 NAMESPACE = re.compile(r"^\{urn:iso:std:iso:20022:tech:xsd:(pacs\.008\.001\.(08|09|10))\}")
-XSD_DIR = Path(__file__).parent / "xsd"
-SCHEMA_FILES = {"pacs.008.001.09": "pacs.008.001.09.xsd"}
 ROOT = "/Document/FIToFICstmrCdtTrf"
 _SAFE_ID = re.compile(r"[^A-Za-z0-9._:\-]")
 _AGENTS = (
@@ -69,6 +72,35 @@ _REQUIRED = (
     "Cdtr",
 )
 _REQUIRED_HEADER = ("MsgId", "CreDtTm", "NbOfTxs", "SttlmInf/SttlmMtd")
+# Formats and code sets of the pacs.008 schema (08 to 10 agree on these).
+_MAX35 = re.compile(r"^.{1,35}$", re.DOTALL)
+_BIC = re.compile(r"^[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$")
+_UETR = re.compile(r"^[a-f0-9]{8}-[a-f0-9]{4}-4[a-f0-9]{3}-[89ab][a-f0-9]{3}-[a-f0-9]{12}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_AMOUNT = re.compile(r"^[0-9]{1,13}(\.[0-9]{1,5})?$")
+_COUNT = re.compile(r"^[0-9]{1,15}$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_DATETIME = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?$"
+)
+_CHARGE_BEARERS = frozenset({"DEBT", "CRED", "SHAR", "SLEV"})
+_SETTLEMENT_METHODS = frozenset({"INDA", "INGA", "COVE", "CLRG"})
+_HEADER_FORMATS = (
+    ("MsgId", _MAX35, "1 to 35 characters"),
+    ("CreDtTm", _DATETIME, "an ISO date-time"),
+    ("NbOfTxs", _COUNT, "a number of up to 15 digits"),
+    ("IntrBkSttlmDt", _DATE, "a date (YYYY-MM-DD)"),
+)
+_FORMATS = (
+    ("PmtId/InstrId", _MAX35, "1 to 35 characters"),
+    ("PmtId/EndToEndId", _MAX35, "1 to 35 characters"),
+    ("PmtId/TxId", _MAX35, "1 to 35 characters"),
+    ("PmtId/UETR", _UETR, "a UUID version 4 in lower case"),
+    ("IntrBkSttlmAmt", _AMOUNT, "an amount of up to 18 digits, 5 after the point"),
+    ("IntrBkSttlmDt", _DATE, "a date (YYYY-MM-DD)"),
+    ("AccptncDtTm", _DATETIME, "an ISO date-time"),
+    ("InstdAmt", _AMOUNT, "an amount of up to 18 digits, 5 after the point"),
+)
 
 
 def _declaration(parent: Any, name: str) -> Any:
@@ -78,13 +110,14 @@ def _declaration(parent: Any, name: str) -> Any:
     raise LookupError(name)
 
 
-@lru_cache(maxsize=4)
-def declarations(message: str) -> dict[str, Any] | None:
-    """The ``GrpHdr`` and ``CdtTrfTxInf`` declarations of a version we ship the schema of."""
-    name = SCHEMA_FILES.get(message)
-    if name is None:
+@lru_cache(maxsize=8)
+def declarations(message: str, xsd_dir: Path | None) -> dict[str, Any] | None:
+    """The ``GrpHdr`` and ``CdtTrfTxInf`` declarations of ``message``'s official schema, when
+    the operator provides it in ``xsd_dir``; loaded once per process."""
+    path = xsd_dir / f"{message}.xsd" if xsd_dir is not None else None
+    if path is None or not path.is_file():
         return None
-    schema = xmlschema.XMLSchema(str(XSD_DIR / name))
+    schema = xmlschema.XMLSchema(str(path))
     body = _declaration(schema.elements["Document"], "FIToFICstmrCdtTrf")
     return {
         "GrpHdr": _declaration(body, "GrpHdr"),
@@ -103,10 +136,68 @@ def _missing(element: ET.Element, paths: tuple[str, ...], location: str) -> list
     return problems
 
 
-def _schema_errors(
-    message: str, name: str, element: ET.Element, location: str
+def _formats(
+    element: ET.Element, rules: tuple[tuple[str, re.Pattern[str], str], ...], location: str
 ) -> list[FormatError]:
-    found = declarations(message)
+    problems = []
+    for path, pattern, expected in rules:
+        current: ET.Element | None = element
+        for name in path.split("/"):
+            current = child(current, name) if current is not None else None
+        if current is not None and not pattern.match((current.text or "").strip()):
+            problems.append(FormatError(f"{location}/{path}", f"must be {expected}"))
+    return problems
+
+
+def _check_agent(agent: ET.Element | None, location: str) -> list[FormatError]:
+    if agent is None:
+        return []
+    bic = text(agent, "FinInstnId", "BICFI")
+    if bic is not None and not _BIC.match(bic):
+        return [FormatError(f"{location}/FinInstnId/BICFI", "must be a BIC (8 or 11 characters)")]
+    return []
+
+
+def _check_header(header: ET.Element, location: str) -> list[FormatError]:
+    problems = _missing(header, _REQUIRED_HEADER, location)
+    problems += _formats(header, _HEADER_FORMATS, location)
+    method = text(header, "SttlmInf", "SttlmMtd")
+    if method is not None and method not in _SETTLEMENT_METHODS:
+        problems.append(
+            FormatError(
+                f"{location}/SttlmInf/SttlmMtd", f"must be one of {sorted(_SETTLEMENT_METHODS)}"
+            )
+        )
+    for name in ("InstgAgt", "InstdAgt"):
+        problems += _check_agent(child(header, name), f"{location}/{name}")
+    return problems
+
+
+def _check_transaction(txn: ET.Element, location: str) -> list[FormatError]:
+    problems = _missing(txn, _REQUIRED, location)
+    problems += _formats(txn, _FORMATS, location)
+    for name in ("IntrBkSttlmAmt", "InstdAmt"):
+        amount = child(txn, name)
+        if amount is not None and not _CURRENCY.match(amount.get("Ccy") or ""):
+            problems.append(FormatError(f"{location}/{name}/@Ccy", "must be a currency code"))
+    bearer = text(txn, "ChrgBr")
+    if bearer is not None and bearer not in _CHARGE_BEARERS:
+        problems.append(
+            FormatError(f"{location}/ChrgBr", f"must be one of {sorted(_CHARGE_BEARERS)}")
+        )
+    for name, _role in _AGENTS:
+        problems += _check_agent(child(txn, name), f"{location}/{name}")
+    for name in ("Dbtr", "Cdtr"):
+        party = child(txn, name)
+        if party is not None and text(party, "Nm") is None and child(party, "Id") is None:
+            problems.append(FormatError(f"{location}/{name}", "names no party (Nm or Id)"))
+    return problems
+
+
+def _schema_errors(
+    message: str, name: str, element: ET.Element, location: str, xsd_dir: Path | None
+) -> list[FormatError]:
+    found = declarations(message, xsd_dir)
     if found is None:
         return []
     namespace = element.tag.partition("}")[0][1:]
@@ -145,9 +236,9 @@ def read_pacs008(source: IO[bytes], context: IntakeContext) -> Iterator[Located]
         assert message is not None
         if local(element.tag) == "GrpHdr":
             location = f"{ROOT}/GrpHdr"
-            problems = _schema_errors(message, "GrpHdr", element, location) or _missing(
-                element, _REQUIRED_HEADER, location
-            )
+            problems = _schema_errors(
+                message, "GrpHdr", element, location, context.iso20022_xsd_dir
+            ) or _check_header(element, location)
             if problems:
                 raise FormatErrors(problems)
             header = element
@@ -156,9 +247,9 @@ def read_pacs008(source: IO[bytes], context: IntakeContext) -> Iterator[Located]
         location = f"{ROOT}/CdtTrfTxInf[{count}]"
         if header is None:
             raise FormatError(f"{ROOT}/GrpHdr", "GrpHdr must come first")
-        problems = _schema_errors(message, "CdtTrfTxInf", element, location) or _missing(
-            element, _REQUIRED, location
-        )
+        problems = _schema_errors(
+            message, "CdtTrfTxInf", element, location, context.iso20022_xsd_dir
+        ) or _check_transaction(element, location)
         if problems:
             errors.extend(problems)
             if len(errors) >= MAX_ERRORS:

@@ -5,13 +5,42 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import xmlschema
 
 from services.reports.formats import FileFormat, detect
-from services.reports.formats.iso20022 import XSD_DIR
 from tests.services.reports.formats.conftest import read
 
 SAMPLE = Path(__file__).parents[3] / "fixtures" / "intake" / "pacs008_v09.xml"
+
+
+STAND_IN_XSD = """<?xml version="1.0" encoding="UTF-8"?>
+<xs:schema xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.008.001.09"
+    xmlns:xs="http://www.w3.org/2001/XMLSchema" elementFormDefault="qualified"
+    targetNamespace="urn:iso:std:iso:20022:tech:xsd:pacs.008.001.09">
+  <xs:element name="Document">
+    <xs:complexType><xs:sequence>
+      <xs:element name="FIToFICstmrCdtTrf">
+        <xs:complexType><xs:sequence>
+          <xs:element name="GrpHdr"><xs:complexType><xs:sequence>
+            <xs:any processContents="skip" maxOccurs="unbounded"/>
+          </xs:sequence></xs:complexType></xs:element>
+          <xs:element name="CdtTrfTxInf" maxOccurs="unbounded"><xs:complexType><xs:sequence>
+            <xs:element name="PmtId"><xs:complexType><xs:sequence>
+              <xs:any processContents="skip" maxOccurs="unbounded"/>
+            </xs:sequence></xs:complexType></xs:element>
+            <xs:element name="IntrBkSttlmAmt"><xs:complexType><xs:simpleContent>
+              <xs:extension base="Capped"><xs:attribute name="Ccy" type="xs:string"/>
+              </xs:extension></xs:simpleContent></xs:complexType></xs:element>
+            <xs:any processContents="skip" maxOccurs="unbounded"/>
+          </xs:sequence></xs:complexType></xs:element>
+        </xs:sequence></xs:complexType>
+      </xs:element>
+    </xs:sequence></xs:complexType>
+  </xs:element>
+  <xs:simpleType name="Capped">
+    <xs:restriction base="xs:decimal"><xs:maxInclusive value="40000"/></xs:restriction>
+  </xs:simpleType>
+</xs:schema>
+"""
 
 
 def sample(version: str = "09") -> bytes:
@@ -19,9 +48,38 @@ def sample(version: str = "09") -> bytes:
 
 
 class TestPacs008:
-    def test_the_sample_is_valid_against_the_official_schema(self) -> None:
-        schema = xmlschema.XMLSchema(str(XSD_DIR / "pacs.008.001.09.xsd"))
-        assert list(schema.iter_errors(str(SAMPLE))) == []
+    def test_an_operators_schema_is_applied(self, tmp_path: Path) -> None:
+        """With AMLSCREEN_ISO20022_XSD_DIR, each transaction is validated against the
+        version's schema too (here a stand-in schema that caps the amount)."""
+        (tmp_path / "pacs.008.001.09.xsd").write_text(STAND_IN_XSD)
+        _, errors = read(FileFormat.ISO20022, sample(), iso20022_xsd_dir=tmp_path)
+        assert [e.location for e in errors] == [
+            "/Document/FIToFICstmrCdtTrf/CdtTrfTxInf[1]/IntrBkSttlmAmt"
+        ]
+        assert "maxInclusive" in errors[0].message or "40000" in errors[0].message
+        reports, errors = read(FileFormat.ISO20022, sample("10"), iso20022_xsd_dir=tmp_path)
+        assert errors == []  # no schema for version 10 in the directory: own checks only
+        assert len(reports) == 2
+
+    def test_formats_and_codes_are_checked(self) -> None:
+        content = (
+            sample()
+            .replace(b"8a562c67-ca16-48ba-b074-65581be6f011", b"not-a-uetr")
+            .replace(b"<ChrgBr>DEBT</ChrgBr>", b"<ChrgBr>XXXX</ChrgBr>")
+            .replace(b"<BICFI>BNORMXMMXXX</BICFI>", b"<BICFI>bad</BICFI>", 1)
+            .replace(b"<SttlmMtd>INDA</SttlmMtd>", b"<SttlmMtd>NONE</SttlmMtd>")
+        )
+        _, errors = read(FileFormat.ISO20022, content)
+        assert [e.location for e in errors] == [
+            "/Document/FIToFICstmrCdtTrf/GrpHdr/SttlmInf/SttlmMtd"
+        ]
+        content = content.replace(b"<SttlmMtd>NONE</SttlmMtd>", b"<SttlmMtd>INDA</SttlmMtd>")
+        _, errors = read(FileFormat.ISO20022, content)
+        assert sorted(e.location for e in errors) == [
+            "/Document/FIToFICstmrCdtTrf/CdtTrfTxInf[1]/CdtrAgt/FinInstnId/BICFI",
+            "/Document/FIToFICstmrCdtTrf/CdtTrfTxInf[1]/PmtId/UETR",
+            "/Document/FIToFICstmrCdtTrf/CdtTrfTxInf[2]/ChrgBr",
+        ]
 
     @pytest.mark.parametrize("version", ["08", "09", "10"])
     def test_each_transfer_becomes_a_txn_report(self, version: str) -> None:
