@@ -34,6 +34,7 @@ from typing import IO
 
 import orjson
 
+from refdata.wire import ReportV1
 from services.auth.enums import Role
 from services.auth.service import Principal
 from services.filings import fincen
@@ -41,7 +42,6 @@ from services.filings.profile import FilingProfile
 from services.reports.decode import decode_report
 from services.reports.formats import FileFormat, IntakeContext, convert
 from services.reports.intake import file_context, ingest_file
-from services.reports.wire import ReportV1
 
 ROOT = Path(__file__).resolve().parents[1]
 PACS008 = ROOT / "tests" / "fixtures" / "intake" / "pacs008_v09.xml"

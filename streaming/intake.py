@@ -19,12 +19,12 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from refdata.wire import ReportV1
 from services.config import Settings
 from services.filings.profile import FilingProfile, ProfileInvalid, load_profile
 from services.reports.decode import DecodeError, DecodeFailure
 from services.reports.formats import FileFormat, FormatError, convert, detect
 from services.reports.intake import file_context
-from services.reports.wire import ReportV1
 
 # The DLQ reason header is cut at 4,000 bytes; the first errors are the useful ones.
 _REASONS_SHOWN = 10

@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 
+from refdata.wire import json_schema
 from services.auth.service import Principal
 from services.config import Settings
 from services.deps import PrincipalDep, PublisherDep, SessionDep, SettingsDep
@@ -17,7 +18,6 @@ from services.reports import intake
 from services.reports import service as report_service
 from services.reports.formats import IntakeContext, media_format
 from services.reports.schemas import FileIngestResponse, IngestResponse, ReportRead
-from services.reports.wire import json_schema
 
 router = APIRouter(tags=["reports"])
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from refdata.wire import ReportV1
 from services.auth.enums import Role
 from services.auth.service import Principal
 from services.errors import Forbidden, ServiceError
@@ -25,7 +26,6 @@ from services.filings.profile import FilingProfile
 from services.reports.formats import FormatError, IntakeContext, convert, detect
 from services.reports.formats.goaml import codes_from_profile
 from services.reports.service import SUBMITTING_ROLES, ReportPublisher
-from services.reports.wire import ReportV1
 
 PUBLISH_CHUNK = 1000
 # Converted reports wait in memory up to this size, then in a temporary file.

@@ -12,13 +12,13 @@ from fastapi.testclient import TestClient
 from kafka import KafkaConsumer
 from sqlalchemy import select
 
+from refdata.wire import ReportV1
 from services.app import create_app
 from services.auth.enums import Role
 from services.auth.service import create_token
 from services.db import transaction
 from services.reports.formats import FileFormat, IntakeContext, convert
 from services.reports.orm import Report
-from services.reports.wire import ReportV1
 from streaming.metrics import WorkerMetrics
 from streaming.producer import KafkaReportPublisher, make_producer
 from streaming.worker import Worker, make_consumer

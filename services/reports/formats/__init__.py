@@ -16,6 +16,7 @@ from typing import IO
 import orjson
 from pydantic import ValidationError
 
+from refdata.wire import ReportV1, describe_errors
 from services.reports.formats.common import (
     MAX_ERRORS,
     FileFormat,
@@ -28,7 +29,6 @@ from services.reports.formats.csv import read_csv
 from services.reports.formats.fincen import read_fincen
 from services.reports.formats.goaml import read_goaml
 from services.reports.formats.iso20022 import read_pacs008
-from services.reports.wire import ReportV1, describe_errors
 
 Reader = Callable[[IO[bytes], IntakeContext], Iterator[Located]]
 READERS: dict[FileFormat, Reader] = {

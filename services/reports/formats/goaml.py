@@ -21,8 +21,8 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import IO, Any
 
+from refdata.enums import Channel
 from services.filings.profile import GoAMLProfile
-from services.reports.enums import Channel
 from services.reports.formats.common import (
     MAX_ERRORS,
     FormatError,

@@ -3,9 +3,9 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from refdata.wire import ReportV1
 from services.reports.formats import FileFormat, IntakeContext, convert
 from services.reports.formats.common import FormatError
-from services.reports.wire import ReportV1
 from tests.fixtures.alerts import api
 from tests.services.filings.conftest import fincen_schemas, profile, profiled_api
 

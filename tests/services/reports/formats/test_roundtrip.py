@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 from zoneinfo import ZoneInfo
 
+from refdata.wire import ReportV1
 from services.reports.formats import FileFormat
 from services.reports.formats.goaml import codes_from_profile
-from services.reports.wire import ReportV1
 from tests.fixtures.alerts import create_alerts, store_reports, unique_index
 from tests.fixtures.reports import make_report
 from tests.services.reports.formats.conftest import read
