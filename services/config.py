@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     consumer_group: str = "amlscreen-worker"
     worker_batch_size: int = Field(default=5000, ge=1, le=100_000)
     worker_poll_timeout_ms: int = Field(default=500, ge=10)
+    # Seconds a batch may spend expanding files from the format topics; the rest wait for the
+    # next batch (a batch must end well inside the consumer's max_poll_interval_ms).
+    worker_file_budget_s: float = Field(default=30.0, gt=0)
     worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
     # Loopback by default; 0.0.0.0 in containers so Prometheus can scrape the worker.
     worker_metrics_host: str = "127.0.0.1"
@@ -74,13 +77,15 @@ class Settings(BaseSettings):
 
     @property
     def format_topics(self) -> dict[str, str]:
-        """File-format topic → format name (``services.reports.formats.FileFormat`` values)."""
-        return {
+        """File-format topic → format name (``services.reports.formats.FileFormat`` values);
+        a topic set to the empty string is not consumed."""
+        topics = {
             self.topic_reports_fincen: "fincen",
             self.topic_reports_iso20022: "iso20022",
             self.topic_reports_goaml: "goaml",
             self.topic_reports_csv: "csv",
         }
+        return {topic: name for topic, name in topics.items() if topic}
 
     @property
     def embedded_broker(self) -> bool:

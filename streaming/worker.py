@@ -353,17 +353,18 @@ class Worker:
         prepared = _Prepared(started=time.time())
         count = 0
         max_bytes = self.settings.max_message_bytes
+        files_until = started + self.settings.worker_file_budget_s
+        files = 0
         for partition, messages in records.items():
             topic, number = partition.topic, partition.partition
             count += len(messages)
+            if self.relay.handles(topic):
+                offset, files = self._expand_files(
+                    partition, messages, prepared, files_until, files
+                )
+                prepared.offsets[partition] = offset
+                continue
             for message in messages:
-                if self.relay.handles(topic):
-                    expanded = self.relay.expand(message)
-                    if isinstance(expanded, DecodeError):
-                        prepared.rejects.append((message, expanded))
-                    else:
-                        prepared.relay.extend(expanded)
-                    continue
                 decoded = decode_report(message.value, max_bytes=max_bytes)
                 if isinstance(decoded, DecodeError):
                     prepared.rejects.append((message, decoded))
@@ -387,6 +388,34 @@ class Worker:
         prepared.count = count
         metrics.stage_duration.labels("decode").observe(time.perf_counter() - started)
         return prepared
+
+    def _expand_files(
+        self,
+        partition: TopicPartition,
+        messages: list[Any],
+        prepared: _Prepared,
+        until: float,
+        done: int,
+    ) -> tuple[int, int]:
+        """Expands the files of a format-topic partition (``streaming.intake``) until ``until``
+        (``time.perf_counter()``), at least one per batch; the rest are read again by the next
+        poll. Returns the partition's next offset and the files expanded so far.
+
+        A large FinCEN file takes a minute to validate: a poll of many of them must not hold
+        the batch past ``max_poll_interval_ms``, or the group evicts the worker, the commit
+        fails and the batch replays forever.
+        """
+        for message in messages:
+            if done and time.perf_counter() > until:
+                self.consumer.seek(partition, message.offset)
+                return message.offset, done
+            expanded = self.relay.expand(message)
+            done += 1
+            if isinstance(expanded, DecodeError):
+                prepared.rejects.append((message, expanded))
+            else:
+                prepared.relay.extend(expanded)
+        return messages[-1].offset + 1, done
 
     def _store(self, prepared: _Prepared) -> BatchResult:
         """The batch's transaction (persist + detection), then its dead letters and alerts."""

@@ -194,3 +194,43 @@ class TestKafkaIntake:
         assert any("row 2" in r for r in reasons), reasons
         assert any("a iso20022 file on the goaml topic" in r for r in reasons), reasons
         assert {h["aml.source.topic"].decode() for h in dead} == set(topics.values())
+
+
+class _Recording(Worker):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.results: list = []
+
+    def batch_done(self, result) -> None:
+        self.results.append(result)
+
+
+class TestFileBudget:
+    def test_a_batch_expands_files_only_within_its_budget(self, settings_factory, sessions):
+        settings = settings_factory(worker_file_budget_s=0.001)
+        producer = make_producer(settings.bootstrap_servers)
+        files = [csv(ROWS[0].replace("R-1,", f"R-B{n},", 1)) for n in range(3)]
+        for content in files:
+            producer.send(settings.topic_reports_csv, value=content)
+        producer.flush(timeout=30)
+        producer.close()
+
+        worker = _Recording(
+            settings=settings,
+            sessions=sessions,
+            consumer=make_consumer(settings),
+            producer=make_producer(settings.bootstrap_servers),
+            metrics=WorkerMetrics(),
+        )
+        worker.run(idle_exit_s=8.0)
+
+        advances = []
+        previous = 0
+        for result in worker.results:
+            for partition, offset in result.offsets.items():
+                if partition.topic == settings.topic_reports_csv and offset > previous:
+                    advances.append(offset - previous)
+                    previous = offset
+        # One file per batch: the budget was spent on the first; the others were read again.
+        assert advances == [1, 1, 1]
+        assert sorted(_stored(sessions)) == [("US-FI-0001", f"R-B{n}") for n in range(3)]
