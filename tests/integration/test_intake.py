@@ -207,7 +207,7 @@ class _Recording(Worker):
 
 class TestFileBudget:
     def test_a_batch_expands_files_only_within_its_budget(self, settings_factory, sessions):
-        settings = settings_factory(worker_file_budget_s=0.001)
+        settings = settings_factory(worker_file_budget_s=1e-9)
         producer = make_producer(settings.bootstrap_servers)
         files = [csv(ROWS[0].replace("R-1,", f"R-B{n},", 1)) for n in range(3)]
         for content in files:
