@@ -145,6 +145,7 @@ def trace_page(
                 "max_hops": max_hops,
             },
             "jurisdictions": [j.value for j in Jurisdiction],
+            "countries": {node.account_id: node.country for node in result.nodes} if result else {},
             "idempotency_key": str(uuid.uuid4()),
             "expand_hops": EXPAND_HOPS,
         },

@@ -27,8 +27,7 @@
         "font-size": 9, "text-background-color": "#ffffff", "text-background-opacity": 0.9,
         "text-background-padding": 2, "color": "#1b1f24" } }
     ],
-    layout: { name: "breadthfirst", directed: true, spacingFactor: 1.15, padding: 20,
-              roots: cyRoots(data.elements) }
+    layout: { name: "preset" }
   });
 
   // A small graph fitted to the box would be drawn huge: cap the zoom after each layout.
@@ -36,18 +35,13 @@
     if (cy.zoom() > 1.2) { cy.zoom(1.2); cy.center(); }
   }
   cy.on("layoutstop", settle);
-  settle();
-
-  function cyRoots(elements) {
-    var roots = elements.filter(function (e) { return e.data.origin; })
-      .map(function (e) { return "#" + CSS.escape(e.data.id); });
-    return roots.length ? roots.join(",") : undefined;
-  }
 
   function relayout() {
     cy.layout({ name: "breadthfirst", directed: true, spacingFactor: 1.15, padding: 20,
                 roots: cy.nodes("[?origin]") }).run();
   }
+
+  relayout();
 
   document.getElementById("zoom-in").addEventListener("click", function () {
     cy.zoom({ level: cy.zoom() * 1.25, renderedPosition: { x: cy.width() / 2, y: cy.height() / 2 } });
