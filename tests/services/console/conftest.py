@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.app import create_app
 from services.auth.enums import Role
-from services.auth.service import create_token
+from services.auth.service import Principal, authenticate, create_token
 from services.config import Settings
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -75,6 +75,13 @@ class Console:
 
     def api(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    def principal(self, who: str) -> Principal:
+        """The principal the console acts as for ``who`` (the same as the API's)."""
+        with self.sessions() as session:
+            found = authenticate(session, self.tokens[who])
+        assert found is not None
+        return found
 
 
 USERS = {

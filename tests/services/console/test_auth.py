@@ -82,9 +82,7 @@ class TestSession:
         browser = console.browser("investigator")
         assert browser.get("/console/alerts").status_code == 200
         with console.sessions() as session:
-            token_id = session.scalar(
-                select(ApiToken.id).where(ApiToken.label == "investigator")
-            )
+            token_id = session.scalar(select(ApiToken.id).where(ApiToken.label == "investigator"))
             revoke_token(session, token_id)
             session.commit()
         assert browser.get("/console/alerts").status_code == 303
@@ -119,9 +117,7 @@ class TestCsrf:
             alert_id, version = alert.id, alert.version
         browser = console.browser("investigator")
         before = _audit_count(console)
-        answer = browser.post(
-            f"/console/alerts/{alert_id}/notes", {"text": "no token"}, csrf=False
-        )
+        answer = browser.post(f"/console/alerts/{alert_id}/notes", {"text": "no token"}, csrf=False)
         assert answer.status_code == 403
         answer = browser.post(
             f"/console/alerts/{alert_id}/assign",
