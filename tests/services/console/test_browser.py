@@ -384,14 +384,16 @@ class TestForfeiture:
         assert maker.evaluate(f"{cy}.pan()") != pan, "dragging the background pans"
         maker.click("#zoom-fit")
         target = maker.evaluate(
-            f"(() => {{ const n = {cy}.nodes('[!origin]')[0] || {cy}.nodes()[0];"
+            f"(() => {{ const n = {cy}.nodes('[?cut]')[0] || {cy}.nodes('[!origin]')[0];"
             " const p = n.renderedPosition(); return {id: n.id(), x: p.x, y: p.y}; })()"
         )
         maker.mouse.click(box["x"] + target["x"], box["y"] + target["y"])
         maker.wait_for_selector("#node-panel:not([hidden])")
         assert target["id"] in maker.locator("#node-facts").inner_text()
+        nodes = maker.evaluate(f"{cy}.nodes().length")
         maker.click("#expand-node")
         maker.wait_for_selector("#graph[data-expanded='1']")
+        assert maker.evaluate(f"{cy}.nodes().length") >= nodes
         web.shots(maker, "10-trace")
         register = maker.locator("#holdings + table form").first
         if register.locator("select[name=jurisdiction]").count():
