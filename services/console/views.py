@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from services.alerts.enums import TERMINAL_STATUSES, AlertStatus
 from services.kit.money import Money
@@ -88,6 +90,55 @@ def deadline_state(
     if deadline_at - now <= DUE_SOON:
         return "due-soon"
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """One row of the queue page, formatted once in Python (the page's hot loop)."""
+
+    id: int
+    version: int
+    score: str
+    typology: str
+    status: str
+    disposition: str
+    subject: str
+    subject_href: str
+    institution_id: str
+    jurisdiction: str
+    assignee: str
+    created: str
+    deadline: str
+    deadline_at: str
+    badge: str | None
+
+
+def queue_rows(items: Sequence[Mapping[str, Any]], now: datetime) -> list[QueueRow]:
+    """The queue's rows as the page prints them: formatting 50 rows in the template (macro
+    calls, filters and attribute look-ups per cell) cost several times the page's query."""
+    rows = []
+    for item in items:
+        deadline_at = item["deadline_at"]
+        rows.append(
+            QueueRow(
+                id=item["id"],
+                version=item["version"],
+                score=f"{item['score']:.3f}",
+                typology=label(item["typology"]),
+                status=label(item["status"]),
+                disposition=label(item["disposition"]) if item["disposition"] else "",
+                subject=item["subject_key"][:18],
+                subject_href=quote(item["subject_key"], safe=""),
+                institution_id=item["institution_id"],
+                jurisdiction=item["jurisdiction"],
+                assignee=item["assignee"] or "—",
+                created=when(item["created_at"]),
+                deadline=day(deadline_at),
+                deadline_at=when(deadline_at),
+                badge=deadline_state(deadline_at, item["status"], now),
+            )
+        )
+    return rows
 
 
 def is_open(status: str) -> bool:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from services.alerts import service as alert_service
 from services.alerts.concurrency import Precondition, VersionConflict
 from services.alerts.enums import OPEN_STATUSES, AlertStatus, EntityType
 from services.alerts.schemas import AlertFilter, AlertSort, AssignmentRequest, TransitionRequest
-from services.console import comparison, forms
-from services.console.repository import QueueRepository
+from services.console import comparison, forms, views
+from services.console.repository import DISTINCT_COLUMNS, QueueRepository
 from services.console.views import SCORE_BANDS
 from services.console.web import ConsoleRoute, PostUserDep, UserDep, render, require, see_other
 from services.deps import SessionDep
@@ -34,6 +37,7 @@ SORTS = {
 }
 DEADLINES = {"overdue": "overdue", "week": "due within 7 days", "month": "due within 30 days"}
 UNASSIGNED = "(unassigned)"
+CHOICES_TTL_S = 60.0
 BAND_EPSILON = 1e-9
 
 
@@ -108,29 +112,63 @@ def queue(request: Request, session: SessionDep, user: UserDep) -> Response:
         cursor=query.cursor,
         limit=PAGE_SIZE,
     )
-    choices = QueueRepository(session)
+    choices = _filter_choices(request, session, query)
     params = [(key, value) for key, value in request.query_params.multi_items() if key != "cursor"]
     return render(
         request,
         "alerts.html",
         {
             "section": "alerts",
-            "items": items,
+            "rows": views.queue_rows(items, utc_now()),
             "next_cursor": next_cursor,
             "query": query,
             "params": params,
             "statuses": list(AlertStatus),
             "sorts": SORTS,
             "deadlines": DEADLINES,
-            "typologies": choices.distinct_values("typology"),
-            "institutions": choices.distinct_values("institution_id"),
-            "jurisdictions": choices.distinct_values("jurisdiction"),
-            "assignees": choices.distinct_values("assignee"),
+            "typologies": choices["typology"],
+            "institutions": choices["institution_id"],
+            "jurisdictions": choices["jurisdiction"],
+            "assignees": choices["assignee"],
             "unassigned": UNASSIGNED,
             "here": str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
         },
         user=user,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Choices:
+    values: dict[str, list[str]]
+    expires: float
+
+
+def _filter_choices(request: Request, session: Session, query: QueueQuery) -> dict[str, list[str]]:
+    """The values the filter lists offer, read at most every CHOICES_TTL_S per process.
+
+    New typologies, institutions and assignee names are rare, and reading them costs four
+    queries a page; a value in the page's own filters is always offered.
+    """
+    cached: _Choices | None = getattr(request.app.state, "console_queue_choices", None)
+    now = time.monotonic()
+    if cached is None or cached.expires <= now:
+        repository = QueueRepository(session)
+        cached = _Choices(
+            {column: repository.distinct_values(column) for column in DISTINCT_COLUMNS},
+            now + CHOICES_TTL_S,
+        )
+        request.app.state.console_queue_choices = cached
+    selected = {
+        "typology": query.typology,
+        "institution_id": query.institution_id,
+        "jurisdiction": query.jurisdiction,
+        "assignee": None if query.assignee == UNASSIGNED else query.assignee,
+    }
+    offered = {}
+    for column, values in cached.values.items():
+        wanted = selected[column]
+        offered[column] = sorted({*values, wanted}) if wanted else values
+    return offered
 
 
 def _versioned(value: str) -> tuple[int, int]:
