@@ -53,7 +53,17 @@ class QueueQuery(BaseModel):
     jurisdiction: str | None = Field(None, pattern="^[A-Z]{2}$")
     assignee: str | None = Field(None, max_length=64)
     deadline: str | None = Field(None, pattern="^(overdue|week|month)$")
-    sort: AlertSort = AlertSort.CREATED_DESC
+    sort: AlertSort | None = None
+
+    @property
+    def effective_sort(self) -> AlertSort:
+        """The order asked for; by default newest first, or earliest deadline first when
+        filtering on the deadline (what deadline triage wants, and an index range scan:
+        overdue alerts are old ones, and newest-first would walk past every recent alert)."""
+        if self.sort is not None:
+            return self.sort
+        return AlertSort.DEADLINE_ASC if self.deadline else AlertSort.CREATED_DESC
+
     cursor: str | None = Field(None, max_length=400)
 
 
@@ -108,7 +118,7 @@ def queue(request: Request, session: SessionDep, user: UserDep) -> Response:
         session,
         principal=user.principal,
         filters=_filter(query),
-        sort=query.sort,
+        sort=query.effective_sort,
         cursor=query.cursor,
         limit=PAGE_SIZE,
     )
