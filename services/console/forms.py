@@ -13,13 +13,13 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from refdata.money import to_minor_units
 from services.alerts.enums import AlertStatus, Disposition
 from services.alerts.lifecycle import DECISION_ROLES, allowed_targets, needs_decision_role
 from services.assets.enums import AssetStatus, SeizingAuthority
 from services.assets.enums import Disposition as AssetDisposition
 from services.auth.enums import Role
 from services.errors import ServiceError
-from services.kit.money import to_minor_units
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from refdata.money import Money
 from services.alerts.enums import TERMINAL_STATUSES, AlertStatus
-from services.kit.money import Money
 
 # An open item whose deadline is this close is "due soon".
 DUE_SOON = timedelta(days=7)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
+from refdata.enums import Jurisdiction
 from services.assets import flows
 from services.assets.schemas import AssetFromTrace, AssetRead, TraceSpec
 from services.console import forms, views
@@ -25,7 +26,6 @@ from services.console.web import (
 from services.deps import SessionDep
 from services.errors import ServiceError
 from services.ledger import service as ledger_service
-from services.reports.enums import Jurisdiction
 from services.tracing import service as tracing_service
 from services.tracing.schemas import TraceResult
 
