@@ -24,7 +24,7 @@ from services.console.web import (
     see_other,
 )
 from services.deps import SessionDep
-from services.errors import ServiceError
+from services.errors import NotFound, ServiceError
 from services.ledger import service as ledger_service
 from services.tracing import service as tracing_service
 from services.tracing.schemas import TraceResult
@@ -161,16 +161,27 @@ def trace_graph(
     direction: Direction = "forward",
     max_hops: Annotated[int, Query(ge=1, le=10)] = EXPAND_HOPS,
 ) -> Response:
-    """One account's trace as graph elements: what "expand" adds to the graph on the page."""
-    result = _trace(
-        session,
-        user,
-        account_id=account_id,
-        institution_id=None,
-        report_id=None,
-        direction=direction,
-        max_hops=max_hops,
-    )
+    """One account's trace as graph elements: what "expand" adds to the graph on the page.
+
+    An account the store shows no transfer from (the trace may have been cut there by the
+    hop limit all the same) expands to nothing, with a message; other refusals are JSON too.
+    """
+    try:
+        result = _trace(
+            session,
+            user,
+            account_id=account_id,
+            institution_id=None,
+            report_id=None,
+            direction=direction,
+            max_hops=max_hops,
+        )
+    except NotFound as error:
+        return JSONResponse({"elements": [], "message": error.message}, headers=SECURITY_HEADERS)
+    except ServiceError as error:
+        return JSONResponse(
+            {"detail": error.message}, status_code=error.status_code, headers=SECURITY_HEADERS
+        )
     return JSONResponse(graph(result) if result else {"elements": []}, headers=SECURITY_HEADERS)
 
 

@@ -103,7 +103,7 @@
         }));
         relayout();
         container.dataset.expanded = String(Number(container.dataset.expanded || 0) + 1);
-        facts.appendChild(line("Expanded", fresh.length + " new elements"));
+        facts.appendChild(line("Expanded", more.message || (fresh.length + " new elements")));
       })
       .catch(function (error) { facts.appendChild(line("Error", error.message)); })
       .finally(function () { expandButton.disabled = false; });

@@ -20,7 +20,7 @@ from services.filings.profile import FilingProfile
 from services.kit.time import utc_now
 from services.ledger import service as ledger_service
 from services.ledger.enums import EntryStatus
-from tests.fixtures.alerts import create_alerts, unique_index
+from tests.fixtures.alerts import create_alerts, store_reports, unique_index
 from tests.fixtures.reports import make_report
 from tests.services.filings.conftest import PROFILE, XSD
 
@@ -426,3 +426,34 @@ class TestApiDocs:
         for path in assets:
             assert client.get(path).status_code == 200, path
         assert client.get("/openapi.json").json()["paths"]["/v1/programme-report"]
+
+
+class TestTraceGraph:
+    def test_expanding_an_account_without_transfers_is_empty_not_an_error(self, console) -> None:
+        answer = console.browser("investigator").client.get(
+            "/console/trace/graph.json", params={"account_id": "ACC-NOWHERE"}
+        )
+        assert answer.status_code == 200
+        assert answer.json()["elements"] == []
+        assert "no transfer" in answer.json()["message"]
+
+    def test_an_account_with_a_transfer_expands_to_nodes_and_an_edge(self, console) -> None:
+        document = make_report(unique_index())
+        document["transaction"].update(
+            direction="out",
+            instrument="wire",
+            account_id="ACC-FROM",
+            counterparty={"name": "B", "account_id": "ACC-TO", "country": "US"},
+        )
+        with console.sessions() as session:
+            store_reports(session, [document])
+            session.commit()
+        answer = console.browser("investigator").client.get(
+            "/console/trace/graph.json", params={"account_id": "ACC-FROM"}
+        )
+        elements = answer.json()["elements"]
+        nodes = {e["data"]["id"] for e in elements if "source" not in e["data"]}
+        edges = [e["data"] for e in elements if "source" in e["data"]]
+        assert nodes == {"ACC-FROM", "ACC-TO"}
+        assert [(e["source"], e["target"]) for e in edges] == [("ACC-FROM", "ACC-TO")]
+        assert edges[0]["label"].endswith(" USD")
