@@ -368,7 +368,7 @@ class TestForfeiture:
     def test_trace_expand_register_and_approve_by_a_second_supervisor(self, web: Web) -> None:
         origin = _transfer_alert(web.stack)
         maker = web.user("supervisor")
-        maker.goto(f"{web.stack.base}/console/trace?account_id={origin['account']}&max_hops=3")
+        maker.goto(f"{web.stack.base}/console/trace?account_id={origin['account']}&max_hops=2")
         maker.wait_for_selector("#graph[data-ready=true]")
         cy = "window.amlscreenTrace"
         assert maker.evaluate(f"{cy}.edges().length") >= 1
@@ -395,6 +395,7 @@ class TestForfeiture:
         maker.click("#expand-node")
         maker.wait_for_selector("#graph[data-expanded='1']")
         assert maker.evaluate(f"{cy}.nodes().length") >= nodes
+        assert "Expanded:" in maker.locator("#node-facts").inner_text()
         web.shots(maker, "10-trace")
         register = maker.locator("#holdings + table form").first
         if register.locator("select[name=jurisdiction]").count():
