@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -266,6 +267,36 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report_programme(args: argparse.Namespace) -> int:
+    """Writes the programme results report of a period to a CSV or JSON file."""
+    from services.db import make_engine, make_sessionmaker
+    from services.errors import ServiceError
+    from services.programme.service import Period, build_report, to_csv
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".csv", ".json"):
+        print("error: --out must end in .csv or .json", file=sys.stderr)
+        return 2
+    try:
+        period = Period.of(args.date_from, args.date_to)
+    except ServiceError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 2
+    engine = make_engine(_settings().effective_database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            report = build_report(session, period)
+            session.rollback()
+    finally:
+        engine.dispose()
+    if out.suffix.lower() == ".csv":
+        out.write_text(to_csv(report), encoding="utf-8")
+    else:
+        out.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    print(f"programme report {period.first} to {period.last} written to {out}", file=sys.stderr)
+    return 0
+
+
 def _model_path(args: argparse.Namespace) -> Path:
     return Path(args.model) if getattr(args, "model", None) else _settings().effective_model_path
 
@@ -464,6 +495,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     profile_check.add_argument("file", nargs="?", help="path (default: AMLSCREEN_FILING_PROFILE)")
     profile_check.set_defaults(handler=cmd_profile_check)
+    report = sub.add_parser("report", help="reports on the programme").add_subparsers(
+        dest="report_command", required=True
+    )
+    programme = report.add_parser(
+        "programme", help="the programme results report of a period (memorandum section 13)"
+    )
+    programme.add_argument(
+        "--from", dest="date_from", required=True, type=date.fromisoformat, help="first day"
+    )
+    programme.add_argument(
+        "--to", dest="date_to", required=True, type=date.fromisoformat, help="last day, included"
+    )
+    programme.add_argument("--out", required=True, help="FILE.csv or FILE.json")
+    programme.set_defaults(handler=cmd_report_programme)
 
     ledger = sub.add_parser("ledger", help="the forfeiture-sharing ledger").add_subparsers(
         dest="ledger_command", required=True
