@@ -148,8 +148,11 @@ def eventually(check: Callable[[], Any], timeout: float = 60, what: str = "") ->
 
 
 @pytest.fixture
-def stack(settings_factory, tmp_path) -> Iterator[dict[str, Any]]:
-    """Worker + two-process API + Prometheus, all on loopback; stopped after the test."""
+def stack(settings_factory, sessions, tmp_path) -> Iterator[dict[str, Any]]:
+    """Worker + two-process API + Prometheus, all on loopback; stopped after the test.
+
+    ``sessions`` empties the tables afterwards: the worker writes to the shared test database.
+    """
     settings = settings_factory()
     worker_port, api_port = free_port(), free_port()
     multiproc = tmp_path / "multiproc"
