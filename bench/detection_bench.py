@@ -47,11 +47,11 @@ from models.features import (
     with_gaps,
     with_keys,
 )
-from models.generator import GeneratorConfig, generate
 from models.registry import load_bundle
 from models.scoring import Scorer
 from models.state import MemoryStore, WindowState, batch_features
 from models.train import TrainConfig, train
+from simulator.generate import GeneratorConfig, generate
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -48,13 +48,13 @@ import psycopg
 from sqlalchemy import func, select
 
 from models.features import subject_key
-from models.generator import GeneratorConfig, generate
 from models.train import ensure_default_model
 from services.alerts.orm import Alert
 from services.config import Settings
 from services.db import make_engine, make_sessionmaker
 from services.migrate import upgrade
 from services.reports.orm import Report
+from simulator.generate import GeneratorConfig, generate
 from streaming.broker import EmbeddedBroker, ensure_topics
 from streaming.detection import build_detection_hook
 from streaming.metrics import STAGES, WorkerMetrics
