@@ -178,8 +178,7 @@ def evaluate_world(
     source, target = directory / f"world-{seed}.jsonl", directory / f"world-{seed}.scored.jsonl"
     truth = write_world(generator, source)
     summary = score_reports(source, target, bundle, threshold=threshold)
-    scored = pl.read_ndjson(target).select("institution_id", "report_id", "score", "alert")
-    frame = truth.join(scored, on=["institution_id", "report_id"], how="left")
+    frame = truth.join(read_outcomes(target), on=["institution_id", "report_id"], how="left")
     if frame.height != summary["reports"] or frame["score"].null_count():
         raise RuntimeError(f"world {seed}: scored reports do not match the generated ones")
     source.unlink()
@@ -193,6 +192,24 @@ def evaluate_world(
         "cold": world_metrics(frame.filter(cold)),
         "warm": world_metrics(frame.filter(~cold)),
     }
+
+
+def read_outcomes(path: Path) -> pl.DataFrame:
+    """The score and alert of each line ``amlscreen score`` wrote (other fields ignored)."""
+    names = ("institution_id", "report_id", "score", "alert")
+    columns: dict[str, list[Any]] = {name: [] for name in names}
+    with path.open("rb") as lines:
+        for line in lines:
+            row = orjson.loads(line)
+            for name, values in columns.items():
+                values.append(row[name])
+    schema = {
+        "institution_id": pl.String,
+        "report_id": pl.String,
+        "score": pl.Float64,
+        "alert": pl.Boolean,
+    }
+    return pl.DataFrame(columns, schema=schema)
 
 
 def write_world(config: GeneratorConfig, path: Path) -> pl.DataFrame:

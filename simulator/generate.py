@@ -79,13 +79,16 @@ EpisodeLabel = tuple[str | None, str | None, str | None]  # typology, case id, l
 def subjects_for(config: GeneratorConfig) -> int:
     """Sizes the population so that ``n_reports`` take about ``days`` days in the world.
 
-    A pilot population (a few thousand subjects at most) lives the first two weeks; its
-    reports per subject and day give the size.
+    A pilot population (at most a thousand subjects, with small pools of outside parties,
+    which change no count) lives the first two weeks; its reports per subject and day give
+    the size.
     """
     per_day = config.n_reports / config.days
     guess = max(80, round(per_day / FIRST_GUESS_PER_SUBJECT_DAY))
-    pilot_size = max(400, min(2_000, guess))
-    pilot = Simulation(config.world, config.seed + 7_919, config.start, PILOT_DAYS, pilot_size)
+    pilot_size = max(400, min(1_000, guess))
+    pilot = Simulation(
+        config.world, config.seed + 7_919, config.start, PILOT_DAYS, pilot_size, pool_scale=0.05
+    )
     profiles = build_profiles(pilot)
     g = np.random.default_rng([config.seed, 7_919])
     days = min(PILOT_DAYS, config.days)

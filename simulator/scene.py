@@ -62,7 +62,14 @@ class Simulation:
     """One run's world in motion (see the module docstring)."""
 
     def __init__(
-        self, world: World, seed: int, start: datetime, days: int, n_subjects: int
+        self,
+        world: World,
+        seed: int,
+        start: datetime,
+        days: int,
+        n_subjects: int,
+        *,
+        pool_scale: float | None = None,
     ) -> None:
         self.world = world
         self.seed = seed
@@ -83,7 +90,7 @@ class Simulation:
         )
         self.n_subjects = self.pop.size
         self.a_inst = self.pop.a_inst
-        self.parties = Parties.draw(rng, world.pool_scale)
+        self.parties = Parties.draw(rng, world.pool_scale if pool_scale is None else pool_scale)
         self.cash_daily = np.zeros(self.n_subjects, dtype=np.int64)
         self.conductors: dict[int, tuple[str, str]] = {}
         # A subject is active on day k while active_until > k (dormant accounts: never).
