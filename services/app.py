@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from refdata.wire import ReportV1
 from services import metrics
 from services.alerts.endpoints import router as alerts_router
 from services.assets.endpoints import router as assets_router
@@ -27,7 +28,6 @@ from services.ledger.monitor import verify_periodically
 from services.ledger.service import POSTING_OBSERVER
 from services.reports.endpoints import router as reports_router
 from services.reports.service import ReportPublisher
-from services.reports.wire import ReportV1
 from services.subjects.endpoints import router as subjects_router
 from services.tracing.endpoints import router as tracing_router
 

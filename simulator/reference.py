@@ -1,26 +1,22 @@
-"""Regulatory amounts, exchange rates and country lists the simulation uses.
+"""Amounts, rates and country lists of the simulation.
 
-These are the simulator's copy of reference data that the detector keeps separately; they
-move to the shared bottom package ``refdata`` once it exists (issue 13, item 3).
+Regulatory thresholds, exchange rates and the high-risk list are detection's own
+(``refdata``); the rest (where ordinary trade goes, in which currency a foreign party pays)
+belongs to the simulated world.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+from refdata.fx import FX_USD_PER_UNIT
+from refdata.thresholds import MX_ROR_CENTS
 
-# The fixed exchange rate of the simulation (features and rules convert MXN with it).
-MXN_PER_USD = Decimal("17.25")
-MXN_PER_USD_X100 = 1725
-# Units of a currency per 100 US dollars, for amounts booked in a foreign currency. The same
-# round rates as the detector's table, so an amount converts back to what was meant.
+# Units of each currency per 100 US dollars at detection's fixed rates (MXN: 1,725), so that
+# an amount the simulation books converts back to what was meant.
 UNITS_PER_100_USD: dict[str, int] = {
-    "USD": 100,
-    "MXN": MXN_PER_USD_X100,
-    "CAD": 136,
-    "EUR": 92,
-    "GBP": 79,
-    "CNY": 720,
+    currency: denominator * 100 // numerator
+    for currency, (numerator, denominator) in FX_USD_PER_UNIT.items()
 }
+MXN_PER_USD_X100 = UNITS_PER_100_USD["MXN"]
 # The currency a foreign counterparty of each country would pay in, when not in US dollars.
 COUNTRY_CURRENCY: dict[str, str] = {
     "CA": "CAD",
@@ -34,30 +30,11 @@ COUNTRY_CURRENCY: dict[str, str] = {
     "MX": "MXN",
 }
 
-# US CTR: cash of *more than* $10,000 (31 CFR 1010.311), in cents.
-US_CTR_THRESHOLD_USD_MINOR = 1_000_000
-# MX operación relevante: cash of *at least* the MXN equivalent of USD 7,500.
-MX_ROR_THRESHOLD_USD_MINOR = 750_000
-MX_ROR_THRESHOLD_MXN_MINOR = MX_ROR_THRESHOLD_USD_MINOR * MXN_PER_USD_X100 // 100
+# MX operación relevante (refdata.thresholds.MX_ROR_CENTS) in centavos.
+MX_ROR_THRESHOLD_MXN_MINOR = MX_ROR_CENTS * MXN_PER_USD_X100 // 100
 # Fan-in legs per FFIEC App. F are "< $3,000".
 FAN_IN_LEG_CAP_USD_MINOR = 300_000
 
-# FATF "call for action" (IR, KP, MM), some grey-list countries, and secrecy havens.
-HIGH_RISK_COUNTRIES: tuple[str, ...] = (
-    "IR",
-    "KP",
-    "MM",
-    "SY",
-    "YE",
-    "HT",
-    "VE",
-    "KY",
-    "VG",
-    "PA",
-    "BZ",
-    "SC",
-    "BS",
-)
 # High-risk countries with which ordinary businesses legitimately trade (grey list, havens).
 TRADED_HIGH_RISK_COUNTRIES: tuple[str, ...] = ("HT", "VE", "PA", "BS", "KY", "BZ")
 

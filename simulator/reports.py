@@ -17,13 +17,10 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
+from refdata.thresholds import MX_ROR_CENTS, US_CTR_CENTS
 from simulator.events import DAY, Event
 from simulator.parties import External
-from simulator.reference import (
-    MX_ROR_THRESHOLD_MXN_MINOR,
-    MX_ROR_THRESHOLD_USD_MINOR,
-    US_CTR_THRESHOLD_USD_MINOR,
-)
+from simulator.reference import MX_ROR_THRESHOLD_MXN_MINOR
 from simulator.scene import Simulation
 
 
@@ -118,11 +115,9 @@ class Reporter:
         report_type = "TXN"
         if instrument == "cash":
             if jurisdiction == "US":
-                if amount > US_CTR_THRESHOLD_USD_MINOR:
+                if amount > US_CTR_CENTS:
                     report_type = "LVTR"
-            elif amount >= (
-                MX_ROR_THRESHOLD_MXN_MINOR if currency == "MXN" else MX_ROR_THRESHOLD_USD_MINOR
-            ):
+            elif amount >= (MX_ROR_THRESHOLD_MXN_MINOR if currency == "MXN" else MX_ROR_CENTS):
                 report_type = "LVTR"
         number = self.counters[inst] = self.counters[inst] + 1
         institution_id = self.inst_ids[inst]

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
+from refdata.thresholds import US_CTR_CENTS
 from simulator.events import DAY, HOUR, Events, Party
 from simulator.parties import External, Parties, external
 from simulator.population import (
@@ -32,7 +33,6 @@ from simulator.reference import (
     COUNTRY_CURRENCY,
     MX_ROR_THRESHOLD_MXN_MINOR,
     MXN_PER_USD_X100,
-    US_CTR_THRESHOLD_USD_MINOR,
     convert,
 )
 from simulator.world import World
@@ -178,7 +178,7 @@ class Simulation:
 
     def threshold(self, account: int) -> int:
         if self.inst_country[self.a_inst[account]] == "US":
-            return US_CTR_THRESHOLD_USD_MINOR
+            return US_CTR_CENTS
         return MX_ROR_THRESHOLD_MXN_MINOR
 
     def native(self, account: int, usd: float) -> int:

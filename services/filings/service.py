@@ -18,7 +18,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
 
-from services.alerts.deadlines import business_day
+from refdata.business_days import business_day
+from refdata.money import Money
+from refdata.thresholds import US_CTR_CENTS
 from services.alerts.enums import EntityType
 from services.alerts.orm import Alert
 from services.alerts.service import authorize_read
@@ -40,11 +42,11 @@ from services.filings.mapping import (
 from services.filings.profile import FilingInstitution, FilingProfile, Transmitter
 from services.filings.repository import FilingRepository
 from services.filings.xml import MissingData, validate_fincen, whole_dollars
-from services.kit.money import Money
 from services.kit.time import utc_now
 from services.reports.orm import Report
 
-CTR_THRESHOLD_USD = Decimal(10_000)  # "more than $10,000": exactly 10,000.00 does not trigger
+# "More than $10,000" (refdata.thresholds): exactly 10,000.00 does not trigger.
+CTR_THRESHOLD_USD = Decimal(US_CTR_CENTS).scaleb(-2)
 CTR_MAX_REPORTS = 200_000
 # Local days read before a period's first business day; a week covers any run of weekend,
 # holidays and a night deposit.
@@ -343,7 +345,7 @@ def export_fincen_ctr(
 
     One Activity per subject and business day whose cash-in or cash-out (aggregated across
     branches, never netted) is over $10,000 (31 CFR 1010.311/313). The business day is that of
-    :func:`services.alerts.deadlines.business_day`: the institution's local date (its
+    :func:`refdata.business_days.business_day`: the institution's local date (its
     ``timezone``), the next day at or after its ``cutoff_hour`` (night deposits), rolled
     forward over weekends and Federal Reserve holidays (1010.313(b)). ``date_from`` and
     ``date_to`` bound business days: a Saturday deposit belongs to the period of its Monday,

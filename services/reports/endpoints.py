@@ -6,11 +6,11 @@ import orjson
 from fastapi import APIRouter, Request, status
 from fastapi.concurrency import run_in_threadpool
 
+from refdata.wire import json_schema
 from services.deps import PrincipalDep, PublisherDep, SessionDep, SettingsDep
 from services.errors import ServiceError
 from services.reports import service as report_service
 from services.reports.schemas import IngestResponse, ReportRead
-from services.reports.wire import json_schema
 
 router = APIRouter(tags=["reports"])
 

@@ -15,7 +15,7 @@ import pytest
 
 from amlscreen.cli import main
 from amlscreen.simulate import DEFAULT_START, MAX_REPORT_ID_LENGTH, longest_report_id
-from services.reports.wire import ReportV1
+from refdata.wire import ReportV1
 from simulator.generate import GeneratorConfig
 
 ARGS = ("--seed", "11", "--reports", "2000", "--laundering-share", "0.1")

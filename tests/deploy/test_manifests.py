@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -304,8 +305,12 @@ class TestDockerfile:
                 for source in line.split()[1:-1]:
                     assert (ROOT / source).exists(), source
         ignore = (DEPLOY / "docker" / "Dockerfile.dockerignore").read_text()
-        for package in ("amlscreen", "services", "streaming", "models"):
+        wheel = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]
+        packages = wheel["targets"]["wheel"]["packages"]
+        assert {"amlscreen", "services", "streaming", "models", "refdata"} <= set(packages)
+        for package in packages:
             assert f"!{package}/**" in ignore
+            assert f"COPY {package} ./{package}" in lines
 
     def test_hadolint(self) -> None:
         result = subprocess.run(

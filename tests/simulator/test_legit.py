@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from services.reports.wire import ReportV1
+from refdata.wire import ReportV1
 from simulator.generate import GeneratorConfig, generate
 from simulator.population import NAICS
 from simulator.world import ENTITY_SEGMENTS, Activity, Habits, World

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from services.reports.wire import ReportV1
+from refdata.thresholds import US_CTR_CENTS
+from refdata.wire import ReportV1
 from simulator.generate import GeneratorConfig, Labelled, generate
-from simulator.reference import MX_ROR_THRESHOLD_MXN_MINOR, US_CTR_THRESHOLD_USD_MINOR
+from simulator.reference import MX_ROR_THRESHOLD_MXN_MINOR
 from simulator.world import DEFAULT_LOOKALIKES, LOOKALIKES, World
 
 START = datetime(2026, 4, 6, tzinfo=UTC)
@@ -64,7 +65,7 @@ def test_near_threshold_deposits_are_cash_just_under_the_threshold(stream):
     assert deposits
     for transaction in deposits:
         assert (transaction["instrument"], transaction["direction"]) == ("cash", "in")
-        limit = US_CTR_THRESHOLD_USD_MINOR
+        limit = US_CTR_CENTS
         if transaction["currency"] == "MXN":
             limit = MX_ROR_THRESHOLD_MXN_MINOR
         assert 0.8 * limit <= _minor(transaction["amount"]) < limit
