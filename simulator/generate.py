@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from refdata.typologies import TYPOLOGIES
 from simulator import lookalikes, typologies
 from simulator.legit import legit_day
 from simulator.lookalikes import Episode, defensive_str
@@ -33,7 +34,7 @@ from simulator.population import weighted
 from simulator.profiles import Profiles, build_profiles
 from simulator.reports import Reporter
 from simulator.scene import Simulation
-from simulator.typologies import TYPOLOGIES, Case
+from simulator.typologies import Case
 from simulator.world import World
 
 PILOT_DAYS = 14

@@ -3,7 +3,8 @@
 Each builder schedules the transactions of one laundering case in a :class:`Scene` (the
 simulated population, its institutions and accounts). Builders only see the scene through
 the protocol below, so the wire format, the population and the stream order stay the
-generator's business. Their parameters come from the world (``simulator.world.TypologyParams``).
+generator's business. Their parameters come from the world (``simulator.world.TypologyParams``);
+their names are ``refdata.typologies.TYPOLOGIES``.
 
 Amounts handed to the scene are integer minor units of the account's own currency ("native");
 ``Scene.native`` converts from US dollars.
@@ -18,20 +19,6 @@ from typing import Protocol
 
 from simulator.reference import FAN_IN_LEG_CAP_USD_MINOR, FOREIGN_COUNTRIES
 from simulator.world import FloatRange, IntRange, TypologyParams
-
-TYPOLOGIES: tuple[str, ...] = (
-    "structuring",
-    "funnel_account",
-    "rapid_movement",
-    "fan_in",
-    "fan_out",
-    "round_tripping",
-    "high_risk_jurisdiction",
-    "dormant_reactivation",
-    "cash_intensive_anomaly",
-    "round_amounts",
-    "tbml_third_party",
-)
 
 # SAR subtype codes (DOMAIN.md §1.4, design mapping in §2) an institution files for a pattern.
 SAR_CODES: dict[str, tuple[str, ...]] = {

@@ -25,6 +25,7 @@ from kafka import KafkaConsumer, TopicPartition
 import amlscreen.simulate as simulate
 from amlscreen.cli import main
 from refdata.subject import subject_key
+from refdata.typologies import TYPOLOGIES
 from refdata.wire import ReportV1, Subject
 from services.app import create_app
 from services.auth.enums import Role
@@ -33,7 +34,6 @@ from services.config import Settings
 from services.db import make_engine, make_sessionmaker, transaction
 from services.migrate import upgrade
 from simulator.generate import GeneratorConfig, write_jsonl
-from simulator.typologies import TYPOLOGIES
 from streaming.broker import ensure_topics
 from streaming.producer import KafkaReportPublisher
 from tests.conftest import free_port

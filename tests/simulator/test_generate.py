@@ -15,11 +15,11 @@ import orjson
 import pytest
 
 from refdata.thresholds import MX_ROR_CENTS
+from refdata.typologies import TYPOLOGIES
 from refdata.wire import ReportV1
 from simulator.generate import GeneratorConfig, Labelled, Run, generate, write_jsonl
 from simulator.population import institutions
 from simulator.reference import MX_ROR_THRESHOLD_MXN_MINOR
-from simulator.typologies import TYPOLOGIES
 from simulator.world import TypologyParams, World
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
