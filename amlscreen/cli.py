@@ -393,7 +393,10 @@ def _add_worlds_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=FIRST_EVALUATION_WORLD,
         metavar="S",
-        help=f"first evaluation world seed (default {FIRST_EVALUATION_WORLD:,}: worlds S..S+N)",
+        help=(
+            f"first evaluation world seed (default {FIRST_EVALUATION_WORLD:,}): worlds S..S+N-1,"
+            " the short world S+N"
+        ),
     )
     worlds.add_argument(
         "--reports-per-world",

@@ -165,4 +165,4 @@ class TestWorlds:
             train_config=replace(SMALL_TRAINING, laundering_share=0.15),
         )
         assert result["model"]["training_world_seeds"] == [40]
-        assert result["worlds"][0]["all"]["reports"] == 5_000
+        assert result["worlds"][0]["all"]["reports"] == 4_000
