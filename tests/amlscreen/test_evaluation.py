@@ -7,6 +7,7 @@ import tempfile
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -20,7 +21,6 @@ from amlscreen.evaluation import (
     evaluate_model_on_worlds,
     evaluate_worlds,
     held_out,
-    train_on_worlds,
     write_world,
 )
 from models.evaluate import EvaluationConfig, SeedReuseError, render, render_worlds
@@ -43,10 +43,34 @@ SMALL_TRAINING = replace(TINY, days=20, laundering_share=0.06, max_iter=10, type
 
 
 @cache
-def worlds_model() -> Path:
+def harness_run() -> tuple[Path, dict[str, Any], list[Path]]:
+    """Trains on two worlds and evaluates two more and a short one, once per test process.
+
+    Returns the model, the result, and the files ``score_reports`` was called on.
+    """
     path = Path(tempfile.mkdtemp(prefix="amlscreen-worlds-model-")) / "model.skops"
-    train_on_worlds(TRAIN_SEEDS, 20_000, path, SMALL_TRAINING)
-    return path
+    scored: list[Path] = []
+    real = evaluation.score_reports
+
+    def spy(source: Path, target: Path, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        scored.append(source)
+        return real(source, target, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(evaluation, "score_reports", spy)
+        result = evaluate_model_on_worlds(
+            SMALL,
+            model=path,
+            train_worlds=len(TRAIN_SEEDS),
+            train_first_seed=TRAIN_SEEDS[0],
+            train_reports=20_000,
+            train_config=SMALL_TRAINING,
+        )
+    return path, result, scored
+
+
+def worlds_model() -> Path:
+    return harness_run()[0]
 
 
 class TestHeldOut:
@@ -74,19 +98,13 @@ class TestWorlds:
     def test_the_card_records_the_training_worlds(self):
         card = load_bundle(worlds_model()).card
         assert card["training"]["world_seeds"] == list(TRAIN_SEEDS)
+        assert [world["seed"] for world in card["training"]["worlds"]] == list(TRAIN_SEEDS)
 
-    def test_end_to_end_through_amlscreen_score(self, monkeypatch, tmp_path):
-        calls: list[Path] = []
-        real = evaluation.score_reports
-
-        def spy(source: Path, target: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
-            calls.append(source)
-            return real(source, target, *args, **kwargs)
-
-        monkeypatch.setattr(evaluation, "score_reports", spy)
-        bundle = load_bundle(worlds_model())
-        result = evaluate_worlds(bundle, SMALL)
-        assert len(calls) == 3  # two worlds and the short one, each scored like a backtest
+    def test_end_to_end_through_amlscreen_score(self):
+        _, result, scored = harness_run()
+        # Two worlds and the short one, each scored by the function `amlscreen score` runs.
+        assert [path.name for path in scored] == [f"world-{n}.jsonl" for n in (900, 901, 902)]
+        assert result["model"]["training_world_seeds"] == list(TRAIN_SEEDS)
         assert [w["seed"] for w in result["worlds"]] == [900, 901]
         assert result["short_world"]["seed"] == 902
         assert result["short_world"]["days"] == 10
@@ -154,15 +172,3 @@ class TestWorlds:
         assert result["worlds"][0]["all"]["reports"] == 6_000
         assert result["short_world"] is None
         assert main(["evaluate", "--worlds", "3", "--seed", "4"]) == 2
-
-    def test_train_then_evaluate(self):
-        config = replace(SMALL, worlds=1, short_world_days=0, reports_per_world=4_000)
-        result = evaluate_model_on_worlds(
-            config,
-            train_worlds=1,
-            train_first_seed=40,
-            train_reports=6_000,
-            train_config=replace(SMALL_TRAINING, laundering_share=0.15),
-        )
-        assert result["model"]["training_world_seeds"] == [40]
-        assert result["worlds"][0]["all"]["reports"] == 4_000
