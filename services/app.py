@@ -19,6 +19,7 @@ from services.audit.endpoints import router as audit_router
 from services.auth.service import PrincipalCache
 from services.cases.endpoints import router as cases_router
 from services.config import Settings
+from services.console import endpoints as console
 from services.db import RetryOnDisconnect, make_engine, make_sessionmaker
 from services.errors import ServiceError
 from services.filings.endpoints import router as filings_router
@@ -26,6 +27,7 @@ from services.health.endpoints import router as health_router
 from services.ledger.endpoints import router as ledger_router
 from services.ledger.monitor import verify_periodically
 from services.ledger.service import POSTING_OBSERVER
+from services.programme.endpoints import router as programme_router
 from services.reports.endpoints import router as reports_router
 from services.reports.service import ReportPublisher
 from services.subjects.endpoints import router as subjects_router
@@ -91,6 +93,9 @@ def create_app(settings: Settings, publisher_factory: PublisherFactory | None = 
         version="0.1.0",
         summary="Money-laundering risk screening and the forfeiture-sharing ledger",
         lifespan=lifespan,
+        # /docs is served by the console without a CDN (services/console/apidocs.py).
+        docs_url=None,
+        redoc_url=None,
     )
 
     @app.exception_handler(ServiceError)
@@ -114,6 +119,8 @@ def create_app(settings: Settings, publisher_factory: PublisherFactory | None = 
     app.include_router(tracing_router)
     app.include_router(assets_router)
     app.include_router(ledger_router)
+    app.include_router(programme_router)
+    console.install(app)
 
     original_openapi = app.openapi
 

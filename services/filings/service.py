@@ -40,6 +40,7 @@ from services.filings.mapping import (
     normalise,
 )
 from services.filings.profile import FilingInstitution, FilingProfile, Transmitter
+from services.filings.readiness import PLACEHOLDER, placeholders
 from services.filings.repository import FilingRepository
 from services.filings.xml import MissingData, validate_fincen, whole_dollars
 from services.kit.time import utc_now
@@ -132,6 +133,9 @@ def _usd(report: Report, profile: FilingProfile, missing: Missing) -> Decimal | 
 def _transmitter(profile: FilingProfile, missing: Missing) -> Transmitter | None:
     if profile.transmitter is None:
         missing.add("profile.transmitter", "the transmitter (name, TCC, TIN, address, phone)")
+        return None
+    for path in placeholders(profile.transmitter.model_dump(mode="json"), "profile.transmitter"):
+        missing.add(path, "still the template's placeholder (amlscreen profile check)")
     return profile.transmitter
 
 
@@ -144,6 +148,10 @@ def _institution(
             f"profile.institutions.{institution_id}",
             "the filing institution (name, TIN, regulator, address, contact office)",
         )
+        return None
+    fields = institution.model_dump(mode="json", exclude={"goaml_rentity_id", "goaml_branch"})
+    for path in placeholders(fields, f"profile.institutions.{institution_id}"):
+        missing.add(path, "still the template's placeholder (amlscreen profile check)")
     return institution
 
 
@@ -483,7 +491,12 @@ def export_goaml(
         raise ServiceError(f"no alert of the case comes from {institution_id}", 422)
     reports = [report for report in reports if report.institution_id == institution_id]
     institution = _institution(profile, institution_id, missing)
-    if institution is not None and not institution.goaml_rentity_id:
+    if fiu_profile is not None:
+        for path in placeholders(fiu_profile.model_dump(mode="json"), f"profile.goaml.{fiu_name}"):
+            missing.add(path, "still the template's placeholder (amlscreen profile check)")
+    if institution is not None and (
+        not institution.goaml_rentity_id or PLACEHOLDER in institution.goaml_rentity_id
+    ):
         missing.add(
             f"profile.institutions.{institution_id}.goaml_rentity_id",
             "the reporting entity's goAML id",
