@@ -302,17 +302,22 @@ def _model_path(args: argparse.Namespace) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Trains a model (synthetic data, or labelled JSONL) and writes the artefact and card."""
+    """Trains a model (synthetic worlds, or labelled JSONL) and writes the artefact and card."""
+    from amlscreen.synthetic import synthetic_dataset, worlds_dataset
     from models.train import TrainConfig, labelled_dataset, train
 
     out = Path(args.out) if args.out else _settings().effective_model_path
     config = TrainConfig(seed=args.seed, n_reports=args.n_reports)
-    dataset = None
     if args.data:
         if not args.labels:
             print("error: --data needs --labels", file=sys.stderr)
             return 2
         dataset = labelled_dataset(Path(args.data), Path(args.labels))
+    elif args.worlds:
+        seeds = range(args.world_seed, args.world_seed + args.worlds)
+        dataset = worlds_dataset(seeds, config.n_reports, start=config.start, days=config.days)
+    else:
+        dataset = synthetic_dataset(config.seed, config.n_reports, start=config.start)
     extra = _dispositions() if args.with_dispositions else None
     bundle = train(config, out, dataset=dataset, extra=extra)
     validation = bundle.card["metrics"]["validation"]
@@ -355,44 +360,96 @@ def _dispositions() -> Any:
 
 def cmd_score(args: argparse.Namespace) -> int:
     """Scores a JSONL file of reports with the worker's feature and model code."""
+    from amlscreen.backtest import score_reports
     from models.registry import ModelArtefactError, load_bundle
-    from models.scoring import Scorer, score_file
 
     try:
         bundle = load_bundle(_model_path(args))
     except ModelArtefactError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    scorer = Scorer(bundle, threshold=args.threshold)
-    summary = score_file(Path(args.input), Path(args.output), scorer)
+    summary = score_reports(Path(args.input), Path(args.output), bundle, threshold=args.threshold)
     print(
         f"{summary['reports']} reports scored with {bundle.version}, {summary['alerts']} alerts"
-        f" (threshold {scorer.threshold:.3f}) → {args.output}",
+        f" (threshold {summary['threshold']:.3f}) → {args.output}",
         file=sys.stderr,
     )
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Evaluates the model on a held-out generator seed against a rules-only baseline."""
+    """Evaluates the model on a held-out stream, or on shifted worlds (``--worlds N``)."""
     import json
 
-    from models.evaluate import EvaluationConfig, SeedReuseError, evaluate, render
+    from amlscreen.evaluation import held_out
+    from models.evaluate import EvaluationConfig, SeedReuseError, render
     from models.registry import ModelArtefactError, load_bundle
     from models.scoring import Scorer
 
+    if args.worlds is not None:
+        return _evaluate_worlds(args)
     try:
         bundle = load_bundle(_model_path(args))
     except ModelArtefactError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    config = EvaluationConfig(seed=args.seed, n_reports=args.n_reports, budget_share=args.budget)
+    defaults = EvaluationConfig()
+    config = EvaluationConfig(
+        seed=defaults.seed if args.seed is None else args.seed,
+        n_reports=args.n_reports or defaults.n_reports,
+        budget_share=defaults.budget_share if args.budget is None else args.budget,
+    )
     try:
-        result = evaluate(Scorer(bundle, threshold=args.threshold), config)
+        result = held_out(Scorer(bundle, threshold=args.threshold), config)
     except SeedReuseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(render(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def _evaluate_worlds(args: argparse.Namespace) -> int:
+    """``amlscreen evaluate --worlds N``: the shifted-world harness (amlscreen.evaluation)."""
+    import json
+
+    from amlscreen.evaluation import WorldOverlapError, WorldsConfig, evaluate_model_on_worlds
+    from models.evaluate import render_worlds
+    from models.registry import ModelArtefactError
+
+    if args.seed is not None or args.n_reports is not None or args.budget is not None:
+        print("error: --seed, --n-reports and --budget apply without --worlds", file=sys.stderr)
+        return 2
+    if args.worlds < 1:
+        print("error: --worlds must be at least 1", file=sys.stderr)
+        return 2
+    if args.worlds < 10:
+        print(f"note: {args.worlds} worlds; acceptance figures need 10 or more", file=sys.stderr)
+    config = WorldsConfig(
+        worlds=args.worlds,
+        first_seed=args.world_seed,
+        reports_per_world=args.reports_per_world,
+        days=args.days,
+        cold_start_days=args.cold_start_days,
+        short_world_days=args.short_world_days,
+    )
+    model = Path(args.model) if args.model else None
+    if not args.train_worlds:
+        model = model or _settings().effective_model_path
+    try:
+        result = evaluate_model_on_worlds(
+            config,
+            model=model,
+            train_worlds=args.train_worlds,
+            train_first_seed=args.train_world_seed,
+            train_reports=args.train_reports,
+            threshold=args.threshold,
+        )
+    except (ModelArtefactError, WorldOverlapError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(render_worlds(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return 0
@@ -403,6 +460,69 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from amlscreen.simulate import run_command
 
     return run_command(args)
+
+
+def _add_worlds_arguments(parser: argparse.ArgumentParser) -> None:
+    from amlscreen.evaluation import FIRST_EVALUATION_WORLD, FIRST_TRAINING_WORLD, WorldsConfig
+
+    worlds = parser.add_argument_group("shifted worlds (--worlds N; docs/detection.md)")
+    worlds.add_argument(
+        "--worlds", type=int, metavar="N", help="evaluate on N drawn worlds (10 or more)"
+    )
+    worlds.add_argument(
+        "--world-seed",
+        type=int,
+        default=FIRST_EVALUATION_WORLD,
+        metavar="S",
+        help=(
+            f"first evaluation world seed (default {FIRST_EVALUATION_WORLD:,}): worlds S..S+N-1,"
+            " the short world S+N"
+        ),
+    )
+    worlds.add_argument(
+        "--reports-per-world",
+        type=int,
+        default=WorldsConfig.reports_per_world,
+        metavar="R",
+        help=f"reports of each world (default {WorldsConfig.reports_per_world:,})",
+    )
+    worlds.add_argument(
+        "--days", type=int, default=WorldsConfig.days, help="days each world spans (default 60)"
+    )
+    worlds.add_argument(
+        "--cold-start-days",
+        type=int,
+        default=WorldsConfig.cold_start_days,
+        metavar="D",
+        help="figures for the first D days apart from the rest (default 30)",
+    )
+    worlds.add_argument(
+        "--short-world-days",
+        type=int,
+        default=WorldsConfig.short_world_days,
+        metavar="D",
+        help="one more world of D days (default 30; 0: none)",
+    )
+    worlds.add_argument(
+        "--train-worlds",
+        type=int,
+        default=0,
+        metavar="M",
+        help="first train a model on M drawn worlds (written to --model if given)",
+    )
+    worlds.add_argument(
+        "--train-world-seed",
+        type=int,
+        default=FIRST_TRAINING_WORLD,
+        metavar="T",
+        help=f"first training world seed (default {FIRST_TRAINING_WORLD})",
+    )
+    worlds.add_argument(
+        "--train-reports",
+        type=int,
+        metavar="R",
+        help="reports per training world (default: --reports-per-world)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -434,6 +554,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--n-reports", type=int, default=TrainConfig.n_reports)
     train.add_argument("--out", help="artefact path (default: AMLSCREEN_MODEL_PATH)")
     train.add_argument(
+        "--worlds",
+        type=int,
+        metavar="N",
+        help="train on N worlds drawn from the priors (--n-reports each), not the default world",
+    )
+    train.add_argument(
+        "--world-seed",
+        type=int,
+        default=1,
+        metavar="S",
+        help="first training world seed with --worlds (default 1: worlds 1..N)",
+    )
+    train.add_argument(
         "--with-dispositions",
         action="store_true",
         help="add investigators' filed / false-positive decisions from the database as labels",
@@ -444,16 +577,22 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--model", help="artefact path (default: AMLSCREEN_MODEL_PATH)")
     score.add_argument("--threshold", type=float, help="alert threshold (default: the card's)")
     evaluation = add(
-        "evaluate", cmd_evaluate, "PR-AUC, recall per typology, vs rules-only, on a held-out seed"
+        "evaluate",
+        cmd_evaluate,
+        "PR-AUC, recall per typology, vs rules-only, on a held-out seed; or, with --worlds N,"
+        " subject-level figures on N shifted worlds the model never saw",
     )
-    evaluation.add_argument("--seed", type=int, default=EvaluationConfig.seed)
-    evaluation.add_argument("--n-reports", type=int, default=EvaluationConfig.n_reports)
-    evaluation.add_argument(
+    held = evaluation.add_argument_group("held-out stream (without --worlds)")
+    held.add_argument("--seed", type=int, help=f"generator seed (default {EvaluationConfig.seed})")
+    held.add_argument(
+        "--n-reports", type=int, help=f"reports (default {EvaluationConfig.n_reports:,})"
+    )
+    held.add_argument(
         "--budget",
         type=float,
-        default=EvaluationConfig.budget_share,
-        help="alert budget as a share of reports",
+        help=f"alert budget as a share of reports (default {EvaluationConfig.budget_share})",
     )
+    _add_worlds_arguments(evaluation)
     evaluation.add_argument("--model", help="artefact path (default: AMLSCREEN_MODEL_PATH)")
     evaluation.add_argument("--threshold", type=float, help="alert threshold (default: the card's)")
     evaluation.add_argument("--json", help="also write every figure to this JSON file")

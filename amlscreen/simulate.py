@@ -1,7 +1,8 @@
 """``amlscreen simulate``: the synthetic generator as a load source for a file, Kafka or HTTP.
 
-The generator (``models.generator``) streams labelled wire-format v1 reports; this module sends
-them to exactly one sink and writes the labels to a side file, never into a message:
+The generator (``simulator.generate``) streams labelled wire-format v1 reports of a world (the
+default one, or one drawn from the priors by ``--world SEED``); this module sends them to
+exactly one sink and writes the labels to a side file, never into a message:
 
 * ``--out FILE.jsonl`` — one report per line, the labels in ``--labels`` (default
   ``FILE.labels.jsonl``). Both files are written under temporary names in the target directory
@@ -41,10 +42,12 @@ from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from models.generator import GeneratorConfig, Labelled, TypologyParams, generate, institutions
 from refdata.subject import subject_key
 from refdata.wire import Identifier, Subject
 from services.config import Settings
+from simulator.generate import GeneratorConfig, Labelled, generate, label_line
+from simulator.population import institutions
+from simulator.world import TypologyParams, World
 
 if TYPE_CHECKING:
     import httpx
@@ -139,6 +142,19 @@ def _rate(text: str) -> float:
     return value
 
 
+def _world(text: str) -> World:
+    """``default`` or a non-negative world seed."""
+    if text.strip().lower() == "default":
+        return World.default()
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a world seed or 'default': {text!r}") from None
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"a world seed must be >= 0: {text!r}")
+    return World.draw(seed)
+
+
 def _start(text: str) -> datetime:
     """An ISO 8601 date or date-time; without an offset it is taken as UTC."""
     try:
@@ -155,7 +171,7 @@ def _start(text: str) -> datetime:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declares the options of ``amlscreen simulate`` on its subparser."""
     parser.set_defaults(simulate_parser=parser)
-    what = parser.add_argument_group("what to generate (models.generator)")
+    what = parser.add_argument_group("what to generate (simulator.generate)")
     what.add_argument("--seed", type=_non_negative, required=True, help="generator seed (>= 0)")
     what.add_argument(
         "--reports", type=_count, required=True, metavar="N", help="reports to emit (10000, 10M)"
@@ -174,10 +190,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"first simulated day, UTC if no offset (default {DEFAULT_START.date()})",
     )
     what.add_argument(
+        "--world",
+        type=_world,
+        default=None,
+        metavar="SEED|default",
+        help=(
+            "the population's world: 'default', or a world drawn from the priors with this"
+            " seed (docs/detection.md, Worlds); default: default"
+        ),
+    )
+    what.add_argument(
         "--regime",
         choices=sorted(REGIMES),
-        default="training",
-        help="laundering parameter regime (default training)",
+        default=None,
+        help="laundering parameter regime of the default world (default training)",
     )
     what.add_argument(
         "--laundering-share",
@@ -316,13 +342,18 @@ def options_from_args(
 ) -> Options:
     """Checks the combination of options; raises ``ValueError`` with a usage message."""
     env = os.environ if environ is None else environ
+    world = args.world or World.default()
+    if args.regime is not None:
+        if world.seed is not None:
+            raise ValueError("--regime applies to the default world (a drawn world has its own)")
+        world = replace(world, typology=REGIMES[args.regime]())
     config = GeneratorConfig(
         seed=args.seed,
         n_reports=args.reports,
         start=args.start,
         days=args.days,
         laundering_share=args.laundering_share,
-        params=REGIMES[args.regime](),
+        world=world,
     )
     progress = not args.quiet
     id_prefix = check_id_prefix(args.id_prefix, config) if args.id_prefix is not None else ""
@@ -1113,7 +1144,8 @@ def run(
     config = options.config
     _emit(
         f"simulate{state}: {tally.describe()}; {elapsed:.2f} s, {rate:,.0f} reports/s;"
-        f" seed {config.seed}, {config.params.name} regime; {sink.summary()}{labels_note}",
+        f" seed {config.seed}, {config.world.name} world, {config.world.typology.name} regime;"
+        f" {sink.summary()}{labels_note}",
         stdout,
     )
     if error:
@@ -1151,13 +1183,7 @@ def _pump(
         line = dumps(report, option=newline)
         sink.write(report, line)
         if labels is not None:
-            label = {
-                "institution_id": report["institution_id"],
-                "report_id": report["report_id"],
-                "typology": item.typology,
-                "case_id": item.case_id,
-            }
-            labels.write(dumps(label, option=newline))
+            labels.write(dumps(label_line(item), option=newline))
         tally.add(item)
         index += 1
         if index & 1023 == 0:

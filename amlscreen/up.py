@@ -9,8 +9,8 @@ import sys
 import time
 from types import FrameType
 
+from amlscreen.synthetic import ensure_default_model
 from models.registry import ModelArtefactError
-from models.train import ensure_default_model
 from services.auth.enums import Role
 from services.auth.service import create_token
 from services.config import Settings

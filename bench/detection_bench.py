@@ -37,6 +37,7 @@ import orjson
 import polars as pl
 import psycopg
 
+from amlscreen.synthetic import ensure_default_model
 from models.features import (
     CONTEXT_SCHEMA,
     EDGE_ROW_SCHEMA,
@@ -46,12 +47,11 @@ from models.features import (
     with_gaps,
     with_keys,
 )
-from models.generator import GeneratorConfig, generate
 from models.registry import load_bundle
 from models.scoring import Scorer
 from models.state import MemoryStore, WindowState, batch_features
-from models.train import TrainConfig, train
 from refdata.subject import document_subject_key
+from simulator.generate import GeneratorConfig, generate
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -170,7 +170,7 @@ def ensure_model(path: Path | None) -> Path:
         return path
     target = Path(tempfile.mkdtemp(prefix="amlscreen-bench-")) / "model.skops"
     print("no --model given: training the small default model first")
-    train(TrainConfig.small(), target)
+    ensure_default_model(target)
     return target
 
 

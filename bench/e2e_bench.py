@@ -47,14 +47,14 @@ import orjson
 import psycopg
 from sqlalchemy import func, select
 
-from models.generator import GeneratorConfig, generate
-from models.train import ensure_default_model
+from amlscreen.synthetic import ensure_default_model
 from refdata.subject import document_subject_key
 from services.alerts.orm import Alert
 from services.config import Settings
 from services.db import make_engine, make_sessionmaker
 from services.migrate import upgrade
 from services.reports.orm import Report
+from simulator.generate import GeneratorConfig, generate
 from streaming.broker import EmbeddedBroker, ensure_topics
 from streaming.detection import build_detection_hook
 from streaming.metrics import STAGES, WorkerMetrics

@@ -1,9 +1,8 @@
-"""Training: data (synthetic or labelled JSONL) → features → pipeline → artefact + card.
+"""Training: labelled wire documents → features → pipeline → artefact + card.
 
-``amlscreen train`` calls :func:`train`. The synthetic default draws a stream from
-``models.generator`` in the *training* regime of ``TypologyParams``; evaluation
-(``models.evaluate``) uses another seed and the *evaluation* regime, so the model is judged on
-laundering it has not seen.
+``amlscreen train`` calls :func:`train` with a :class:`Dataset` built from documents
+(:func:`dataset_from_documents`): a labelled JSONL file, or synthetic worlds drawn by the
+composition layer (``amlscreen.synthetic``; this package never imports the simulator).
 
 Split and sampling. The last ``validation_share`` of the stream (by arrival) is held out to
 choose the alert threshold and report validation metrics; the model is fitted on the rest.
@@ -19,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,9 +37,8 @@ from models.features import (
     flatten,
     with_keys,
 )
-from models.generator import GeneratorConfig, TypologyParams, generate
 from models.pipeline import NEGATIVE_LABEL, make_pipeline
-from models.registry import ModelArtefactError, ModelBundle, read_card, save_bundle, verify
+from models.registry import ModelBundle, save_bundle
 
 log = logging.getLogger(__name__)
 
@@ -87,54 +85,16 @@ class Dataset:
             raise ValueError("one label per feature row is needed")
 
 
-def synthetic_dataset(
-    seed: int,
-    n_reports: int,
-    *,
-    params: TypologyParams | None = None,
-    start: datetime = DEFAULT_START,
-    days: int = 60,
-    laundering_share: float = 0.02,
-) -> Dataset:
-    """A generator stream, featurised exactly as the worker would."""
-    regime = params or TypologyParams.training()
-    config = GeneratorConfig(
-        seed=seed,
-        n_reports=n_reports,
-        start=start,
-        days=days,
-        laundering_share=laundering_share,
-        params=regime,
-    )
-    documents: list[dict[str, Any]] = []
-    labels: list[str] = []
-    cases: list[str | None] = []
-    for item in generate(config):
-        documents.append(item.report)
-        labels.append(item.typology or NEGATIVE_LABEL)
-        cases.append(item.case_id)
-    return _dataset(
-        documents,
-        labels,
-        cases,
-        {
-            "source": "synthetic generator (models.generator)",
-            "seed": seed,
-            "n_reports": n_reports,
-            "start": start.isoformat(),
-            "days": days,
-            "laundering_share": laundering_share,
-            "regime": regime.name,
-        },
-    )
-
-
-def _dataset(
+def dataset_from_documents(
     documents: list[dict[str, Any]],
     labels: list[str],
     cases: list[str | None],
     description: dict[str, Any],
 ) -> Dataset:
+    """Featurises one history of wire documents (arrival order) exactly as the worker would.
+
+    ``labels`` holds a typology or ``NEGATIVE_LABEL`` per document.
+    """
     compact = with_keys(encode(flatten(documents))).collect()
     del documents
     features = build_features(compact)
@@ -175,7 +135,7 @@ def labelled_dataset(reports: Path, labels: Path) -> Dataset:
         cases[key] = line.get("case_id")
     documents = list(_jsonl(reports))
     keys = [(str(doc["institution_id"]), str(doc["report_id"])) for doc in documents]
-    return _dataset(
+    return dataset_from_documents(
         documents,
         [by_key.get(key) or NEGATIVE_LABEL for key in keys],
         [cases.get(key) for key in keys],
@@ -241,19 +201,11 @@ def train(
     config: TrainConfig,
     out: Path,
     *,
-    dataset: Dataset | None = None,
+    dataset: Dataset,
     extra: Dataset | None = None,
 ) -> ModelBundle:
     """Trains, validates, and writes ``out`` (skops) with its model card."""
     started = time.perf_counter()
-    if dataset is None:
-        dataset = synthetic_dataset(
-            config.seed,
-            config.n_reports,
-            start=config.start,
-            days=config.days,
-            laundering_share=config.laundering_share,
-        )
     if extra is not None:
         dataset = add_dispositions(dataset, extra)
     prepared = time.perf_counter()
@@ -352,31 +304,6 @@ def train(
     return bundle
 
 
-def ensure_default_model(path: Path) -> None:
-    """Makes sure a usable model is at ``path`` (``amlscreen up``).
-
-    Nothing happens if a verified artefact is there. Without one, a small default model is
-    trained from the generator (about half a minute on two cores). An artefact that exists but
-    fails verification is replaced only if it is itself an auto-trained default; anything
-    else is someone's model and the error is raised.
-    """
-    if path.exists():
-        try:
-            verify(path)
-            return
-        except ModelArtefactError:
-            try:
-                source = read_card(path).get("training", {}).get("default")
-            except ModelArtefactError:
-                source = None
-            if not source:
-                raise
-    config = TrainConfig.small()
-    dataset = synthetic_dataset(config.seed, config.n_reports, start=config.start)
-    dataset.description["default"] = True
-    train(replace(config), path, dataset=dataset)
-
-
 def training_seed(card: Mapping[str, Any]) -> int | None:
     """The generator seed a model was trained on (None for non-synthetic data)."""
     seed = card.get("training", {}).get("seed")
@@ -403,7 +330,7 @@ def dispositions_dataset(
             label_of[key] = NEGATIVE_LABEL
     if not documents:
         return Dataset(build_features(with_keys(encode(flatten([]))).collect()), [], [], {})
-    full = _dataset(
+    full = dataset_from_documents(
         documents,
         [NEGATIVE_LABEL] * len(documents),
         [None] * len(documents),

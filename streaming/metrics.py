@@ -13,7 +13,7 @@ from typing import Any
 from kafka import TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from models.typologies import TYPOLOGIES
+from refdata.typologies import TYPOLOGIES
 
 _STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000)
@@ -24,7 +24,7 @@ _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 
 # The stages of a micro-batch, in order. decode/persist/publish/commit are timed by the worker
 # loop; features/score/alert by the detection hook, inside the persist transaction.
 STAGES: tuple[str, ...] = ("decode", "persist", "features", "score", "alert", "publish", "commit")
-# Alerts whose typology guess is none of the generator's typologies are counted as "other",
+# Alerts whose typology guess is none of the named typologies are counted as "other",
 # so a free-text guess can never grow the label set.
 OTHER_TYPOLOGY = "other"
 

@@ -24,8 +24,8 @@ from kafka import KafkaConsumer, TopicPartition
 
 import amlscreen.simulate as simulate
 from amlscreen.cli import main
-from models.generator import TYPOLOGIES, GeneratorConfig, write_jsonl
 from refdata.subject import subject_key
+from refdata.typologies import TYPOLOGIES
 from refdata.wire import ReportV1, Subject
 from services.app import create_app
 from services.auth.enums import Role
@@ -33,6 +33,7 @@ from services.auth.service import create_token
 from services.config import Settings
 from services.db import make_engine, make_sessionmaker, transaction
 from services.migrate import upgrade
+from simulator.generate import GeneratorConfig, write_jsonl
 from streaming.broker import ensure_topics
 from streaming.producer import KafkaReportPublisher
 from tests.conftest import free_port
@@ -178,7 +179,13 @@ class TestFile:
                 report["institution_id"],
                 report["report_id"],
             )
-            assert set(label) == {"institution_id", "report_id", "typology", "case_id"}
+            assert set(label) == {
+                "institution_id",
+                "report_id",
+                "typology",
+                "case_id",
+                "lookalike",
+            }
             assert (label["typology"] is None) == (label["case_id"] is None)
             assert label["typology"] is None or label["typology"] in TYPOLOGIES
         text = out.read_text()
@@ -190,6 +197,24 @@ class TestFile:
         assert "evaluation regime" in summary
         laundering = sum(1 for row in side if row["typology"])
         assert f"laundering {laundering} reports in {len(case_ids)} cases" in summary
+
+    def test_world_seed_draws_a_world_deterministically(self, tmp_path, capsys) -> None:
+        paths = [tmp_path / f"{name}.jsonl" for name in ("w1", "w1-again", "default")]
+        worlds = ("7", "7", "default")
+        for path, world in zip(paths, worlds, strict=True):
+            args = ("--seed", "11", "--reports", "3000", "--world", world, "--out", str(path))
+            assert _simulate(*args) == 0
+        drawn, again, default = (path.read_bytes() for path in paths)
+        assert drawn == again
+        assert drawn != default
+        config = GeneratorConfig(seed=11, n_reports=3000, start=datetime(2026, 1, 5, tzinfo=UTC))
+        write_jsonl(config, tmp_path / "ref.jsonl", tmp_path / "ref.labels.jsonl")
+        assert default == (tmp_path / "ref.jsonl").read_bytes()
+        for line in drawn.splitlines()[::50]:
+            ReportV1.model_validate(orjson.loads(line))
+        summaries = capsys.readouterr().out.splitlines()
+        assert "world-7 world, drawn regime" in summaries[0]
+        assert "default world, training regime" in summaries[2]
 
     def test_interrupted_run_leaves_no_file(self, tmp_path, monkeypatch, capsys) -> None:
         _interrupt_after(monkeypatch, 500)
@@ -212,6 +237,12 @@ class TestFile:
         (["--seed", "1", "--reports", "5", "--laundering-share", "2", "--out", "x"], "0 and 1"),
         (["--seed", "1", "--reports", "5", "--start", "yesterday", "--out", "x"], "ISO 8601"),
         (["--seed", "1", "--reports", "5", "--regime", "test", "--out", "x"], "invalid choice"),
+        (["--seed", "1", "--reports", "5", "--world", "x", "--out", "x"], "not a world seed"),
+        (["--seed", "1", "--reports", "5", "--world", "-2", "--out", "x"], "must be >= 0"),
+        (
+            ["--seed", "1", "--reports", "5", "--world", "3", "--regime", "training", "--out", "x"],
+            "default world",
+        ),
         (["--seed", "1", "--reports", "5"], "one of the arguments"),
         (["--seed", "1", "--reports", "5", "--out", "x", "--kafka"], "not allowed with"),
         (["--seed", "1", "--reports", "5", "--out", "x", "--rate", "10"], "--rate applies"),

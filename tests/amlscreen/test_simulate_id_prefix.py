@@ -15,8 +15,8 @@ import pytest
 
 from amlscreen.cli import main
 from amlscreen.simulate import DEFAULT_START, MAX_REPORT_ID_LENGTH, longest_report_id
-from models.generator import GeneratorConfig
 from refdata.wire import ReportV1
+from simulator.generate import GeneratorConfig
 
 ARGS = ("--seed", "11", "--reports", "2000", "--laundering-share", "0.1")
 

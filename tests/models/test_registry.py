@@ -12,6 +12,7 @@ import pytest
 import skops.io as sio
 from sklearn.preprocessing import FunctionTransformer
 
+from amlscreen.synthetic import synthetic_dataset
 from models.registry import (
     TRUSTED_TYPES,
     ModelArtefactError,
@@ -20,7 +21,7 @@ from models.registry import (
     save_bundle,
     verify,
 )
-from models.train import TrainConfig, ensure_default_model, train
+from models.train import TrainConfig, train
 
 TINY = TrainConfig(
     seed=31,
@@ -38,7 +39,14 @@ TINY = TrainConfig(
 def tiny_model() -> Path:
     """A small model trained from the generator in seconds, once per test process."""
     path = Path(tempfile.mkdtemp(prefix="amlscreen-tiny-model-")) / "model.skops"
-    train(TINY, path)
+    dataset = synthetic_dataset(
+        TINY.seed,
+        TINY.n_reports,
+        start=TINY.start,
+        days=TINY.days,
+        laundering_share=TINY.laundering_share,
+    )
+    train(TINY, path, dataset=dataset)
     return path
 
 
@@ -136,16 +144,3 @@ class TestRefusals:
     def test_the_trusted_list_is_explicit(self):
         assert all("." in name for name in TRUSTED_TYPES)
         assert "builtins.eval" not in TRUSTED_TYPES
-
-
-class TestDefaultModel:
-    def test_an_existing_verified_model_is_kept(self, copy):
-        before = copy.stat().st_mtime_ns
-        ensure_default_model(copy)
-        assert copy.stat().st_mtime_ns == before
-
-    def test_someone_elses_broken_model_is_not_replaced(self, copy):
-        with copy.open("ab") as handle:
-            handle.write(b"\0")
-        with pytest.raises(ModelArtefactError):
-            ensure_default_model(copy)

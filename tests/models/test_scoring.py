@@ -9,11 +9,10 @@ import numpy as np
 import orjson
 import pytest
 
-from models.evaluate import EvaluationConfig, SeedReuseError, evaluate, render
 from models.features import FEATURE_COLUMNS, features_from_documents
-from models.generator import GeneratorConfig, generate
 from models.registry import load_bundle
 from models.scoring import FEATURE_GROUPS, Scorer, score_file
+from simulator.generate import GeneratorConfig, generate
 from tests.models.test_features import report
 from tests.models.test_registry import TINY, tiny_model
 
@@ -136,26 +135,6 @@ class TestBacktest:
         assert summary["alerts"] == sum(line["alert"] for line in lines)
         alerted = [line for line in lines if line["alert"]]
         assert all(line["typology"] and line["reasons"] for line in alerted)
-
-
-class TestEvaluate:
-    def test_refuses_the_training_seed(self, scorer):
-        with pytest.raises(SeedReuseError):
-            evaluate(scorer, EvaluationConfig(seed=TINY.seed, n_reports=100))
-
-    def test_reports_every_figure(self, scorer):
-        result = evaluate(
-            scorer, EvaluationConfig(seed=5, n_reports=6_000, days=15, laundering_share=0.08)
-        )
-        model, rules = result["model"], result["rules_only"]
-        assert 0 <= model["pr_auc"] <= 1
-        assert 0 <= rules["pr_auc"] <= 1
-        assert model["false_positive_share"] == pytest.approx(1 - model["precision"])
-        assert result["model_at_rules_volume"]["alerts"] == rules["alerts"]
-        assert result["budget"]["alerts"] == 60
-        assert set(model["per_typology"]) == set(rules["per_typology"])
-        assert np.isfinite(model["report_recall"])
-        assert "rules only" in render(result)
 
 
 class TestCommandLine:

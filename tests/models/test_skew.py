@@ -15,8 +15,8 @@ import polars as pl
 import pytest
 
 from models.features import FEATURE_COLUMNS, features_from_documents, flatten
-from models.generator import GeneratorConfig, generate
 from models.state import MemoryStore, WindowState, batch_features
+from simulator.generate import GeneratorConfig, generate
 
 
 @pytest.fixture(scope="module")

@@ -193,7 +193,7 @@ class Features:
 
 def test_worker_features_match_offline_through_the_store(sessions):
     """The skew test on a real store: counterparty edges and rebuilt state come from SQL."""
-    from models.generator import GeneratorConfig, generate  # noqa: PLC0415
+    from simulator.generate import GeneratorConfig, generate  # noqa: PLC0415
 
     config = GeneratorConfig(
         seed=77,

@@ -1,11 +1,11 @@
-"""Tests of the synthetic population and typology generator."""
+"""The generator: valid, time-ordered, labelled streams in the default world and drawn ones."""
 
 from __future__ import annotations
 
 import gc
 import tracemalloc
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,19 +14,13 @@ from typing import Any
 import orjson
 import pytest
 
-from models.generator import (
-    TYPOLOGIES,
-    GeneratorConfig,
-    Labelled,
-    TypologyParams,
-    _Simulator,
-    generate,
-    institutions,
-    write_jsonl,
-)
-from models.typologies import MX_ROR_THRESHOLD_MXN_MINOR
 from refdata.thresholds import MX_ROR_CENTS
+from refdata.typologies import TYPOLOGIES
 from refdata.wire import ReportV1
+from simulator.generate import GeneratorConfig, Labelled, Run, generate, write_jsonl
+from simulator.population import institutions
+from simulator.reference import MX_ROR_THRESHOLD_MXN_MINOR
+from simulator.world import TypologyParams, World
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 SIMULATED_INSTITUTIONS = {inst.institution_id for inst in institutions()}
@@ -76,7 +70,7 @@ def _shape(value: str) -> str:
 
 @dataclass
 class RunSummary:
-    """What one pass over a 200k-report stream found (the stream is never kept)."""
+    """What one pass over a 150k-report stream found (the stream is never kept)."""
 
     count: int = 0
     typologies: Counter[str | None] = field(default_factory=Counter)
@@ -107,9 +101,9 @@ class RunSummary:
     cross_border_samples: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _summarise(params: TypologyParams, seed: int, n: int = 200_000) -> RunSummary:
+def _summarise(world: World, seed: int, n: int = 150_000) -> RunSummary:
     summary = RunSummary()
-    config = GeneratorConfig(seed=seed, n_reports=n, start=START, params=params)
+    config = GeneratorConfig(seed=seed, n_reports=n, start=START, world=world)
     forbidden = [t.encode() for t in TYPOLOGIES] + [b"launder", b"typolog"]
     previous = ""
     for index, item in enumerate(generate(config)):
@@ -213,16 +207,22 @@ def _has_cycle(edges: set[tuple[str, str]]) -> bool:
     return any(reaches(node, node, set()) for node in graph)
 
 
-@pytest.fixture(scope="module", params=["training", "evaluation"])
+WORLDS = {
+    "default": World.default(),
+    "evaluation-regime": replace(World.default(), typology=TypologyParams.evaluation()),
+    "drawn": World.draw(5),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(WORLDS))
 def run(request: pytest.FixtureRequest) -> tuple[str, RunSummary]:
-    params = getattr(TypologyParams, request.param)()
-    return request.param, _summarise(params, seed=11)
+    return request.param, _summarise(WORLDS[request.param], seed=11)
 
 
 class TestStream:
     def test_count_and_validity(self, run: tuple[str, RunSummary]) -> None:
         _, summary = run
-        assert summary.count == 200_000
+        assert summary.count == 150_000
         assert summary.invalid == []
         assert summary.validated > 5_000
         assert set(summary.report_types) == {"TXN", "LVTR", "STR"}
@@ -317,9 +317,10 @@ class TestParams:
         ]
         assert len(differing) > 30
 
-    def test_default_config_uses_training(self) -> None:
+    def test_default_config_uses_the_default_world(self) -> None:
         config = GeneratorConfig(seed=1, n_reports=1, start=START)
-        assert config.params == TypologyParams.training()
+        assert config.world == World.default()
+        assert config.world.typology == TypologyParams.training()
 
     def test_naive_start_rejected(self) -> None:
         config = GeneratorConfig(seed=1, n_reports=10, start=datetime(2026, 1, 1))  # noqa: DTZ001
@@ -338,7 +339,13 @@ class TestFiles:
         keys: set[tuple[str, str]] = set()
         for raw_report, raw_label in zip(reports, labels, strict=True):
             report, label = orjson.loads(raw_report), orjson.loads(raw_label)
-            assert set(label) == {"institution_id", "report_id", "typology", "case_id"}
+            assert set(label) == {
+                "institution_id",
+                "report_id",
+                "typology",
+                "case_id",
+                "lookalike",
+            }
             key = (report["institution_id"], report["report_id"])
             assert (label["institution_id"], label["report_id"]) == key
             keys.add(key)
@@ -366,13 +373,13 @@ class TestFiles:
 class TestPopulation:
     def test_subject_has_same_identifiers_at_every_institution(self) -> None:
         config = GeneratorConfig(seed=21, n_reports=40_000, start=START)
-        world = _Simulator(config)
-        pop = world.pop
+        sim = Run(config).sim
+        pop = sim.pop
         owner: dict[tuple[str, str], int] = {}
         for subject, accounts in enumerate(pop.accounts):
             if len({pop.a_inst[a] for a in accounts}) >= 2:
                 for a in accounts:
-                    institution = world.insts[pop.a_inst[a]].institution_id
+                    institution = sim.insts[pop.a_inst[a]].institution_id
                     owner[(institution, pop.a_number[a])] = subject
         assert len(owner) > 100
         seen: dict[int, set[tuple[Any, ...]]] = defaultdict(set)

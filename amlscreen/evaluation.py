@@ -1,0 +1,269 @@
+"""``amlscreen evaluate``: a held-out stream, or the shifted-world harness.
+
+**Held-out stream** (the default mode): one generator stream with a seed the model was not
+trained on, in the evaluation laundering regime of the default world; figures from
+``models.evaluate.evaluate``.
+
+**Shifted worlds** (``--worlds N``): a model trained on worlds from one seed range (its card
+records them: ``training.world_seeds``) is judged on N worlds drawn from a disjoint range,
+never trained on, plus one short world. Each world is written to a JSONL file and scored from
+an empty history by :func:`amlscreen.backtest.score_reports`, the function ``amlscreen score``
+runs; the outcome lines are joined with the labels, and ``models.evaluate`` computes the
+figures per world, for the first ``cold_start_days`` (the detector starts with no history)
+and after, with the median and the worst over worlds.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import polars as pl
+
+from amlscreen.backtest import score_reports
+from amlscreen.synthetic import training_world_seeds, worlds_dataset
+from models.evaluate import (
+    EvaluationConfig,
+    check_seed,
+    evaluate,
+    score_stream,
+    summarise_worlds,
+    world_metrics,
+)
+from models.registry import ModelBundle, load_bundle
+from models.scoring import Scorer
+from models.train import TrainConfig, train
+from simulator.generate import GeneratorConfig, generate
+from simulator.world import TypologyParams, World
+
+DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
+# Drawn worlds: training from seed 1 up, evaluation from one million up (disjoint by default).
+FIRST_TRAINING_WORLD = 1
+FIRST_EVALUATION_WORLD = 1_000_000
+VIEWS = ("all", "cold", "warm")
+
+
+class WorldOverlapError(ValueError):
+    """An evaluation world is one the model was trained on."""
+
+
+def held_out(scorer: Scorer, config: EvaluationConfig) -> dict[str, Any]:
+    """The held-out stream evaluation (default world, ``config.regime`` laundering)."""
+    check_seed(scorer, config.seed)
+    params = TypologyParams.evaluation() if config.regime == "evaluation" else TypologyParams()
+    generator = GeneratorConfig(
+        seed=config.seed,
+        n_reports=config.n_reports,
+        start=config.start,
+        days=config.days,
+        laundering_share=config.laundering_share,
+        world=replace(World.default(), typology=params),
+    )
+    started = time.perf_counter()
+    documents: list[dict[str, Any]] = []
+    typologies: list[str | None] = []
+    cases: list[str | None] = []
+    for item in generate(generator):
+        documents.append(item.report)
+        typologies.append(item.typology)
+        cases.append(item.case_id)
+    frame = score_stream(documents, typologies, cases, scorer)
+    return evaluate(scorer, config, frame, time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class WorldsConfig:
+    """The shifted-world evaluation: which worlds, how long, how large."""
+
+    worlds: int = 10
+    first_seed: int = FIRST_EVALUATION_WORLD
+    reports_per_world: int = 200_000
+    days: int = 60
+    start: datetime = DEFAULT_START
+    laundering_share: float = 0.02
+    cold_start_days: int = 30
+    short_world_days: int = 30  # 0: no short world
+
+    def seeds(self) -> list[int]:
+        """The evaluation worlds, then the short world's seed (if any)."""
+        extra = 1 if self.short_world_days else 0
+        return list(range(self.first_seed, self.first_seed + self.worlds + extra))
+
+
+def train_on_worlds(
+    seeds: Iterable[int], reports_per_world: int, out: Path, config: TrainConfig | None = None
+) -> ModelBundle:
+    """Trains a model on drawn worlds (domain randomisation); the card records their seeds."""
+    chosen = config or TrainConfig()
+    dataset = worlds_dataset(
+        seeds,
+        reports_per_world,
+        start=chosen.start,
+        days=chosen.days,
+        laundering_share=chosen.laundering_share,
+    )
+    return train(replace(chosen, source="worlds"), out, dataset=dataset)
+
+
+def evaluate_worlds(
+    bundle: ModelBundle,
+    config: WorldsConfig,
+    *,
+    threshold: float | None = None,
+    workdir: Path | None = None,
+) -> dict[str, Any]:
+    """Scores every evaluation world and returns the figures (JSON-able)."""
+    trained = training_world_seeds(bundle.card)
+    overlap = sorted(set(config.seeds()) & set(trained))
+    if overlap:
+        raise WorldOverlapError(
+            f"worlds {overlap} are among the model's training worlds; evaluate on a disjoint"
+            " range (--world-seed)"
+        )
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="amlscreen-worlds-", dir=workdir) as scratch:
+        directory = Path(scratch)
+        worlds = [
+            evaluate_world(bundle, seed, config, config.days, threshold, directory)
+            for seed in config.seeds()[: config.worlds]
+        ]
+        short = None
+        if config.short_world_days:
+            days = config.short_world_days
+            seed = config.seeds()[-1]
+            short = evaluate_world(bundle, seed, config, days, threshold, directory)
+    return {
+        "model": {
+            "version": bundle.version,
+            "threshold": bundle.threshold if threshold is None else threshold,
+            "training_world_seeds": trained,
+        },
+        "config": {
+            **{k: v for k, v in asdict(config).items() if k != "start"},
+            "start": config.start.isoformat(),
+            "seeds": config.seeds(),
+        },
+        "worlds": worlds,
+        "short_world": short,
+        "summary": {view: summarise_worlds([w[view] for w in worlds]) for view in VIEWS},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def evaluate_world(
+    bundle: ModelBundle,
+    seed: int,
+    config: WorldsConfig,
+    days: int,
+    threshold: float | None,
+    directory: Path,
+) -> dict[str, Any]:
+    """One world: generated to a file, scored like ``amlscreen score``, joined with labels."""
+    world = World.draw(seed)
+    n_reports = max(1, round(config.reports_per_world * days / config.days))
+    generator = GeneratorConfig(
+        seed=seed,
+        n_reports=n_reports,
+        start=config.start,
+        days=days,
+        laundering_share=config.laundering_share,
+        world=world,
+    )
+    source, target = directory / f"world-{seed}.jsonl", directory / f"world-{seed}.scored.jsonl"
+    truth = write_world(generator, source)
+    summary = score_reports(source, target, bundle, threshold=threshold)
+    frame = truth.join(read_outcomes(target), on=["institution_id", "report_id"], how="left")
+    if frame.height != summary["reports"] or frame["score"].null_count():
+        raise RuntimeError(f"world {seed}: scored reports do not match the generated ones")
+    source.unlink()
+    target.unlink()
+    cold = pl.col("day") < config.cold_start_days
+    return {
+        "seed": seed,
+        "name": world.name,
+        "days": days,
+        "all": world_metrics(frame),
+        "cold": world_metrics(frame.filter(cold)),
+        "warm": world_metrics(frame.filter(~cold)),
+    }
+
+
+def read_outcomes(path: Path) -> pl.DataFrame:
+    """The score and alert of each line ``amlscreen score`` wrote (other fields ignored)."""
+    names = ("institution_id", "report_id", "score", "alert")
+    columns: dict[str, list[Any]] = {name: [] for name in names}
+    with path.open("rb") as lines:
+        for line in lines:
+            row = orjson.loads(line)
+            for name, values in columns.items():
+                values.append(row[name])
+    schema = {
+        "institution_id": pl.String,
+        "report_id": pl.String,
+        "score": pl.Float64,
+        "alert": pl.Boolean,
+    }
+    return pl.DataFrame(columns, schema=schema)
+
+
+def write_world(config: GeneratorConfig, path: Path) -> pl.DataFrame:
+    """Writes the world's stream to ``path``; returns one label row per report."""
+    start = config.start.astimezone(UTC).date()
+    rows: dict[str, list[Any]] = {
+        name: []
+        for name in ("institution_id", "report_id", "subject_id", "day", "truth", "lookalike")
+    }
+    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    with path.open("wb", buffering=1 << 20) as out:
+        for item in generate(config):
+            report = item.report
+            out.write(dumps(report, option=newline))
+            transaction = report.get("transaction")
+            moment = transaction["timestamp"] if transaction else report["filed_at"]
+            rows["institution_id"].append(report["institution_id"])
+            rows["report_id"].append(report["report_id"])
+            rows["subject_id"].append(report["subject"]["subject_id"])
+            rows["day"].append((datetime.fromisoformat(moment[:10]).date() - start).days)
+            rows["truth"].append(item.typology)
+            rows["lookalike"].append(item.lookalike)
+    schema = {
+        "institution_id": pl.String,
+        "report_id": pl.String,
+        "subject_id": pl.String,
+        "day": pl.Int32,
+        "truth": pl.String,
+        "lookalike": pl.String,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def evaluate_model_on_worlds(
+    config: WorldsConfig,
+    *,
+    model: Path | None = None,
+    train_worlds: int = 0,
+    train_first_seed: int = FIRST_TRAINING_WORLD,
+    train_reports: int | None = None,
+    train_config: TrainConfig | None = None,
+    threshold: float | None = None,
+) -> dict[str, Any]:
+    """The harness: trains on ``train_worlds`` drawn worlds first (if asked), then evaluates.
+
+    With training, the model is written to ``model`` (or a temporary directory).
+    """
+    if not train_worlds:
+        if model is None:
+            raise ValueError("evaluate_model_on_worlds needs a model or train_worlds")
+        return evaluate_worlds(load_bundle(model), config, threshold=threshold)
+    seeds = range(train_first_seed, train_first_seed + train_worlds)
+    reports = train_reports or config.reports_per_world
+    with tempfile.TemporaryDirectory(prefix="amlscreen-model-") as scratch:
+        path = model or Path(scratch) / "model.skops"
+        bundle = train_on_worlds(seeds, reports, path, train_config)
+        return evaluate_worlds(bundle, config, threshold=threshold)

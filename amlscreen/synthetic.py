@@ -1,0 +1,176 @@
+"""Synthetic data for the detector: simulator worlds turned into training datasets.
+
+The composition layer: the simulator (``simulator``) and the detector (``models``) never
+import each other. This module draws labelled streams from worlds and hands their documents
+to ``models.train``, which featurises them exactly as the worker would.
+
+Domain randomisation: :func:`worlds_dataset` featurises several worlds drawn from the priors
+(each from its own empty history) and joins them; the model card then records the world
+seeds (``training.world_seeds``), so that an evaluation can refuse to judge a model on a
+world it was trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from models.pipeline import NEGATIVE_LABEL
+from models.registry import ModelArtefactError, read_card, verify
+from models.train import Dataset, TrainConfig, dataset_from_documents, train
+from simulator.generate import GeneratorConfig, generate
+from simulator.world import TypologyParams, World
+
+DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+def world_of(seed: int | None) -> World:
+    """The default world (None) or the world drawn with ``seed``."""
+    return World.default() if seed is None else World.draw(seed)
+
+
+def synthetic_dataset(
+    seed: int,
+    n_reports: int,
+    *,
+    world: World | None = None,
+    params: TypologyParams | None = None,
+    start: datetime = DEFAULT_START,
+    days: int = 60,
+    laundering_share: float = 0.02,
+) -> Dataset:
+    """One generator stream (the default world unless given), featurised as the worker would.
+
+    ``params`` replaces the world's laundering regime (e.g. ``TypologyParams.evaluation()``).
+    """
+    chosen = world or World.default()
+    if params is not None:
+        chosen = replace(chosen, typology=params)
+    config = GeneratorConfig(
+        seed=seed,
+        n_reports=n_reports,
+        start=start,
+        days=days,
+        laundering_share=laundering_share,
+        world=chosen,
+    )
+    documents: list[dict[str, Any]] = []
+    labels: list[str] = []
+    cases: list[str | None] = []
+    for item in generate(config):
+        documents.append(item.report)
+        labels.append(item.typology or NEGATIVE_LABEL)
+        cases.append(item.case_id)
+    description = {
+        "source": "synthetic generator (simulator)",
+        "seed": seed,
+        "n_reports": n_reports,
+        "start": start.isoformat(),
+        "days": days,
+        "laundering_share": laundering_share,
+        "world": chosen.name,
+        "regime": chosen.typology.name,
+    }
+    if chosen.seed is not None:
+        description["world_seeds"] = [chosen.seed]
+    return dataset_from_documents(documents, labels, cases, description)
+
+
+def join_datasets(datasets: Sequence[Dataset], description: Mapping[str, Any]) -> Dataset:
+    """Several histories as one dataset, in order (each later one's ``seq`` comes after)."""
+    frames: list[pl.DataFrame] = []
+    labels: list[str] = []
+    cases: list[str | None] = []
+    offset = 0
+    for dataset in datasets:
+        features = dataset.features
+        frames.append(features.with_columns(pl.col("seq") + offset))
+        if features.height:
+            offset += int(features["seq"].max()) + 1  # type: ignore[arg-type]
+        labels.extend(dataset.labels)
+        cases.extend(dataset.case_ids)
+    positives = [label for label in labels if label != NEGATIVE_LABEL]
+    typologies = {name: positives.count(name) for name in sorted(set(positives))}
+    joined = {**description, "positives": len(positives), "typologies": typologies}
+    return Dataset(pl.concat(frames, how="vertical"), labels, cases, joined)
+
+
+def worlds_dataset(
+    world_seeds: Iterable[int],
+    reports_per_world: int,
+    *,
+    start: datetime = DEFAULT_START,
+    days: int = 60,
+    laundering_share: float = 0.02,
+) -> Dataset:
+    """Streams of several drawn worlds (generator seed = world seed), joined for training."""
+    seeds = list(world_seeds)
+    if not seeds:
+        raise ValueError("worlds_dataset needs at least one world seed")
+    parts = [
+        synthetic_dataset(
+            seed,
+            reports_per_world,
+            world=World.draw(seed),
+            start=start,
+            days=days,
+            laundering_share=laundering_share,
+        )
+        for seed in seeds
+    ]
+    return join_datasets(
+        parts,
+        {
+            "source": "simulator worlds (domain randomisation)",
+            "world_seeds": seeds,
+            "reports_per_world": reports_per_world,
+            "n_reports": sum(part.features.height for part in parts),
+            "start": start.isoformat(),
+            "days": days,
+            "laundering_share": laundering_share,
+            "regime": "drawn",
+            "worlds": [
+                {"seed": seed, "reports": part.features.height, **_positives(part)}
+                for seed, part in zip(seeds, parts, strict=True)
+            ],
+        },
+    )
+
+
+def _positives(dataset: Dataset) -> dict[str, int]:
+    return {"positives": sum(label != NEGATIVE_LABEL for label in dataset.labels)}
+
+
+def training_world_seeds(card: Mapping[str, Any]) -> list[int]:
+    """The drawn worlds a model was trained on (empty: none, e.g. the default world only)."""
+    return [int(seed) for seed in card.get("training", {}).get("world_seeds") or []]
+
+
+def ensure_default_model(path: Path) -> None:
+    """Makes sure a usable model is at ``path`` (``amlscreen up``).
+
+    Nothing happens if a verified artefact is there. Without one, a small default model is
+    trained from the generator (about half a minute on two cores). An artefact that exists but
+    fails verification is replaced only if it is itself an auto-trained default; anything
+    else is someone's model and the error is raised.
+    """
+    if path.exists():
+        try:
+            verify(path)
+            return
+        except ModelArtefactError:
+            try:
+                source = read_card(path).get("training", {}).get("default")
+            except ModelArtefactError:
+                source = None
+            if not source:
+                raise
+    config = TrainConfig.small()
+    dataset = synthetic_dataset(config.seed, config.n_reports, start=config.start)
+    dataset.description["default"] = True
+    train(config, path, dataset=dataset)

@@ -1,0 +1,73 @@
+"""Synthetic datasets from simulator worlds, and the default model of ``amlscreen up``."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from amlscreen.synthetic import (
+    ensure_default_model,
+    join_datasets,
+    synthetic_dataset,
+    training_world_seeds,
+    worlds_dataset,
+)
+from models.pipeline import NEGATIVE_LABEL
+from models.registry import ModelArtefactError, card_path
+from tests.models.test_registry import tiny_model
+
+START = datetime(2026, 2, 2, tzinfo=UTC)
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    artefact = tiny_model()
+    target = tmp_path / "model.skops"
+    shutil.copy(artefact, target)
+    shutil.copy(card_path(artefact), card_path(target))
+    return target
+
+
+class TestDatasets:
+    def test_worlds_are_joined_in_order_and_recorded(self):
+        dataset = worlds_dataset([3, 4], 4_000, start=START, days=10, laundering_share=0.1)
+        features = dataset.features
+        assert features.height == len(dataset.labels) == len(dataset.case_ids) == 8_000
+        # Each world keeps its own arrival order; the second world comes after the first.
+        assert features["seq"].n_unique() == 8_000
+        assert dataset.description["world_seeds"] == [3, 4]
+        assert [w["seed"] for w in dataset.description["worlds"]] == [3, 4]
+        positives = sum(label != NEGATIVE_LABEL for label in dataset.labels)
+        assert dataset.description["positives"] == positives > 0
+        assert training_world_seeds({"training": dataset.description}) == [3, 4]
+
+    def test_a_drawn_world_differs_from_the_default_one(self):
+        default = synthetic_dataset(8, 3_000, start=START, days=10)
+        drawn = worlds_dataset([8], 3_000, start=START, days=10)
+        assert "world_seeds" not in default.description
+        assert training_world_seeds({"training": default.description}) == []
+        assert not default.features["report_id"].equals(drawn.features["report_id"])
+
+    def test_join_offsets_sequences(self):
+        one = synthetic_dataset(1, 1_000, start=START, days=5)
+        joined = join_datasets([one, one], {"source": "test"})
+        seq = joined.features["seq"].to_list()
+        assert seq[:1_000] == one.features["seq"].to_list()
+        assert min(seq[1_000:]) > max(seq[:1_000])
+        assert joined.description["positives"] == 2 * one.description["positives"]
+
+
+class TestDefaultModel:
+    def test_an_existing_verified_model_is_kept(self, copy):
+        before = copy.stat().st_mtime_ns
+        ensure_default_model(copy)
+        assert copy.stat().st_mtime_ns == before
+
+    def test_someone_elses_broken_model_is_not_replaced(self, copy):
+        with copy.open("ab") as handle:
+            handle.write(b"\0")
+        with pytest.raises(ModelArtefactError):
+            ensure_default_model(copy)
