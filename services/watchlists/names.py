@@ -1,0 +1,338 @@
+"""Names in any script, normalised and compared with ``rigour`` (OpenSanctions' name library).
+
+One normalisation serves watchlist screening and subject linking:
+
+* :func:`analyze` turns a raw name into ``rigour`` ``Name`` objects: honorifics stripped
+  ("Mr.", "Lic.", "Dr."), legal forms folded to a comparable class ("S.A. de C.V.", "LLC",
+  "GmbH"), parts latinised where the script allows it (Cyrillic, Greek, Armenian, Georgian,
+  accented Latin), and tagged with the name symbols of ``rigour``'s person-name and
+  organisation vocabularies (the symbol of "Хоакин" is the symbol of "Joaquín").
+* :func:`retrieval_keys` gives the keys a name is found by in an index: each part's
+  comparable form and its phonetic key (metaphone of its ASCII transliteration, so Arabic
+  and CJK parts have one too), alone and in pairs. Pairs keep common given names and
+  surnames ("juan", "garcia") from pulling in thousands of candidates.
+* :func:`compare` scores one name against another: symbol pairings first (shared name
+  symbols, legal-form classes, initials), then an edit-distance verdict on what is left
+  (``rigour.names.compare_parts``), with parts present on one side only weighing less. The
+  weights follow the design of the logic-v2 name matcher of ``nomenklatura`` (MIT licence,
+  by the authors of ``rigour``); the scoring code here is ours.
+* :func:`link_key` is the order-, case-, accent- and honorific-free key subject linking
+  stores (``subject_names.name_key``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+
+from rigour.names import (
+    Alignment,
+    CompareConfig,
+    Name,
+    NamePart,
+    NamePartTag,
+    NameTypeTag,
+    Symbol,
+    align_person_name_order,
+    analyze_names,
+    compare_parts,
+    extract_org_types,
+    pair_symbols,
+)
+from rigour.text import metaphone
+from rigour.text.translit import ascii_text
+
+
+class PartyKind(StrEnum):
+    """What a name belongs to; decides which honorific and legal-form rules apply."""
+
+    PERSON = "person"
+    ENTITY = "entity"
+    OBJECT = "object"  # vessels and aircraft on the SDN list
+    UNKNOWN = "unknown"
+
+
+_TYPE_TAGS = {
+    PartyKind.PERSON: NameTypeTag.PER,
+    PartyKind.ENTITY: NameTypeTag.ORG,
+    PartyKind.OBJECT: NameTypeTag.OBJ,
+}
+
+# Longest name analysed: list entries and report fields are far shorter; this bounds the work
+# a hostile report can cause.
+MAX_NAME_CHARS = 300
+
+# How much a part on one side only counts against a match, relative to a matched part. A part
+# the query (the report) has and the entry lacks ("Juan *Carlos* Pérez") says more than one
+# the entry has and the query lacks (lists carry full names; reports abbreviate).
+EXTRA_QUERY_WEIGHT = 0.8
+EXTRA_RESULT_WEIGHT = 0.2
+FAMILY_NAME_WEIGHT = 1.3
+STOPWORD_WEIGHT = 0.7
+LEGAL_FORM_CHANGE_WEIGHT = 0.3
+
+# Symbol pairings: the score a shared symbol earns and its weight among the name's parts.
+_SYMBOL_SCORES = {
+    Symbol.Category.ORG_CLASS: 0.8,
+    Symbol.Category.INITIAL: 0.9,
+    Symbol.Category.NAME: 0.9,
+    Symbol.Category.NICK: 0.6,
+    Symbol.Category.SYMBOL: 0.9,
+    Symbol.Category.DOMAIN: 0.9,
+    Symbol.Category.NUMERIC: 0.9,
+    Symbol.Category.LOCATION: 0.9,
+}
+_SYMBOL_WEIGHTS = {
+    Symbol.Category.ORG_CLASS: 0.7,
+    Symbol.Category.INITIAL: 0.5,
+    Symbol.Category.NICK: 0.8,
+    Symbol.Category.SYMBOL: 0.3,
+    Symbol.Category.DOMAIN: 0.7,
+    Symbol.Category.NUMERIC: 1.3,
+    Symbol.Category.LOCATION: 0.8,
+}
+# A legal form or a generic word on one side only barely matters ("Siemens AG" / "Siemens").
+_EXTRA_SYMBOL_WEIGHTS = {
+    Symbol.Category.ORG_CLASS: 0.3,
+    Symbol.Category.SYMBOL: 0.7,
+    Symbol.Category.NUMERIC: 1.3,
+    Symbol.Category.LOCATION: 0.8,
+}
+_COMPARE_CONFIG = CompareConfig()
+# Parts that carry no identity for retrieval: legal forms, stopwords ("de", "bin"), numbers.
+_NOT_RETRIEVED = frozenset({NamePartTag.LEGAL, NamePartTag.STOP, NamePartTag.NUM})
+# Retrieval pairs are built from the first parts only: a 12-word name would give 66 pairs.
+_MAX_RETRIEVAL_PARTS = 6
+
+
+def kind_of(value: str | None, name: str | None = None) -> PartyKind:
+    """The kind of a party from a report's ``type`` field; an untyped name with a legal form
+    ("… S.A. de C.V.") is an entity, any other untyped name is unknown."""
+    if value in ("person", "individual"):
+        return PartyKind.PERSON
+    if value in ("entity", "organization", "organisation", "company"):
+        return PartyKind.ENTITY
+    if value in ("vessel", "aircraft", "object"):
+        return PartyKind.OBJECT
+    if name and _has_legal_form(name[:MAX_NAME_CHARS]):
+        return PartyKind.ENTITY
+    return PartyKind.UNKNOWN
+
+
+@lru_cache(maxsize=20_000)
+def _has_legal_form(name: str) -> bool:
+    return bool(extract_org_types(name))
+
+
+@lru_cache(maxsize=200_000)
+def analyze(name: str, kind: PartyKind) -> tuple[Name, ...]:
+    """The ``rigour`` analysis of one name (cached: names repeat across reports).
+
+    An unknown kind is analysed as a person's name (:func:`kind_of` already made a name with
+    a legal form an entity): honorifics are stripped and given names and surnames get their
+    symbols.
+    """
+    text = name[:MAX_NAME_CHARS]
+    tag = _TYPE_TAGS.get(kind, NameTypeTag.PER)
+    analysed = analyze_names(tag, [text], consolidate=False)
+    return tuple(sorted(analysed, key=lambda item: (item.comparable, str(item.tag))))
+
+
+@lru_cache(maxsize=50_000)
+def _phonetic(comparable: str) -> str | None:
+    """Metaphone of the part's ASCII transliteration (Arabic, CJK and Hebrew included)."""
+    latin = ascii_text(comparable).replace(" ", "")
+    if not latin.isascii() or not latin.isalpha():
+        return None
+    key = metaphone(latin)
+    return key if len(key) >= 2 else None
+
+
+def _part_forms(part: NamePart) -> tuple[str, ...]:
+    forms = [f"t:{part.comparable}"]
+    phonetic = _phonetic(part.comparable)
+    if phonetic is not None:
+        forms.append(f"p:{phonetic}")
+    return tuple(forms)
+
+
+def retrieval_parts(name: Name) -> list[NamePart]:
+    """The parts of a name that identify it (no legal forms, stopwords or numbers)."""
+    kept = [part for part in name.parts if part.tag not in _NOT_RETRIEVED]
+    return kept[:_MAX_RETRIEVAL_PARTS]
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalKeys:
+    """Index keys of a name: ``single`` per part, ``pairs`` per two parts (any order)."""
+
+    single: frozenset[str]
+    pairs: frozenset[str]
+
+
+def retrieval_keys(names: Iterable[Name]) -> RetrievalKeys:
+    single: set[str] = set()
+    pairs: set[str] = set()
+    for name in names:
+        forms = [_part_forms(part) for part in retrieval_parts(name)]
+        for part_forms in forms:
+            single.update(part_forms)
+        for left in range(len(forms)):
+            for right in range(left + 1, len(forms)):
+                for a, b in zip(forms[left], forms[right], strict=False):
+                    if a == b:
+                        continue
+                    low, high = (a, b) if a < b else (b, a)
+                    pairs.add(f"{low}|{high}")
+    return RetrievalKeys(frozenset(single), frozenset(pairs))
+
+
+@dataclass(frozen=True, slots=True)
+class NameComparison:
+    """How well one name matches another, and the evidence, part by part."""
+
+    score: float
+    query: str
+    candidate: str
+    evidence: tuple[str, ...]
+    # Parts of the entry's name the report's name lacks (legal forms aside): "Juan García"
+    # against "GARCÍA LÓPEZ, Juan" lacks one.
+    missing: int = 0
+
+
+def _explain(alignment: Alignment) -> str:
+    query, result = alignment.qstr, alignment.rstr
+    if alignment.symbol is not None:
+        return f"{query}~{result} (same {alignment.symbol.category.value.lower()} symbol)"
+    if not query:
+        return f"{result} (only in the entry)"
+    if not result:
+        return f"{query} (only in the report)"
+    if query == result:
+        return f"{query} (same)"
+    return f"{query}~{result} (similar, {alignment.score:.2f})"
+
+
+def _is_family(alignment: Alignment) -> bool:
+    return any(part.tag == NamePartTag.FAMILY for part in (*alignment.qps, *alignment.rps))
+
+
+def _all_legal(alignment: Alignment) -> bool:
+    return all(part.tag == NamePartTag.LEGAL for part in (*alignment.qps, *alignment.rps))
+
+
+def _extra_weights(name: Name) -> dict[tuple[NamePart, ...], float]:
+    weights: dict[tuple[NamePart, ...], float] = {}
+    for span in name.spans:
+        weight = _EXTRA_SYMBOL_WEIGHTS.get(span.symbol.category, 1.0)
+        if weight != 1.0:
+            weights[span.parts] = weights.get(span.parts, 1.0) * weight
+    return weights
+
+
+def _score_pairing(
+    query: Name,
+    result: Name,
+    edges: Sequence[Alignment],
+    query_extras: dict[tuple[NamePart, ...], float],
+    result_extras: dict[tuple[NamePart, ...], float],
+) -> tuple[float, list[Alignment]]:
+    matches: list[Alignment] = []
+    for edge in edges:
+        category = edge.symbol.category if edge.symbol is not None else None
+        edge.score = _SYMBOL_SCORES.get(category, 1.0) if category is not None else 1.0
+        edge.weight = _SYMBOL_WEIGHTS.get(category, 1.0) if category is not None else 1.0
+        matches.append(edge)
+    query_used = {part for edge in edges for part in edge.qps}
+    result_used = {part for edge in edges for part in edge.rps}
+    query_rest = [part for part in query.parts if part not in query_used]
+    result_rest = [part for part in result.parts if part not in result_used]
+    if query_rest or result_rest:
+        if NameTypeTag.PER in (query.tag, result.tag):
+            query_rest, result_rest = align_person_name_order(query_rest, result_rest)
+        else:
+            query_rest = NamePart.tag_sort(query_rest)
+            result_rest = NamePart.tag_sort(result_rest)
+        matches.extend(compare_parts(query_rest, result_rest, config=_COMPARE_CONFIG))
+    for match in matches:
+        if not match.qps:
+            match.weight = EXTRA_RESULT_WEIGHT * _extra_bias(match.rps, result_extras)
+        elif not match.rps:
+            match.weight = EXTRA_QUERY_WEIGHT * _extra_bias(match.qps, query_extras)
+        if any(
+            len(parts) == 1 and parts[0].tag == NamePartTag.STOP for parts in (match.qps, match.rps)
+        ):
+            match.weight *= STOPWORD_WEIGHT
+        if match.score < 1.0 and match.qps and match.rps and match.qstr == match.rstr:
+            match.score = 1.0
+        elif match.qps and match.rps and _all_legal(match):
+            # "S.A. de C.V." against "S. de R.L. de C.V.": companies change or misreport
+            # their legal form far more often than their name.
+            match.weight = LEGAL_FORM_CHANGE_WEIGHT
+        if _is_family(match):
+            match.weight *= FAMILY_NAME_WEIGHT
+    total = sum(match.weight for match in matches)
+    score = sum(match.score * match.weight for match in matches) / total if total > 0 else 0.0
+    return score, matches
+
+
+def _extra_bias(parts: Sequence[NamePart], weights: dict[tuple[NamePart, ...], float]) -> float:
+    if len(parts) == 1 and parts[0].tag == NamePartTag.STOP:
+        return 0.5
+    return weights.get(tuple(parts), 1.0)
+
+
+def compare(query: Name, result: Name) -> NameComparison:
+    """Scores ``result`` (a list entry's name) as a match for ``query`` (a report's name)."""
+    if query.comparable == result.comparable:
+        return NameComparison(1.0, query.original, result.original, (f"{query.comparable} (same)",))
+    best_score = 0.0
+    best: list[Alignment] = []
+    query_extras = _extra_weights(query)
+    result_extras = _extra_weights(result)
+    for edges in pair_symbols(query, result):
+        score, matches = _score_pairing(query, result, edges, query_extras, result_extras)
+        if score > best_score or not best:
+            best_score, best = score, matches
+            if score >= 1.0:
+                break
+    missing = sum(
+        1
+        for match in best
+        if not match.qps and any(part.tag != NamePartTag.LEGAL for part in match.rps)
+    )
+    return NameComparison(
+        min(best_score, 1.0),
+        query.original,
+        result.original,
+        tuple(_explain(match) for match in best),
+        missing,
+    )
+
+
+def best_comparison(queries: Sequence[Name], results: Sequence[Name]) -> NameComparison | None:
+    """The best-scoring pair of a report's name analyses and an entry name's analyses."""
+    best: NameComparison | None = None
+    for query in queries:
+        for result in results:
+            comparison = compare(query, result)
+            if best is None or comparison.score > best.score:
+                best = comparison
+                if comparison.score >= 1.0:
+                    return best
+    return best
+
+
+def link_key(name: str, kind: PartyKind = PartyKind.UNKNOWN) -> str:
+    """The subject-linking key of a name: its parts' comparable forms (latinised where the
+    script allows, accents, case, punctuation, honorifics dropped; legal forms folded),
+    sorted. "PÉREZ, Juan", "Sr. Juan Pérez" and "Хуан Перес"'s transliteration "Juan Peres"
+    differ only where their letters do; a name in a script that is not latinised (Arabic,
+    CJK) keeps its own letters instead of vanishing."""
+    analysed = analyze(name, kind_of(kind.value, name) if kind is PartyKind.UNKNOWN else kind)
+    if not analysed:
+        return ""
+    parts = sorted({part.comparable for part in analysed[0].parts if part.tag != NamePartTag.LEGAL})
+    return " ".join(parts)[:200]
