@@ -8,6 +8,7 @@ from services.cases import orm as cases_orm
 from services.db import Base
 from services.reports import orm as reports_orm
 from services.subjects import orm as subjects_orm
+from services.watchlists import orm as watchlists_orm
 
 __all__ = [
     "Base",
@@ -18,4 +19,5 @@ __all__ = [
     "cases_orm",
     "reports_orm",
     "subjects_orm",
+    "watchlists_orm",
 ]

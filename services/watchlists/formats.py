@@ -102,15 +102,25 @@ def read_list(path: Path, list_format: ListFormat) -> ParsedList:
         return _read_sdn_csv(path)
     if path.is_dir():
         raise ListFormatError(f"{path} is a directory; the {list_format} format is one file")
-    data = _read_bytes(path)
+    parsed = parse_list_bytes(_read_bytes(path), list_format, str(path))
+    parsed.files = [path.name]
+    return parsed
+
+
+def parse_list_bytes(data: bytes, list_format: ListFormat, source: str) -> ParsedList:
+    """Entries of one list file's bytes (``sdn-csv``: sdn.csv alone, without its siblings)."""
+    if len(data) > MAX_FILE_BYTES:
+        raise ListFormatError(f"{source}: larger than {MAX_FILE_BYTES // 1024 // 1024} MiB")
     digest = hashlib.sha256(data).hexdigest()
-    if list_format is ListFormat.SDN_XML:
-        entries = parse_sdn_xml(data, source=str(path))
+    if list_format is ListFormat.SDN_CSV:
+        entries = parse_sdn_csv(data.decode("utf-8-sig"))
+    elif list_format is ListFormat.SDN_XML:
+        entries = parse_sdn_xml(data, source=source)
     elif list_format is ListFormat.FTM:
-        entries = parse_ftm(data.decode("utf-8-sig").splitlines(), source=str(path))
+        entries = parse_ftm(data.decode("utf-8-sig").splitlines(), source=source)
     else:
-        entries = parse_unit_csv(data.decode("utf-8-sig"), source=str(path))
-    return ParsedList(_unique(entries, str(path)), digest, [path.name])
+        entries = parse_unit_csv(data.decode("utf-8-sig"), source=source)
+    return ParsedList(_unique(entries, source), digest, [source])
 
 
 def _read_bytes(path: Path) -> bytes:
