@@ -143,7 +143,7 @@ def dismiss_match(
     view = watchlist_service.dismiss_match(
         session, principal=principal, match_id=match_id, reason=body.reason
     )
-    return SubjectMatchRead.of(view)
+    return SubjectMatchRead.of(view.match, view.watchlist, view.dismissal)
 
 
 @router.get(

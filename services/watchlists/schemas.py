@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.watchlists.matching import Match
-from services.watchlists.service import LoadOutcome, MatchView
+from services.watchlists.orm import WatchlistDismissal, WatchlistMatch
+
+if TYPE_CHECKING:  # the service imports the alert service, whose schemas import these
+    from services.watchlists.service import LoadOutcome
 
 
 class VersionRead(BaseModel):
@@ -158,12 +161,13 @@ class SubjectMatchRead(BaseModel):
     dismissal: DismissalRead | None
 
     @classmethod
-    def of(cls, view: MatchView) -> SubjectMatchRead:
-        match = view.match
+    def of(
+        cls, match: WatchlistMatch, watchlist: str, dismissal: WatchlistDismissal | None
+    ) -> SubjectMatchRead:
         return cls(
             id=match.id,
             subject_key=match.subject_key,
-            watchlist=view.watchlist,
+            watchlist=watchlist,
             entry_key=match.entry_key,
             role=match.role,
             party_name=match.party_name,
@@ -176,11 +180,11 @@ class SubjectMatchRead(BaseModel):
             last_seen_at=match.last_seen_at,
             found_by=match.found_by,
             dismissal=DismissalRead(
-                reason=view.dismissal.reason,
-                dismissed_by=view.dismissal.dismissed_by,
-                dismissed_at=view.dismissal.dismissed_at,
+                reason=dismissal.reason,
+                dismissed_by=dismissal.dismissed_by,
+                dismissed_at=dismissal.dismissed_at,
             )
-            if view.dismissal is not None
+            if dismissal is not None
             else None,
         )
 
