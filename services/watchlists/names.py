@@ -72,6 +72,9 @@ EXTRA_RESULT_WEIGHT = 0.2
 FAMILY_NAME_WEIGHT = 1.3
 STOPWORD_WEIGHT = 0.7
 LEGAL_FORM_CHANGE_WEIGHT = 0.3
+# A name with an identifying part replaced by another is most often another person or
+# company (typos and transliterations pair up as similar parts, not as replacements).
+SUBSTITUTION_FACTOR = 0.85
 
 # Symbol pairings: the score a shared symbol earns and its weight among the name's parts.
 _SYMBOL_SCORES = {
@@ -256,9 +259,14 @@ def _score_pairing(
             query_rest = NamePart.tag_sort(query_rest)
             result_rest = NamePart.tag_sort(result_rest)
         matches.extend(compare_parts(query_rest, result_rest, config=_COMPARE_CONFIG))
+    # A part on each side left unmatched is a substitution ("Los *Pinos* del Pacífico" for
+    # "Los *Álamos* del Pacífico"), not an omission: the entry's part then weighs as much as
+    # the report's.
+    substituted = _has_extra(matches, query_side=True) and _has_extra(matches, query_side=False)
+    result_extra_weight = EXTRA_QUERY_WEIGHT if substituted else EXTRA_RESULT_WEIGHT
     for match in matches:
         if not match.qps:
-            match.weight = EXTRA_RESULT_WEIGHT * _extra_bias(match.rps, result_extras)
+            match.weight = result_extra_weight * _extra_bias(match.rps, result_extras)
         elif not match.rps:
             match.weight = EXTRA_QUERY_WEIGHT * _extra_bias(match.qps, query_extras)
         if any(
@@ -275,7 +283,18 @@ def _score_pairing(
             match.weight *= FAMILY_NAME_WEIGHT
     total = sum(match.weight for match in matches)
     score = sum(match.score * match.weight for match in matches) / total if total > 0 else 0.0
+    if substituted:
+        score *= SUBSTITUTION_FACTOR
     return score, matches
+
+
+def _has_extra(matches: Sequence[Alignment], *, query_side: bool) -> bool:
+    """Whether a name part that identifies (no legal form, stopword or number) is unmatched."""
+    for match in matches:
+        own, other = (match.qps, match.rps) if query_side else (match.rps, match.qps)
+        if own and not other and any(part.tag not in _NOT_RETRIEVED for part in own):
+            return True
+    return False
 
 
 def _extra_bias(parts: Sequence[NamePart], weights: dict[tuple[NamePart, ...], float]) -> float:
