@@ -201,18 +201,17 @@ class WatchlistRepository:
 
     def add_dismissal(self, dismissal: WatchlistDismissal) -> bool:
         """Stores a dismissal; False when the pair was already dismissed."""
+        values = {
+            "subject_key": dismissal.subject_key,
+            "watchlist_id": dismissal.watchlist_id,
+            "entry_key": dismissal.entry_key,
+            "reason": dismissal.reason,
+            "dismissed_by": dismissal.dismissed_by,
+            "dismissed_at": dismissal.dismissed_at,
+        }
+        # One row, not a list: an executemany's rowcount is not reliable on every driver.
         result = self.session.execute(
-            insert_ignoring_conflicts(self.session, WatchlistDismissal),
-            [
-                {
-                    "subject_key": dismissal.subject_key,
-                    "watchlist_id": dismissal.watchlist_id,
-                    "entry_key": dismissal.entry_key,
-                    "reason": dismissal.reason,
-                    "dismissed_by": dismissal.dismissed_by,
-                    "dismissed_at": dismissal.dismissed_at,
-                }
-            ],
+            insert_ignoring_conflicts(self.session, WatchlistDismissal).values(**values)
         )
         return isinstance(result, CursorResult) and bool(result.rowcount)
 

@@ -69,7 +69,8 @@ class TestSdnCsv:
 
     def test_null_marker_and_bad_lines(self) -> None:
         [entry] = parse_sdn_csv('1,"ACME",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- \n')
-        assert entry.programs == () and entry.remarks is None
+        assert entry.programs == ()
+        assert entry.remarks is None
         with pytest.raises(ListFormatError, match="sdn.csv line 2: 3 fields"):
             parse_sdn_csv('1,"ACME",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- \n2,"X",y\n')
         with pytest.raises(ListFormatError, match="ent_num 'abc'"):
