@@ -38,9 +38,7 @@ def scorer() -> Scorer:
     return Scorer(load_bundle(tiny_model()), threshold=1.01)  # only rule-forced alerts
 
 
-def _report(
-    index: int, name: str, *, counterparty: dict | None = None, **subject: object
-) -> dict:
+def _report(index: int, name: str, *, counterparty: dict | None = None, **subject: object) -> dict:
     document = make_report(index, jurisdiction="MX", institution_id="MX-FI-0001")
     document["subject"] = {
         "subject_id": f"WL-{index}",
