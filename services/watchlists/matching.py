@@ -159,7 +159,7 @@ class ScreeningIndex:
                     continue
                 slot = len(self._names)
                 self._names.append((entry_index, analysed, weak))
-                keys = retrieval_keys(analysed)
+                keys = retrieval_keys(analysed, indexing=True)
                 for key in (*keys.single, *keys.pairs):
                     postings[key].append(slot)
             for identifier in entry.identifiers:

@@ -22,6 +22,7 @@ One normalisation serves watchlist screening and subject linking:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -72,6 +73,7 @@ EXTRA_RESULT_WEIGHT = 0.2
 FAMILY_NAME_WEIGHT = 1.3
 STOPWORD_WEIGHT = 0.7
 LEGAL_FORM_CHANGE_WEIGHT = 0.3
+LEGAL_FORM_EXTRA_WEIGHT = 0.1
 # A name with an identifying part replaced by another is most often another person or
 # company (typos and transliterations pair up as similar parts, not as replacements).
 SUBSTITUTION_FACTOR = 0.85
@@ -106,6 +108,18 @@ _EXTRA_SYMBOL_WEIGHTS = {
 _COMPARE_CONFIG = CompareConfig()
 # Parts that carry no identity for retrieval: legal forms, stopwords ("de", "bin"), numbers.
 _NOT_RETRIEVED = frozenset({NamePartTag.LEGAL, NamePartTag.STOP, NamePartTag.NUM})
+# Legal forms rigour does not tag as such in every position ("Eagle Imports Corp.").
+_MORE_LEGAL_FORMS = frozenset(
+    {"corp", "corporation", "co", "company", "inc", "incorporated", "ltd", "limited", "llc"}
+)
+# Honorifics and titles Mexican reports put before names, which rigour's list lacks.
+_HONORIFIC = re.compile(
+    r"^(?:(?:sr|sra|srta|lic|licda|ing|arq|dra?|mtr[oa]|profa?|don|doña|c\.\s?p)\.?\s+)+",
+    re.IGNORECASE,
+)
+# A part pair with the same sound ("Kozloff" / "Kozlov", "Mendes" / "Méndez") that spelling
+# distance alone would reject.
+PHONETIC_SCORE = 0.85
 # Retrieval pairs are built from the first parts only: a 12-word name would give 66 pairs.
 _MAX_RETRIEVAL_PARTS = 6
 
@@ -139,6 +153,8 @@ def analyze(name: str, kind: PartyKind) -> tuple[Name, ...]:
     """
     text = name[:MAX_NAME_CHARS]
     tag = _TYPE_TAGS.get(kind, NameTypeTag.PER)
+    if tag == NameTypeTag.PER:
+        text = _HONORIFIC.sub("", text.strip()) or text
     analysed = analyze_names(tag, [text], consolidate=False)
     return tuple(sorted(analysed, key=lambda item: (item.comparable, str(item.tag))))
 
@@ -153,17 +169,43 @@ def _phonetic(comparable: str) -> str | None:
     return key if len(key) >= 2 else None
 
 
-def _part_forms(part: NamePart) -> tuple[str, ...]:
-    forms = [f"t:{part.comparable}"]
+_VOWELS = re.compile(r"[aeiouy]+")
+_REPEATS = re.compile(r"(.)\1+")
+
+
+@lru_cache(maxsize=50_000)
+def _skeleton(comparable: str) -> str | None:
+    """The consonants of the part's ASCII transliteration, repeats collapsed: Arabic and
+    Hebrew write few vowels, so "حداد" (hdad) and "Haddad" share "hd", "محمد" and "Mohammed"
+    share "mhmd"."""
+    latin = "".join(char for char in ascii_text(comparable).lower() if "a" <= char <= "z")
+    key = _REPEATS.sub(r"\1", _VOWELS.sub("", latin))
+    return key if len(key) >= 2 else None
+
+
+def _part_forms(part: NamePart, *, skeleton: bool) -> dict[str, str]:
+    forms = {"t": part.comparable}
     phonetic = _phonetic(part.comparable)
     if phonetic is not None:
-        forms.append(f"p:{phonetic}")
-    return tuple(forms)
+        forms["p"] = phonetic
+    if skeleton:
+        consonants = _skeleton(part.comparable)
+        if consonants is not None:
+            forms["c"] = consonants
+    return forms
+
+
+def is_legal(part: NamePart) -> bool:
+    return part.tag == NamePartTag.LEGAL or part.comparable in _MORE_LEGAL_FORMS
+
+
+def _identifies(part: NamePart) -> bool:
+    return part.tag not in _NOT_RETRIEVED and not is_legal(part)
 
 
 def retrieval_parts(name: Name) -> list[NamePart]:
     """The parts of a name that identify it (no legal forms, stopwords or numbers)."""
-    kept = [part for part in name.parts if part.tag not in _NOT_RETRIEVED]
+    kept = [part for part in name.parts if _identifies(part)]
     return kept[:_MAX_RETRIEVAL_PARTS]
 
 
@@ -175,20 +217,26 @@ class RetrievalKeys:
     pairs: frozenset[str]
 
 
-def retrieval_keys(names: Iterable[Name]) -> RetrievalKeys:
+def retrieval_keys(names: Iterable[Name], *, indexing: bool = False) -> RetrievalKeys:
+    """Keys of ``names``. Consonant skeletons are filed for every indexed name, and looked up
+    only for a name with a part in a script that is not latinised (Arabic, Hebrew, CJK):
+    in Latin names they would only add noise."""
     single: set[str] = set()
     pairs: set[str] = set()
     for name in names:
-        forms = [_part_forms(part) for part in retrieval_parts(name)]
+        parts = retrieval_parts(name)
+        skeleton = indexing or any(not part.comparable.isascii() for part in parts)
+        forms = [_part_forms(part, skeleton=skeleton) for part in parts]
         for part_forms in forms:
-            single.update(part_forms)
+            single.update(f"{kind}:{value}" for kind, value in part_forms.items())
         for left in range(len(forms)):
             for right in range(left + 1, len(forms)):
-                for a, b in zip(forms[left], forms[right], strict=False):
-                    if a == b:
+                for kind, a in forms[left].items():
+                    b = forms[right].get(kind)
+                    if b is None or a == b:
                         continue
                     low, high = (a, b) if a < b else (b, a)
-                    pairs.add(f"{low}|{high}")
+                    pairs.add(f"{kind}:{low}|{high}")
     return RetrievalKeys(frozenset(single), frozenset(pairs))
 
 
@@ -222,8 +270,8 @@ def _is_family(alignment: Alignment) -> bool:
     return any(part.tag == NamePartTag.FAMILY for part in (*alignment.qps, *alignment.rps))
 
 
-def _all_legal(alignment: Alignment) -> bool:
-    return all(part.tag == NamePartTag.LEGAL for part in (*alignment.qps, *alignment.rps))
+def _all_legal(parts: Iterable[NamePart]) -> bool:
+    return all(is_legal(part) for part in parts)
 
 
 def _extra_weights(name: Name) -> dict[tuple[NamePart, ...], float]:
@@ -253,6 +301,8 @@ def _score_pairing(
     query_rest = [part for part in query.parts if part not in query_used]
     result_rest = [part for part in result.parts if part not in result_used]
     if query_rest or result_rest:
+        query_rest, result_rest, sounding = _pair_by_sound(query_rest, result_rest)
+        matches.extend(sounding)
         if NameTypeTag.PER in (query.tag, result.tag):
             query_rest, result_rest = align_person_name_order(query_rest, result_rest)
         else:
@@ -265,19 +315,24 @@ def _score_pairing(
     substituted = _has_extra(matches, query_side=True) and _has_extra(matches, query_side=False)
     result_extra_weight = EXTRA_QUERY_WEIGHT if substituted else EXTRA_RESULT_WEIGHT
     for match in matches:
-        if not match.qps:
-            match.weight = result_extra_weight * _extra_bias(match.rps, result_extras)
-        elif not match.rps:
-            match.weight = EXTRA_QUERY_WEIGHT * _extra_bias(match.qps, query_extras)
+        if not match.qps or not match.rps:
+            own = match.qps or match.rps
+            if _all_legal(own):
+                match.weight = LEGAL_FORM_EXTRA_WEIGHT  # "Acme" for "Acme Corp."
+            elif not match.qps:
+                match.weight = result_extra_weight * _extra_bias(match.rps, result_extras)
+            else:
+                match.weight = EXTRA_QUERY_WEIGHT * _extra_bias(match.qps, query_extras)
         if any(
             len(parts) == 1 and parts[0].tag == NamePartTag.STOP for parts in (match.qps, match.rps)
         ):
             match.weight *= STOPWORD_WEIGHT
         if match.score < 1.0 and match.qps and match.rps and match.qstr == match.rstr:
             match.score = 1.0
-        elif match.qps and match.rps and _all_legal(match):
+        elif match.qps and match.rps and _all_legal((*match.qps, *match.rps)):
             # "S.A. de C.V." against "S. de R.L. de C.V.": companies change or misreport
             # their legal form far more often than their name.
+            match.score = max(match.score, 0.5)
             match.weight = LEGAL_FORM_CHANGE_WEIGHT
         if _is_family(match):
             match.weight *= FAMILY_NAME_WEIGHT
@@ -288,11 +343,39 @@ def _score_pairing(
     return score, matches
 
 
+def _pair_by_sound(
+    query: list[NamePart], result: list[NamePart]
+) -> tuple[list[NamePart], list[NamePart], list[Alignment]]:
+    """Pairs the parts left over on each side that sound alike (same phonetic key)."""
+    paired: list[Alignment] = []
+    rest = list(result)
+    kept: list[NamePart] = []
+    for part in query:
+        key = _phonetic(part.comparable) if _identifies(part) else None
+        partner = next(
+            (
+                other
+                for other in rest
+                if key is not None
+                and other.comparable != part.comparable
+                and _identifies(other)
+                and _phonetic(other.comparable) == key
+            ),
+            None,
+        )
+        if partner is None:
+            kept.append(part)
+            continue
+        rest.remove(partner)
+        paired.append(Alignment([part], [partner], score=PHONETIC_SCORE, weight=1.0))
+    return kept, rest, paired
+
+
 def _has_extra(matches: Sequence[Alignment], *, query_side: bool) -> bool:
     """Whether a name part that identifies (no legal form, stopword or number) is unmatched."""
     for match in matches:
         own, other = (match.qps, match.rps) if query_side else (match.rps, match.qps)
-        if own and not other and any(part.tag not in _NOT_RETRIEVED for part in own):
+        if own and not other and any(_identifies(part) for part in own):
             return True
     return False
 
@@ -317,11 +400,7 @@ def compare(query: Name, result: Name) -> NameComparison:
             best_score, best = score, matches
             if score >= 1.0:
                 break
-    missing = sum(
-        1
-        for match in best
-        if not match.qps and any(part.tag != NamePartTag.LEGAL for part in match.rps)
-    )
+    missing = sum(1 for match in best if not match.qps and any(_identifies(p) for p in match.rps))
     return NameComparison(
         min(best_score, 1.0),
         query.original,
