@@ -11,7 +11,7 @@ True pairs (the query is the entry): another word order ("SURNAME, Given" / "Giv
 Surname"), accents dropped or added, upper or mixed case, an honorific ("Sr.", "Lic.",
 "Mr."), one typo, the name in its original script (Cyrillic, Arabic) or a different Latin
 transliteration, a changed legal form ("S.A. de C.V." for "LLC"), an alias, the second
-surname left out (corroborated by the date of birth, or not).
+surname left out (corroborated by the date of birth, or only by the country).
 
 Hard negatives (the query is someone else): the same surnames with another given name, the
 same given name with another surname, the listed name with another person's date of birth,
@@ -21,7 +21,7 @@ distinctive one.
 Every query is screened against an index of the whole list (retrieval included, as in the
 worker); a pair is predicted positive when its entry is among the query's matches. Figures are
 given for strong matches (what alerts) and for any match (strong or weak: a reason). Two kinds
-of true pair are weak by design (a weak alias; a partial name nothing corroborates): they
+of true pair are weak by design (a weak alias; a partial name only the country corroborates): they
 count in the recall of any match, not in that of strong matches.
 """
 
@@ -241,7 +241,7 @@ EN_COMPANY = [
 EN_KINDS = ["Trading", "Logistics", "Holdings", "Imports", "Shipping", "Consulting"]
 MX_FORMS = ["S.A. de C.V.", "S. de R.L. de C.V.", "S.A.P.I. de C.V.", "S.C."]
 EN_FORMS = ["LLC", "Inc.", "Corp.", "Ltd."]
-WEAK_BY_DESIGN = frozenset({"weak alias", "second surname dropped, nothing else known"})
+WEAK_BY_DESIGN = frozenset({"weak alias", "second surname dropped, same country"})
 HONORIFICS = ["Sr.", "Sra.", "Lic.", "Ing.", "Dr.", "Mr.", "Mrs."]
 
 
@@ -396,7 +396,7 @@ def positives(rng: random.Random, item: Listed) -> list[Pair]:
                 "second surname dropped, date of birth agrees",
                 birth_date=birth,
             )
-            add(f"{given[0]} {surnames[0]}", "second surname dropped, nothing else known")
+            add(f"{given[0]} {surnames[0]}", "second surname dropped, same country", country="MX")
         for alias in entry.aliases:
             add(alias.name.title(), "weak alias" if alias.weak else "alias")
     elif origin in ("ru", "ar"):

@@ -440,11 +440,13 @@ class DetectionHook:
             session,
             index,
             [
+                # From the documents (plain dicts, computed once per report): cheaper to read
+                # than the validated models, whose extension fields are attribute lookups.
                 watchlist_service.ScreeningInput(
                     item.report.subject_key,
-                    watchlist_service.subject_party(item.report.subject),
+                    watchlist_service.subject_party(item.document["subject"]),
                     watchlist_service.counterparty_party(
-                        item.report.transaction.counterparty if item.report.transaction else None
+                        (item.document.get("transaction") or {}).get("counterparty")
                     ),
                 )
                 for item in items

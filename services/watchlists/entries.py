@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -17,6 +18,7 @@ _NOT_ALPHANUMERIC = re.compile(r"[^0-9A-Za-z]")
 IDENTIFIER_TYPES = ("SSN", "ITIN", "EIN", "RFC", "CURP", "PASSPORT", "OTHER")
 
 
+@lru_cache(maxsize=100_000)
 def normalize_identifier(value: str) -> str:
     """Upper-case alphanumerics only, as the wire format's ``PartyIdentifier.normalized``."""
     return _NOT_ALPHANUMERIC.sub("", value).upper()

@@ -23,8 +23,9 @@ Scores, from a party and an entry:
   (an entry with several dates of birth conflicts only if none agrees);
 * country: a party country the entry does not name takes off :data:`COUNTRY_CONFLICT`;
 * a partial name (a report's "Juan García" against the entry's "GARCÍA LÓPEZ, Juan") is at
-  most :data:`PARTIAL_NAME_CAP`, a weak match, unless the date of birth or an identifier
-  agrees: common given names and surnames would otherwise raise alerts by the hundred.
+  most :data:`PARTIAL_NAME_CAP`, a weak match, and only where the country agrees, unless the
+  date of birth or an identifier does: common given names and surnames would otherwise match
+  by the hundred.
 
 A match scoring at least :data:`STRONG` is strong (it forces an alert), at least :data:`WEAK`
 weak (a reason and a feature only). docs/watchlists.md gives the measured precision and recall.
@@ -32,24 +33,28 @@ weak (a reason and a feature only). docs/watchlists.md gives the measured precis
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
+import numpy.typing as npt
 from rigour.names import Name
 
 from services.watchlists.entries import ListEntry, normalize_identifier
 from services.watchlists.names import (
     NameComparison,
     PartyKind,
+    Signature,
     analyze,
     best_comparison,
     retrieval_keys,
+    score_bound,
+    signature,
 )
 
 STRONG = 0.85
@@ -64,9 +69,12 @@ COUNTRY_CONFLICT = 0.1
 PARTIAL_NAME_CAP = 0.84
 # Below this, a name comparison is not kept as a candidate at all.
 NAME_FLOOR = 0.6
-MAX_CANDIDATES = 12
+MAX_CANDIDATES = 10
+# ``names.score_bound`` is rough (symbol weights and legal forms aside): a candidate is
+# skipped only when even the bound falls this far below the floor.
+BOUND_MARGIN = 0.1
 SINGLE_POSTING_CAP = 200
-PAIR_POSTING_CAP = 5_000
+PAIR_POSTING_CAP = 2_000
 NAME_CACHE_SIZE = 100_000
 
 
@@ -75,9 +83,9 @@ class Strength(StrEnum):
     WEAK = "weak"
 
 
-@dataclass(frozen=True, slots=True)
-class Party:
-    """Someone a report names: its subject or its counterparty."""
+class Party(NamedTuple):
+    """Someone a report names: its subject or its counterparty (a tuple: one is made per
+    party of every report)."""
 
     name: str | None
     kind: PartyKind = PartyKind.UNKNOWN
@@ -147,8 +155,10 @@ class ScreeningIndex:
     def __init__(self, entries: Sequence[IndexedEntry]) -> None:
         self.entries = list(entries)
         self.versions = tuple(sorted({(item.watchlist, item.version) for item in entries}))
-        # One slot per entry name: (entry index, analysed name, is a weak alias).
+        # One slot per entry name: (entry index, analysed name, is a weak alias), and the
+        # name's part signatures (``names.score_bound``).
         self._names: list[tuple[int, tuple[Name, ...], bool]] = []
+        self._signatures: list[Signature] = []
         postings: dict[str, list[int]] = defaultdict(list)
         self._identifiers: dict[str, list[int]] = defaultdict(list)
         for entry_index, item in enumerate(self.entries):
@@ -159,6 +169,7 @@ class ScreeningIndex:
                     continue
                 slot = len(self._names)
                 self._names.append((entry_index, analysed, weak))
+                self._signatures.append(signature(analysed))
                 keys = retrieval_keys(analysed, indexing=True)
                 for key in (*keys.single, *keys.pairs):
                     postings[key].append(slot)
@@ -166,10 +177,12 @@ class ScreeningIndex:
                 normalized = identifier.normalized
                 if len(normalized) >= 4:
                     self._identifiers[normalized].append(entry_index)
-        self._postings = dict(postings)
         total = max(len(self._names), 1)
-        self._weights = {
-            key: math.log(1.0 + total / len(posting)) for key, posting in self._postings.items()
+        # Postings as arrays: a query's candidates are summed with numpy, not a Python loop
+        # over thousands of slots.
+        self._postings = {
+            key: (np.asarray(posting, dtype=np.int32), math.log(1.0 + total / len(posting)))
+            for key, posting in postings.items()
         }
         self._name_hits: Callable[[str, PartyKind], tuple[_NameHit, ...]] = lru_cache(
             maxsize=NAME_CACHE_SIZE
@@ -181,31 +194,34 @@ class ScreeningIndex:
     # ---- names -------------------------------------------------------------------------
     def _candidates(self, analysed: Sequence[Name]) -> list[int]:
         keys = retrieval_keys(analysed)
-        weight: dict[int, float] = defaultdict(float)
-        for key in keys.pairs:
-            posting = self._postings.get(key)
-            if posting is not None and len(posting) <= PAIR_POSTING_CAP:
-                gain = self._weights[key]
-                for slot in posting:
-                    weight[slot] += gain
-        for key in keys.single:
-            posting = self._postings.get(key)
-            if posting is not None and len(posting) <= SINGLE_POSTING_CAP:
-                gain = self._weights[key]
-                for slot in posting:
-                    weight[slot] += gain
-        if len(weight) <= MAX_CANDIDATES:
-            return list(weight)
-        return heapq.nlargest(MAX_CANDIDATES, weight, key=weight.__getitem__)
+        arrays: list[npt.NDArray[np.int32]] = []
+        gains: list[npt.NDArray[np.float64]] = []
+        for group, cap in ((keys.pairs, PAIR_POSTING_CAP), (keys.single, SINGLE_POSTING_CAP)):
+            for key in group:
+                found = self._postings.get(key)
+                if found is not None and found[0].size <= cap:
+                    arrays.append(found[0])
+                    gains.append(np.full(found[0].size, found[1]))
+        if not arrays:
+            return []
+        slots, inverse = np.unique(np.concatenate(arrays), return_inverse=True)
+        weight = np.bincount(inverse, weights=np.concatenate(gains))
+        if slots.size > MAX_CANDIDATES:
+            best = np.argpartition(weight, -MAX_CANDIDATES)[-MAX_CANDIDATES:]
+            slots = slots[best]
+        return [int(slot) for slot in slots]
 
     def _find_names(self, name: str, kind: PartyKind) -> tuple[_NameHit, ...]:
         analysed = analyze(name, kind)
         if not analysed:
             return ()
         best: dict[int, _NameHit] = {}
+        query = signature(analysed)
         for slot in self._candidates(analysed):
             entry_index, names, weak = self._names[slot]
             if not _compatible(kind, self.entries[entry_index].entry.kind):
+                continue
+            if score_bound(query, self._signatures[slot]) < NAME_FLOOR - BOUND_MARGIN:
                 continue
             comparison = best_comparison(analysed, names)
             if comparison is None or comparison.score < NAME_FLOOR:
@@ -303,7 +319,8 @@ class ScreeningIndex:
                 matched["country"] = "different"
         corroborated = identifier_type is not None or birth == "same"
         if hit is not None and hit.comparison.missing and not corroborated:
-            score = min(score, PARTIAL_NAME_CAP)
+            # A partial name is a weak match where the country agrees, else none at all.
+            score = min(score, PARTIAL_NAME_CAP if matched.get("country") == "same" else 0.0)
         score = round(min(score, 1.0), 3)
         if score < WEAK:
             return None

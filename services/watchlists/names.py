@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
+from rapidfuzz import fuzz
 from rigour.names import (
     Alignment,
     CompareConfig,
@@ -240,6 +241,73 @@ def retrieval_keys(names: Iterable[Name], *, indexing: bool = False) -> Retrieva
     return RetrievalKeys(frozenset(single), frozenset(pairs))
 
 
+PartSignature = tuple[str, frozenset[str]]  # comparable form, keys and one-part symbols
+# Parts at least this similar (rapidfuzz's normalised Indel similarity, 0-100) may pair up by
+# edit distance in ``compare_parts``: "abila" / "avila", "quintro" / "quintero".
+_SIMILAR_PARTS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """What :func:`score_bound` needs of a name: per identifying part its comparable form,
+    keys and one-part symbols; and all of those keys together."""
+
+    parts: tuple[PartSignature, ...]
+    keys: frozenset[str]
+
+
+def signature(names: Sequence[Name]) -> Signature:
+    if not names:
+        return Signature((), frozenset())
+    name = names[0]
+    symbols: dict[int, set[str]] = {}
+    for span in name.spans:
+        if len(span.parts) == 1:
+            symbols.setdefault(span.parts[0].index, set()).add(f"s:{span.symbol.id}")
+    parts = tuple(
+        (
+            part.comparable,
+            frozenset(
+                {f"{kind}:{value}" for kind, value in _part_forms(part, skeleton=True).items()}
+                | symbols.get(part.index, set())
+            ),
+        )
+        for part in retrieval_parts(name)
+    )
+    return Signature(parts, frozenset().union(*(keys for _, keys in parts)))
+
+
+def _unmatched(parts: Sequence[PartSignature], other: Signature) -> int:
+    count = 0
+    for comparable, keys in parts:
+        if keys & other.keys:
+            continue
+        if any(
+            fuzz.ratio(comparable, candidate, score_cutoff=_SIMILAR_PARTS)
+            for candidate, _ in other.parts
+        ):
+            continue
+        count += 1
+    return count
+
+
+def score_bound(query: Signature, result: Signature) -> float:
+    """Roughly the best :func:`compare` score two names could reach: parts of one name that
+    share no key or symbol with, and are not spelled like, any part of the other count as
+    unmatched. It lets the matcher skip the full comparison of hopeless candidates."""
+    if not query.parts or not result.parts:
+        return 1.0
+    extra_query = _unmatched(query.parts, result)
+    matched = len(query.parts) - extra_query
+    if matched == 0:
+        return 0.0
+    extra_result = _unmatched(result.parts, query)
+    substituted = extra_query > 0 and extra_result > 0
+    result_weight = EXTRA_QUERY_WEIGHT if substituted else EXTRA_RESULT_WEIGHT
+    bound = matched / (matched + EXTRA_QUERY_WEIGHT * extra_query + result_weight * extra_result)
+    return bound * (SUBSTITUTION_FACTOR if substituted else 1.0)
+
+
 @dataclass(frozen=True, slots=True)
 class NameComparison:
     """How well one name matches another, and the evidence, part by part."""
@@ -303,12 +371,17 @@ def _score_pairing(
     if query_rest or result_rest:
         query_rest, result_rest, sounding = _pair_by_sound(query_rest, result_rest)
         matches.extend(sounding)
-        if NameTypeTag.PER in (query.tag, result.tag):
-            query_rest, result_rest = align_person_name_order(query_rest, result_rest)
+        if not query_rest or not result_rest:
+            # Nothing to measure a distance between: the rest are parts of one side only.
+            matches.extend(Alignment([part], []) for part in query_rest)
+            matches.extend(Alignment([], [part]) for part in result_rest)
         else:
-            query_rest = NamePart.tag_sort(query_rest)
-            result_rest = NamePart.tag_sort(result_rest)
-        matches.extend(compare_parts(query_rest, result_rest, config=_COMPARE_CONFIG))
+            if NameTypeTag.PER in (query.tag, result.tag):
+                query_rest, result_rest = align_person_name_order(query_rest, result_rest)
+            else:
+                query_rest = NamePart.tag_sort(query_rest)
+                result_rest = NamePart.tag_sort(result_rest)
+            matches.extend(compare_parts(query_rest, result_rest, config=_COMPARE_CONFIG))
     # A part on each side left unmatched is a substitution ("Los *Pinos* del Pacífico" for
     # "Los *Álamos* del Pacífico"), not an omission: the entry's part then weighs as much as
     # the report's.

@@ -14,10 +14,10 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -317,61 +317,45 @@ class IndexHolder:
 # ---- screening ------------------------------------------------------------------------------
 
 
-def _birth_date(party: Any) -> str | None:
+def _birth_date(party: Mapping[str, Any]) -> str | None:
     """A party's date of birth, if the reporter sent one (an extension field of wire v1)."""
-    for key in ("birth_date", "date_of_birth", "dob"):
-        value = party.get(key) if isinstance(party, dict) else getattr(party, key, None)
-        if value:
-            return str(value)[:10]
-    return None
+    value = party.get("birth_date") or party.get("date_of_birth")
+    return str(value)[:10] if value else None
 
 
-def subject_party(subject: Any) -> Party:
-    """The screening view of a report's subject (a ``Subject`` model or its JSON document)."""
-    get = subject.get if isinstance(subject, dict) else lambda key: getattr(subject, key, None)
-    name = get("name")
-    identifiers: list[tuple[str, str]] = []
-    for identifier in get("identifiers") or []:
-        id_type = identifier.get("type") if isinstance(identifier, dict) else identifier.type
-        value = identifier.get("value") if isinstance(identifier, dict) else identifier.value
-        if id_type and value:
-            identifiers.append((str(id_type), normalize_identifier(str(value))))
+def subject_party(subject: Mapping[str, Any]) -> Party:
+    """The screening view of a report's subject (its JSON document)."""
+    name = subject.get("name")
+    identifiers = tuple(
+        (str(item["type"]), normalize_identifier(str(item["value"])))
+        for item in subject.get("identifiers") or ()
+        if isinstance(item, dict) and item.get("type") and item.get("value")
+    )
     return Party(
-        name=name,
-        kind=kind_of(_text(get("type")), name),
-        country=get("country"),
-        birth_date=_birth_date(subject),
-        identifiers=tuple(identifiers),
+        name,
+        kind_of(subject.get("type"), name),
+        subject.get("country"),
+        _birth_date(subject),
+        identifiers,
     )
 
 
-def counterparty_party(counterparty: Any) -> Party | None:
-    if counterparty is None:
+def counterparty_party(counterparty: Mapping[str, Any] | None) -> Party | None:
+    """The screening view of a report's counterparty (its JSON document), if it has a name."""
+    if not counterparty:
         return None
-    get = (
-        counterparty.get
-        if isinstance(counterparty, dict)
-        else lambda key: getattr(counterparty, key, None)
-    )
-    name = get("name")
+    name = counterparty.get("name")
     if not name:
         return None
     return Party(
-        name=name,
-        kind=kind_of(_text(get("type")), name),
-        country=get("country"),
-        birth_date=_birth_date(counterparty),
+        name,
+        kind_of(counterparty.get("type"), name),
+        counterparty.get("country"),
+        _birth_date(counterparty),
     )
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(getattr(value, "value", value))
-
-
-@dataclass(frozen=True, slots=True)
-class ScreeningInput:
+class ScreeningInput(NamedTuple):
     """A report's parties, keyed by the subject whose alert a match raises or joins."""
 
     subject_key: str

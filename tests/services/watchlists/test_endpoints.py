@@ -120,7 +120,11 @@ class TestMatches:
         [found] = watchlist_service.screen_parties(
             session,
             IndexHolder(refresh_s=0).get(session),
-            [ScreeningInput(report.subject_key, subject_party(report.subject))],
+            [
+                ScreeningInput(
+                    report.subject_key, subject_party(report.model_dump(mode="json")["subject"])
+                )
+            ],
         )
         watchlist_service.record_matches(
             session,

@@ -71,9 +71,9 @@ def test_strong_matches(index: ScreeningIndex, party: Party, entry: str) -> None
     [
         # weak alias: a nickname many people share
         (Party("El Guero", PERSON), "9001"),
-        # a partial name without a date of birth to corroborate it
+        # a partial name: the country agrees, no date of birth to corroborate it
         (Party("Juan Garcia", PERSON, "MX"), "9003"),
-        (Party("Jose Ramon Mendez", PERSON), "9001"),
+        (Party("Jose Ramon Mendez", PERSON, "MX"), "9001"),
     ],
 )
 def test_weak_matches(index: ScreeningIndex, party: Party, entry: str) -> None:
@@ -90,6 +90,9 @@ def test_weak_matches(index: ScreeningIndex, party: Party, entry: str) -> None:
         Party("Maria Garcia Lopez", PERSON, "MX"),
         Party("Juan Garcia Perez", PERSON, "MX"),
         Party("Vicente Mendez Avila", PERSON),
+        # a partial name, nothing else in common
+        Party("Jose Ramon Mendez", PERSON),
+        Party("Juan Garcia", PERSON, "US"),
         # a company with a similar name
         Party("Inmobiliaria Los Pinos del Pacifico S.A. de C.V.", ENTITY),
         Party("Transportes Rapidos del Sur S.A. de C.V.", ENTITY),

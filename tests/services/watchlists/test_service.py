@@ -112,7 +112,11 @@ class TestScreening:
         _load(session, DATA / "unit.csv")
         holder = IndexHolder(refresh_s=0)
         [report] = store_reports(session, [_report(1, name="Rogelio Benitez Cruz")])
-        inputs = [ScreeningInput(report.subject_key, subject_party(report.subject))]
+        inputs = [
+            ScreeningInput(
+                report.subject_key, subject_party(report.model_dump(mode="json")["subject"])
+            )
+        ]
         [found] = screen_parties(session, holder.get(session), inputs)
         assert [m.entry.key for m in found.strong] == ["U-1"]
         rows = watchlist_service.match_rows(
@@ -144,7 +148,9 @@ class TestScreening:
         assert again.matches == []
         assert [m.entry.key for m in again.dismissed] == ["U-1"]
         # Another subject with the same name is not covered by this dismissal.
-        other = [ScreeningInput("SSN-other", subject_party(report.subject))]
+        other = [
+            ScreeningInput("SSN-other", subject_party(report.model_dump(mode="json")["subject"]))
+        ]
         assert [
             m.entry.key for m in screen_parties(session, holder.get(session), other)[0].strong
         ] == ["U-1"]
