@@ -433,9 +433,9 @@ class DetectionHook:
         A strong match is a forcing rule hit (the report alerts whatever its score); a weak one
         a rule hit, a reason and the ``watchlist_score`` feature of the alert, if one is raised.
         """
-        if self.watchlists is None:
+        index = self.watchlists.get(session) if self.watchlists is not None else None
+        if index is None or not len(index):
             return [ReportScreening(item.report.subject_key) for item in items]
-        index = self.watchlists.get(session)
         screenings = watchlist_service.screen_parties(
             session,
             index,

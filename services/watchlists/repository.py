@@ -126,6 +126,12 @@ class WatchlistRepository:
         """Inserts new (subject, list, entry, role) matches; refreshes the ones known."""
         if not rows:
             return
+        # A listed subject's several reports in one batch: its latest row is written once.
+        latest = {
+            (row["subject_key"], row["watchlist_id"], row["entry_key"], row["role"]): row
+            for row in rows
+        }
+        rows = list(latest.values())
         self.session.execute(
             insert_ignoring_conflicts(self.session, WatchlistMatch),
             [{**row, "first_seen_at": seen_at, "last_seen_at": seen_at} for row in rows],
