@@ -245,6 +245,7 @@ PartSignature = tuple[str, frozenset[str]]  # comparable form, keys and one-part
 # Parts at least this similar (rapidfuzz's normalised Indel similarity, 0-100) may pair up by
 # edit distance in ``compare_parts``: "abila" / "avila", "quintro" / "quintero".
 _SIMILAR_PARTS = 60.0
+_SIMILAR_SOUND = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,6 +434,7 @@ def _pair_by_sound(
                 and other.comparable != part.comparable
                 and _identifies(other)
                 and _phonetic(other.comparable) == key
+                and _spelled_alike(part.comparable, other.comparable)
             ),
             None,
         )
@@ -442,6 +444,12 @@ def _pair_by_sound(
         rest.remove(partner)
         paired.append(Alignment([part], [partner], score=PHONETIC_SCORE, weight=1.0))
     return kept, rest, paired
+
+
+def _spelled_alike(left: str, right: str) -> bool:
+    """Metaphone is coarse ("Diner" and "Tinori" are both TNR): a sound-alike pair must also
+    be spelled alike in ASCII (rapidfuzz's normalised Indel similarity)."""
+    return fuzz.ratio(ascii_text(left), ascii_text(right), score_cutoff=_SIMILAR_SOUND) > 0
 
 
 def _has_extra(matches: Sequence[Alignment], *, query_side: bool) -> bool:
