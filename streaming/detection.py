@@ -263,7 +263,7 @@ class _Assessed:
     scored: ScoredBatch
     reasons: list[list[str]]
     pending: pl.DataFrame
-    screenings: list[ReportScreening]
+    screenings: dict[int, ReportScreening]  # by position, the reports that matched
 
 
 class DetectionHook:
@@ -384,7 +384,8 @@ class DetectionHook:
             if scored.alerts[index]
         ]
         stored = raise_alerts(session, alerts) if alerts else []
-        if any(assessed.screenings[index].matches for index in inserted):
+        matched = [index for index in inserted if index in assessed.screenings]
+        if matched:
             ids = watchlist_service.watchlist_ids(session)
             watchlist_service.record_matches(
                 session,
@@ -396,7 +397,7 @@ class DetectionHook:
                         found_by="worker",
                         watchlist_ids=ids,
                     )
-                    for index in inserted
+                    for index in matched
                 ],
             )
         produced = {
@@ -427,7 +428,7 @@ class DetectionHook:
 
     def _screen(
         self, session: Session, items: Sequence[IncomingReport], scored: ScoredBatch
-    ) -> list[ReportScreening]:
+    ) -> dict[int, ReportScreening]:
         """Screens every report's subject and counterparty against the loaded watchlists.
 
         A strong match is a forcing rule hit (the report alerts whatever its score); a weak one
@@ -435,24 +436,22 @@ class DetectionHook:
         """
         index = self.watchlists.get(session) if self.watchlists is not None else None
         if index is None or not len(index):
-            return [ReportScreening(item.report.subject_key) for item in items]
-        screenings = watchlist_service.screen_parties(
+            return {}
+        found = watchlist_service.screen_documents(
             session,
             index,
             [
-                # From the documents (plain dicts, computed once per report): cheaper to read
+                # The documents (plain dicts, computed once per report) are cheaper to read
                 # than the validated models, whose extension fields are attribute lookups.
-                watchlist_service.ScreeningInput(
+                (
                     item.report.subject_key,
-                    watchlist_service.subject_party(item.document["subject"]),
-                    watchlist_service.counterparty_party(
-                        (item.document.get("transaction") or {}).get("counterparty")
-                    ),
+                    item.document["subject"],
+                    (item.document.get("transaction") or {}).get("counterparty"),
                 )
                 for item in items
             ],
         )
-        for row, screening in enumerate(screenings):
+        for row, screening in found.items():
             if not screening.matches:
                 continue
             hits, feature = watchlist_service.rule_hits_of(screening)
@@ -465,7 +464,7 @@ class DetectionHook:
                 }
             if any(hit.forces_alert for hit in hits):
                 scored.alerts[row] = True
-        return screenings
+        return found
 
     def _reasons(self, scored: ScoredBatch, index: int) -> list[str]:
         reasons = scored.reasons[index]

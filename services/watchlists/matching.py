@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
@@ -52,6 +52,7 @@ from services.watchlists.names import (
     Signature,
     analyze,
     best_comparison,
+    kind_of,
     retrieval_keys,
     score_bound,
     signature,
@@ -187,6 +188,9 @@ class ScreeningIndex:
         self._name_hits: Callable[[str, PartyKind], tuple[_NameHit, ...]] = lru_cache(
             maxsize=NAME_CACHE_SIZE
         )(self._find_names)
+        self._document_hits: Callable[[str, str | None], bool] = lru_cache(maxsize=NAME_CACHE_SIZE)(
+            self._find_document_hits
+        )
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -259,6 +263,25 @@ class ScreeningIndex:
         ]
         matches.sort(key=lambda match: (-match.score, match.indexed.entry_id))
         return matches[:limit]
+
+    def could_match(self, party: Mapping[str, Any] | None) -> bool:
+        """Whether a report's party (its JSON document) can match at all: its name has
+        candidates, or an identifier is listed. Cheap after a name's first sight (cached),
+        so the many parties that match nothing cost a lookup, not a :class:`Party`."""
+        if not party:
+            return False
+        name = party.get("name")
+        if name and self._document_hits(name, party.get("type")):
+            return True
+        if self._identifiers:
+            for item in party.get("identifiers") or ():
+                value = item.get("value") if isinstance(item, dict) else None
+                if value and normalize_identifier(str(value)) in self._identifiers:
+                    return True
+        return False
+
+    def _find_document_hits(self, name: str, kind: str | None) -> bool:
+        return bool(self._name_hits(name, kind_of(kind, name)))
 
     def _score(
         self,
