@@ -7,12 +7,17 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import orjson
+
 from services.auth.enums import Role
 from services.config import Settings
+from services.filings.profile import ProfileInvalid, parse_profile
+from services.filings.readiness import profile_status, template
 
 log = logging.getLogger("amlscreen")
 
@@ -107,7 +112,53 @@ def _topics(settings: Settings) -> dict[str, int]:
         settings.topic_reports: settings.topic_partitions,
         settings.topic_dlq: settings.topic_partitions,
         settings.topic_alerts: settings.topic_partitions,
+        **dict.fromkeys(settings.format_topics, settings.topic_partitions),
     }
+
+
+def cmd_profile_init(args: argparse.Namespace) -> int:
+    """Writes the commented filing-profile template (never over an existing file)."""
+    path = Path(args.out) if args.out else _settings().filing_profile_path
+    if path.exists() and not args.force:
+        print(f"error: {path} exists (use --force to overwrite it)", file=sys.stderr)
+        return 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(template(), option=orjson.OPT_INDENT_2) + b"\n")
+    print(f"wrote {path}: replace every CHANGE-ME, then run: amlscreen profile check {path}")
+    return 0
+
+
+def cmd_profile_check(args: argparse.Namespace) -> int:
+    """Validates a filing profile and says what each export still needs.
+
+    Exit status: 0 every export of every institution is ready, 1 the file is missing or
+    invalid, 2 valid but some export still needs something.
+    """
+    path = Path(args.file) if args.file else _settings().filing_profile_path
+    if not path.is_file():
+        print(f"{path}: no such file (amlscreen profile init writes a template)")
+        return 1
+    try:
+        profile = parse_profile(path, path.read_bytes())
+    except ProfileInvalid as error:
+        print(f"{path}: invalid")
+        for problem in error.problems:
+            print(f"  {problem['field']}: {problem['message']}")
+        return 1
+    status = profile_status(profile)
+    print(f"{path}: valid")
+    for need in status["needs"]:
+        print(f"  needs {need}")
+    for institution_id, exports in status["institutions"].items():
+        print(f"institution {institution_id}")
+        for export, state in exports.items():
+            if state["ready"]:
+                print(f"  {export}: ready")
+            else:
+                print(f"  {export}: not ready, needs:")
+                for need in state["needs"]:
+                    print(f"    - {need}")
+    return 0 if status["ready"] else 2
 
 
 def cmd_db_upgrade(_args: argparse.Namespace) -> int:
@@ -281,6 +332,33 @@ def cmd_watchlist_rescreen(args: argparse.Namespace) -> int:
         )
     finally:
         engine.dispose()
+def cmd_report_programme(args: argparse.Namespace) -> int:
+    """Writes the programme results report of a period to a CSV or JSON file."""
+    from services.db import make_engine, make_sessionmaker
+    from services.errors import ServiceError
+    from services.programme.service import Period, build_report, to_csv
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".csv", ".json"):
+        print("error: --out must end in .csv or .json", file=sys.stderr)
+        return 2
+    try:
+        period = Period.of(args.date_from, args.date_to)
+    except ServiceError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 2
+    engine = make_engine(_settings().effective_database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            report = build_report(session, period)
+            session.rollback()
+    finally:
+        engine.dispose()
+    if out.suffix.lower() == ".csv":
+        out.write_text(to_csv(report), encoding="utf-8")
+    else:
+        out.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    print(f"programme report {period.first} to {period.last} written to {out}", file=sys.stderr)
     return 0
 
 
@@ -500,6 +578,32 @@ def build_parser() -> argparse.ArgumentParser:
         )
     load.set_defaults(handler=cmd_watchlist_load)
     rescreen.set_defaults(handler=cmd_watchlist_rescreen)
+    profile = sub.add_parser("profile", help="the filing profile").add_subparsers(
+        dest="profile_command", required=True
+    )
+    init = profile.add_parser("init", help="write a commented filing-profile template")
+    init.add_argument("out", nargs="?", help="path (default: AMLSCREEN_FILING_PROFILE)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.set_defaults(handler=cmd_profile_init)
+    profile_check = profile.add_parser(
+        "check", help="validate a filing profile and say what each export still needs"
+    )
+    profile_check.add_argument("file", nargs="?", help="path (default: AMLSCREEN_FILING_PROFILE)")
+    profile_check.set_defaults(handler=cmd_profile_check)
+    report = sub.add_parser("report", help="reports on the programme").add_subparsers(
+        dest="report_command", required=True
+    )
+    programme = report.add_parser(
+        "programme", help="the programme results report of a period (memorandum section 13)"
+    )
+    programme.add_argument(
+        "--from", dest="date_from", required=True, type=date.fromisoformat, help="first day"
+    )
+    programme.add_argument(
+        "--to", dest="date_to", required=True, type=date.fromisoformat, help="last day, included"
+    )
+    programme.add_argument("--out", required=True, help="FILE.csv or FILE.json")
+    programme.set_defaults(handler=cmd_report_programme)
 
     ledger = sub.add_parser("ledger", help="the forfeiture-sharing ledger").add_subparsers(
         dest="ledger_command", required=True

@@ -8,7 +8,7 @@ them to exactly one sink and writes the labels to a side file, never into a mess
   and renamed at the end (labels first, reports last), so an interrupted run leaves nothing
   under the final names.
 * ``--kafka`` — produced to ``AMLSCREEN_TOPIC_REPORTS`` on ``AMLSCREEN_KAFKA_BOOTSTRAP``, keyed
-  by the subject key exactly as HTTP ingest keys them (``services.reports.wire``), acks=all.
+  by the subject key exactly as HTTP ingest keys them (``refdata.wire``), acks=all.
 * ``--http [URL]`` — ``POST /v1/reports`` in batches, with retries on connection errors, 429
   and 5xx, and the batch shrunk to what a 413 says the server takes.
 
@@ -42,8 +42,9 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from models.generator import GeneratorConfig, Labelled, TypologyParams, generate, institutions
+from refdata.subject import subject_key
+from refdata.wire import Identifier, Subject
 from services.config import Settings
-from services.reports.wire import Identifier, Subject, subject_key_for
 
 if TYPE_CHECKING:
     import httpx
@@ -268,7 +269,7 @@ def default_labels_path(out: Path) -> Path:
     return out.with_name(out.name + ".labels.jsonl")
 
 
-# services.reports.wire.Identifier: ^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$ (checked below too).
+# refdata.wire.Identifier: ^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$ (checked below too).
 MAX_REPORT_ID_LENGTH = 64
 _PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")
 
@@ -642,7 +643,8 @@ class SubjectKeys:
         if key is None:
             if len(self.cache) >= self.LIMIT:
                 self.cache.clear()
-            key = subject_key_for(report["institution_id"], Subject.model_validate(subject))
+            validated = Subject.model_validate(subject)
+            key = subject_key(report["institution_id"], validated.subject_id, validated.identifiers)
             self.cache[cache_key] = key
         return key
 

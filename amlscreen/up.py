@@ -77,6 +77,7 @@ def run_all(settings: Settings) -> int:
                 settings.topic_reports: settings.topic_partitions,
                 settings.topic_dlq: settings.topic_partitions,
                 settings.topic_alerts: settings.topic_partitions,
+                **dict.fromkeys(settings.format_topics, settings.topic_partitions),
             },
         )
         upgrade(settings.effective_database_url)

@@ -43,7 +43,6 @@ from models.features import (
     LONGEST_WINDOW_S,
     encode,
     flatten,
-    subject_key,
     with_gaps,
     with_keys,
 )
@@ -52,6 +51,7 @@ from models.registry import load_bundle
 from models.scoring import Scorer
 from models.state import MemoryStore, WindowState, batch_features
 from models.train import TrainConfig, train
+from refdata.subject import document_subject_key
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -78,7 +78,7 @@ def _draw(folder: str, measured: int, base_reports: int) -> None:
         days=max(31, round(30 * total / base_reports)),
     )
     documents = [item.report for item in generate(config)]
-    keys = [subject_key(doc["institution_id"], doc["subject"]) for doc in documents]
+    keys = [document_subject_key(doc["institution_id"], doc["subject"]) for doc in documents]
     local: dict[str, int] = {}
     for key in keys:
         local.setdefault(key, len(local))
@@ -226,6 +226,7 @@ def run_memory(args: argparse.Namespace, scorer: Scorer) -> None:
 
 def run_postgres(args: argparse.Namespace, scorer: Scorer) -> None:
     """The whole hook on PostgreSQL: store queries, report updates, alerts."""
+    from refdata.wire import ReportV1  # noqa: PLC0415
     from services.db import make_engine, make_sessionmaker, transaction  # noqa: PLC0415
     from services.migrate import upgrade  # noqa: PLC0415
     from services.reports.service import (  # noqa: PLC0415
@@ -233,7 +234,6 @@ def run_postgres(args: argparse.Namespace, scorer: Scorer) -> None:
         SourcePosition,
         persist_reports,
     )
-    from services.reports.wire import ReportV1  # noqa: PLC0415
     from streaming.detection import DetectionHook  # noqa: PLC0415
 
     name = f"amlscreen_bench_{uuid.uuid4().hex[:8]}"

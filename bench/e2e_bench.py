@@ -47,9 +47,9 @@ import orjson
 import psycopg
 from sqlalchemy import func, select
 
-from models.features import subject_key
 from models.generator import GeneratorConfig, generate
 from models.train import ensure_default_model
+from refdata.subject import document_subject_key
 from services.alerts.orm import Alert
 from services.config import Settings
 from services.db import make_engine, make_sessionmaker
@@ -78,7 +78,7 @@ def stream(total: int, days: int) -> list[dict[str, Any]]:
 
 def encoded(documents: list[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
     return [
-        (subject_key(doc["institution_id"], doc["subject"]).encode(), orjson.dumps(doc))
+        (document_subject_key(doc["institution_id"], doc["subject"]).encode(), orjson.dumps(doc))
         for doc in documents
     ]
 

@@ -19,8 +19,9 @@ Frames, in order:
 ``finish`` → the model's input columns :data:`FEATURE_COLUMNS` (+ explanation columns).
 
 Amounts used by features are US-dollar cents computed exactly from the minor units with the
-fixed rates of :data:`FX_USD_PER_UNIT` (integer arithmetic, so sums never depend on the order
-of rows). Money itself stays exact in the store; these cents only feed features and rules.
+fixed rates of :data:`refdata.fx.FX_USD_PER_UNIT` (integer arithmetic, so sums never depend on
+the order of rows). Money itself stays exact in the store; these cents only feed features and
+rules.
 """
 
 from __future__ import annotations
@@ -29,53 +30,23 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Any
 
 import iso4217
 import polars as pl
 
+from refdata.business_days import DEFAULT_CALENDAR, BusinessCalendar
+from refdata.countries import HIGH_RISK_COUNTRIES
+from refdata.fx import FX_USD_PER_UNIT
+from refdata.subject import document_subject_key
+from refdata.thresholds import MX_ROR_CENTS, NEAR_FRACTION, US_CTR_CENTS
+
 # ---------------------------------------------------------------------------------------------
-# Fixed reference data (documented in docs/detection.md)
+# Constants (the reference data itself, thresholds, FX rates and country lists, is in refdata/)
 
-# US dollars per unit of a currency, as exact fractions (numerator, denominator). Features and
-# rules convert with these fixed rates so that a backtest gives the numbers the worker gave.
-# MXN at 17.25 per USD; the others are round recent rates. Unknown currencies have no USD
-# value (amount 0 for features, flagged) and never trigger an amount rule.
-FX_USD_PER_UNIT: dict[str, tuple[int, int]] = {
-    "USD": (1, 1),
-    "MXN": (100, 1725),
-    "CAD": (100, 136),
-    "EUR": (100, 92),
-    "GBP": (100, 79),
-    "CNY": (100, 720),
-}
-
-# FATF "call for action" (IR, KP, MM), part of the FATF grey list, and secrecy havens named by
-# US and Mexican supervisors. The rules' list is configurable (models.rules.RuleConfig); this
-# one defines the ``hrc_*`` features the model was trained with and is recorded in its card.
-HIGH_RISK_COUNTRIES: tuple[str, ...] = (
-    "IR",
-    "KP",
-    "MM",
-    "SY",
-    "YE",
-    "HT",
-    "VE",
-    "KY",
-    "VG",
-    "PA",
-    "BZ",
-    "SC",
-    "BS",
-)
-
-US_CTR_CENTS = 1_000_000  # 31 CFR 1010.311: more than $10,000 in currency
-MX_ROR_CENTS = 750_000  # DCG art. 115 LIC: at least the MXN equivalent of USD 7,500
-NEAR_FRACTION = (8, 10)  # "just below": [0.8 T, T)
 UINT32_MAX = 2**32 - 1
 
 DAY = 86_400
@@ -142,28 +113,7 @@ FLAT_SCHEMA: dict[str, pl.DataType] = {
     "account_opened_day": pl.Int32(),
 }
 
-_IDENTIFIER_PRIORITY = ("SSN", "ITIN", "EIN", "RFC", "CURP", "PASSPORT")
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-
-
-def subject_key(institution_id: str, subject: Mapping[str, Any]) -> str:
-    """Returns the subject key of a wire ``subject`` object.
-
-    The same rule as ``services.reports.wire.subject_key_for`` (``models`` may not import
-    ``services``); ``tests/models/test_features.py`` checks they agree.
-    """
-    by_type: dict[str, Mapping[str, Any]] = {}
-    for identifier in subject.get("identifiers") or ():
-        by_type[str(identifier["type"]).strip()] = identifier
-    for id_type in _IDENTIFIER_PRIORITY:
-        if id_type in by_type:
-            identifier = by_type[id_type]
-            normalized = re.sub(r"[^0-9A-Za-z]", "", str(identifier["value"])).upper()
-            country = (identifier.get("country") or "").strip()
-            material = f"{id_type}|{country}|{normalized}"
-            return f"{id_type}-{hashlib.sha256(material.encode()).hexdigest()[:32]}"
-    material = f"{institution_id.strip()}|{str(subject['subject_id']).strip()}"
-    return f"LOCAL-{hashlib.sha256(material.encode()).hexdigest()[:32]}"
 
 
 @lru_cache(maxsize=256)
@@ -215,8 +165,8 @@ def flatten(
     """Turns wire-format v1 documents into flat rows (:data:`FLAT_SCHEMA`).
 
     ``subject_keys`` may carry keys already computed by the caller (the worker has them);
-    otherwise :func:`subject_key` computes them. An STR without a transaction gets its filing
-    time as ``t`` and no amount.
+    otherwise :func:`refdata.subject.document_subject_key` computes them. An STR without a
+    transaction gets its filing time as ``t`` and no amount.
     """
     columns: dict[str, list[Any]] = {name: [] for name in FLAT_SCHEMA}
     append = {name: values.append for name, values in columns.items()}
@@ -230,7 +180,7 @@ def flatten(
         append["subject_key"](
             subject_keys[index]
             if subject_keys is not None
-            else subject_key(institution_id, subject)
+            else document_subject_key(institution_id, subject)
         )
         append["subject_type"](subject.get("type"))
         append["naics"](subject.get("naics"))
@@ -506,95 +456,48 @@ def with_gaps(rows: pl.LazyFrame, prior_last_t: pl.LazyFrame | None = None) -> p
 
 
 # ---------------------------------------------------------------------------------------------
-# Business days (CTR aggregation, 31 CFR 1010.313)
+# Business days (CTR aggregation, 31 CFR 1010.313; the rule itself is refdata.business_days)
 
 
-def us_bank_holidays(years: Iterable[int]) -> list[date]:
-    """Federal Reserve holidays: a Sunday holiday moves to Monday, a Saturday one does not."""
+def assign_business_days(
+    frame: pl.LazyFrame, calendar: BusinessCalendar = DEFAULT_CALENDAR, name: str = "bday"
+) -> pl.LazyFrame:
+    """Adds ``name``: the business day (Date) of each row (needs ``t`` and ``flags``).
 
-    def nth(year: int, month: int, weekday: int, n: int) -> date:
-        first = date(year, month, 1)
-        shift = (weekday - first.weekday()) % 7
-        return first + timedelta(days=shift + 7 * (n - 1))
-
-    def last(year: int, month: int, weekday: int) -> date:
-        day = date(year, month + 1, 1) - timedelta(days=1)
-        return day - timedelta(days=(day.weekday() - weekday) % 7)
-
-    result: list[date] = []
-    for year in years:
-        fixed = [date(year, 1, 1), date(year, 7, 4), date(year, 11, 11), date(year, 12, 25)]
-        if year >= 2021:
-            fixed.append(date(year, 6, 19))
-        for day in fixed:
-            if day.weekday() == 6:
-                day += timedelta(days=1)
-            if day.weekday() < 5:
-                result.append(day)
-        result += [
-            nth(year, 1, 0, 3),  # Martin Luther King Jr. Day
-            nth(year, 2, 0, 3),  # Washington's Birthday
-            last(year, 5, 0),  # Memorial Day
-            nth(year, 9, 0, 1),  # Labor Day
-            nth(year, 10, 0, 2),  # Columbus Day
-            nth(year, 11, 3, 4),  # Thanksgiving
-        ]
-    return sorted(result)
-
-
-@dataclass(frozen=True)
-class BusinessCalendar:
-    """How a report's time maps to the business day it counts on (CTR aggregation).
-
-    Local time is UTC plus a fixed offset per jurisdiction; reports on a weekend or holiday
-    count on the next business day, and so do reports at or after ``cutoff_hour`` local time
-    (night deposits) when it is set.
+    The frame form of :func:`refdata.business_days.business_day` (the tests hold the two
+    together). The calendar arithmetic runs on the distinct (day, jurisdiction) pairs only: a
+    batch spans a few days, and rolling over a century of holidays per row would dominate.
     """
-
-    utc_offset_hours: Mapping[str, int] = field(default_factory=lambda: {"US": -5, "MX": -6})
-    cutoff_hour: int | None = None
-    us_holidays: tuple[date, ...] = field(
-        default_factory=lambda: tuple(us_bank_holidays(range(2000, 2101)))
+    day, mx, business = _calendar_expressions(calendar)
+    keyed = frame.with_columns(day, mx)
+    days = keyed.select("_day", "_mx").unique().with_columns(business.alias(name))
+    return keyed.join(days, on=["_day", "_mx"], how="left", maintain_order="left").drop(
+        "_day", "_mx"
     )
-    mx_holidays: tuple[date, ...] = ()
-
-    def assign(self, frame: pl.LazyFrame, name: str = "bday") -> pl.LazyFrame:
-        """Adds ``name``: the business day (Date) of each row (needs ``t`` and ``flags``).
-
-        The calendar arithmetic runs on the distinct (day, jurisdiction) pairs only: a batch
-        spans a few days, and rolling over a century of holidays per row would dominate.
-        """
-        day, mx, business = self._expressions
-        keyed = frame.with_columns(day, mx)
-        days = keyed.select("_day", "_mx").unique().with_columns(business.alias(name))
-        return keyed.join(days, on=["_day", "_mx"], how="left", maintain_order="left").drop(
-            "_day", "_mx"
-        )
-
-    @cached_property
-    def _expressions(self) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-        """``_day`` (local calendar day), ``_mx`` and the business day of (``_day``, ``_mx``),
-        built once per calendar (the worker assigns business days twice a batch)."""
-        is_mx = (pl.col("flags") & F_MX) != 0
-        offset = (
-            pl.when(is_mx)
-            .then(self.utc_offset_hours.get("MX", 0) * 3600)
-            .otherwise(self.utc_offset_hours.get("US", 0) * 3600)
-        )
-        local = pl.col("t") + offset
-        if self.cutoff_hour is not None:
-            local = local + pl.when(local % DAY >= self.cutoff_hour * 3600).then(DAY).otherwise(0)
-        day = pl.col("_day")
-        us = day.dt.add_business_days(0, roll="forward", holidays=list(self.us_holidays))
-        mx = day.dt.add_business_days(0, roll="forward", holidays=list(self.mx_holidays))
-        return (
-            (local // DAY).cast(pl.Int32).cast(pl.Date).alias("_day"),
-            is_mx.alias("_mx"),
-            pl.when(pl.col("_mx")).then(mx).otherwise(us),
-        )
 
 
-DEFAULT_CALENDAR = BusinessCalendar()
+@lru_cache(maxsize=8)
+def _calendar_expressions(calendar: BusinessCalendar) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """``_day`` (local calendar day), ``_mx`` and the business day of (``_day``, ``_mx``),
+    built once per calendar (the worker assigns business days twice a batch)."""
+    is_mx = (pl.col("flags") & F_MX) != 0
+    offset = (
+        pl.when(is_mx)
+        .then(calendar.utc_offset_hours.get("MX", 0) * 3600)
+        .otherwise(calendar.utc_offset_hours.get("US", 0) * 3600)
+    )
+    local = pl.col("t") + offset
+    if calendar.cutoff_hour is not None:
+        local = local + pl.when(local % DAY >= calendar.cutoff_hour * 3600).then(DAY).otherwise(0)
+    day = pl.col("_day")
+    us = day.dt.add_business_days(0, roll="forward", holidays=list(calendar.us_holidays))
+    mx = day.dt.add_business_days(0, roll="forward", holidays=list(calendar.mx_holidays))
+    return (
+        (local // DAY).cast(pl.Int32).cast(pl.Date).alias("_day"),
+        is_mx.alias("_mx"),
+        pl.when(pl.col("_mx")).then(mx).otherwise(us),
+    )
+
 
 # ---------------------------------------------------------------------------------------------
 # Window features
@@ -750,8 +653,8 @@ def window_features(
     the context rows (same ``sid``/``seq``) with their target-only columns. Returns the
     targets with the aggregates; all sums are exact integer cents.
     """
-    context = calendar.assign(context)
-    targets = calendar.assign(targets)
+    context = assign_business_days(context, calendar)
+    targets = assign_business_days(targets, calendar)
     pairs = _pairs(context, targets)
     grouped = pairs.group_by("seq").agg(_window_exprs(tuple(high_risk)))
     return targets.join(grouped, on="seq", how="left", maintain_order="left")

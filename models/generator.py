@@ -47,21 +47,18 @@ import orjson
 from models.typologies import (
     BUILDERS,
     FOREIGN_COUNTRIES,
-    HIGH_RISK_COUNTRIES,
     MX_ROR_THRESHOLD_MXN_MINOR,
-    MX_ROR_THRESHOLD_USD_MINOR,
     MXN_PER_USD,
     MXN_PER_USD_X100,
     NARRATIVES,
     SPAN_DAYS,
     TYPOLOGIES,
-    US_CTR_THRESHOLD_USD_MINOR,
     Case,
     TypologyParams,
 )
+from refdata.thresholds import MX_ROR_CENTS, US_CTR_CENTS
 
 __all__ = [
-    "HIGH_RISK_COUNTRIES",
     "MXN_PER_USD",
     "TYPOLOGIES",
     "GeneratorConfig",
@@ -1315,7 +1312,7 @@ class _Simulator:
 
     def threshold(self, account: int) -> int:
         if self.inst_country[self.a_inst[account]] == "US":
-            return US_CTR_THRESHOLD_USD_MINOR
+            return US_CTR_CENTS
         return MX_ROR_THRESHOLD_MXN_MINOR
 
     def native(self, account: int, usd: float) -> int:
@@ -2176,11 +2173,9 @@ class _Simulator:
         report_type = "TXN"
         if instrument == "cash":
             if jurisdiction == "US":
-                if amount > US_CTR_THRESHOLD_USD_MINOR:
+                if amount > US_CTR_CENTS:
                     report_type = "LVTR"
-            elif amount >= (
-                MX_ROR_THRESHOLD_MXN_MINOR if currency == "MXN" else MX_ROR_THRESHOLD_USD_MINOR
-            ):
+            elif amount >= (MX_ROR_THRESHOLD_MXN_MINOR if currency == "MXN" else MX_ROR_CENTS):
                 report_type = "LVTR"
         number = self.counters[inst] + 1
         self.counters[inst] = number

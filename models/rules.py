@@ -18,7 +18,7 @@ model says. The defaults:
     Forces an alert.
 ``mx_ror`` (Mexico, operación relevante)
     Cash at a Mexican institution of at least the MXN equivalent of USD 7,500 (at the fixed
-    rate of ``models.features.FX_USD_PER_UNIT``). Quarterly report; no forced alert.
+    rate of ``refdata.fx.FX_USD_PER_UNIT``). Quarterly report; no forced alert.
 ``high_risk_jurisdiction`` (FATF R.19; SAR subtype 928)
     The counterparty's country is on the configured high-risk list (default: the FATF "call
     for action" countries and grey-listed ones with sanctions exposure). Forces an alert.
@@ -35,17 +35,9 @@ from typing import Any
 
 import polars as pl
 
-from models.features import (
-    F_CASH,
-    F_IN,
-    F_MX,
-    F_OUT,
-    HIGH_RISK_COUNTRIES,
-    MX_ROR_CENTS,
-    NEAR_FRACTION,
-    US_CTR_CENTS,
-    country_code,
-)
+from models.features import F_CASH, F_IN, F_MX, F_OUT, country_code
+from refdata.countries import FATF_HIGH_RISK_COUNTRIES, SECRECY_COUNTRIES
+from refdata.thresholds import MX_ROR_CENTS, NEAR_FRACTION, US_CTR_CENTS
 
 
 @dataclass(frozen=True)
@@ -63,14 +55,10 @@ class RuleConfig:
     ror_threshold_cents: int = MX_ROR_CENTS
     ror_forces_alert: bool = False
     high_risk_enabled: bool = True
-    high_risk_countries: tuple[str, ...] = ("IR", "KP", "MM", "SY", "YE", "HT", "VE")
+    high_risk_countries: tuple[str, ...] = FATF_HIGH_RISK_COUNTRIES
     high_risk_forces_alert: bool = True
     secrecy_enabled: bool = True
-    secrecy_countries: tuple[str, ...] = tuple(
-        code
-        for code in HIGH_RISK_COUNTRIES
-        if code not in ("IR", "KP", "MM", "SY", "YE", "HT", "VE")
-    )
+    secrecy_countries: tuple[str, ...] = SECRECY_COUNTRIES
     secrecy_forces_alert: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 

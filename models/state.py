@@ -33,10 +33,8 @@ from models.features import (
     CONTEXT_SCHEMA,
     COUNTERPARTY_WINDOW_S,
     DAY,
-    DEFAULT_CALENDAR,
     EDGE_ROW_SCHEMA,
     LONGEST_WINDOW_S,
-    BusinessCalendar,
     counterparty_features,
     edge_inputs,
     edges,
@@ -47,6 +45,7 @@ from models.features import (
     window_features,
     with_gaps,
 )
+from refdata.business_days import DEFAULT_CALENDAR, BusinessCalendar
 
 # Micro-batches are small: Polars' streaming engine (the default since Polars 2) spends
 # about 30 ms setting up each query, twice what the in-memory engine needs for the whole of

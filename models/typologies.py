@@ -20,8 +20,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Protocol
+
+from refdata.fx import units_per_usd
+from refdata.thresholds import MX_ROR_CENTS
 
 TYPOLOGIES: tuple[str, ...] = (
     "structuring",
@@ -37,34 +39,17 @@ TYPOLOGIES: tuple[str, ...] = (
     "tbml_third_party",
 )
 
-# The fixed exchange rate of the simulation (features and rules convert MXN with it).
-MXN_PER_USD = Decimal("17.25")
-MXN_PER_USD_X100 = 1725
-# US CTR: cash of *more than* $10,000 (31 CFR 1010.311), in cents.
-US_CTR_THRESHOLD_USD_MINOR = 1_000_000
-# MX operación relevante: cash of *at least* the MXN equivalent of USD 7,500.
-MX_ROR_THRESHOLD_USD_MINOR = 750_000
-MX_ROR_THRESHOLD_MXN_MINOR = MX_ROR_THRESHOLD_USD_MINOR * MXN_PER_USD_X100 // 100
+# The fixed exchange rate of the simulation is detection's (refdata.fx): features and rules
+# convert MXN as the world drew it.
+MXN_PER_USD = units_per_usd("MXN")
+MXN_PER_USD_X100 = int(MXN_PER_USD * 100)
+# MX operación relevante: cash of *at least* the MXN equivalent of USD 7,500, in centavos.
+MX_ROR_THRESHOLD_MXN_MINOR = MX_ROR_CENTS * MXN_PER_USD_X100 // 100
 # Fan-in legs per FFIEC App. F are "< $3,000".
 FAN_IN_LEG_CAP_USD_MINOR = 300_000
 
-# FATF "call for action" (IR, KP, MM), some grey-list countries, and secrecy havens. Features
-# and rules should use this whole list; each parameter regime injects flows to a subset.
-HIGH_RISK_COUNTRIES: tuple[str, ...] = (
-    "IR",
-    "KP",
-    "MM",
-    "SY",
-    "YE",
-    "HT",
-    "VE",
-    "KY",
-    "VG",
-    "PA",
-    "BZ",
-    "SC",
-    "BS",
-)
+# The high-risk countries are refdata.countries.HIGH_RISK_COUNTRIES, which features and rules
+# use whole; each parameter regime injects flows to a subset.
 
 # Foreign countries for ordinary cross-border flows (trade partners, beneficiaries).
 FOREIGN_COUNTRIES: tuple[str, ...] = (

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from refdata.wire import ReportV1
 from services import metrics
 from services.alerts.endpoints import router as alerts_router
 from services.assets.endpoints import router as assets_router
@@ -18,6 +19,7 @@ from services.audit.endpoints import router as audit_router
 from services.auth.service import PrincipalCache
 from services.cases.endpoints import router as cases_router
 from services.config import Settings
+from services.console import endpoints as console
 from services.db import RetryOnDisconnect, make_engine, make_sessionmaker
 from services.errors import ServiceError
 from services.filings.endpoints import router as filings_router
@@ -25,9 +27,9 @@ from services.health.endpoints import router as health_router
 from services.ledger.endpoints import router as ledger_router
 from services.ledger.monitor import verify_periodically
 from services.ledger.service import POSTING_OBSERVER
+from services.programme.endpoints import router as programme_router
 from services.reports.endpoints import router as reports_router
 from services.reports.service import ReportPublisher
-from services.reports.wire import ReportV1
 from services.subjects.endpoints import router as subjects_router
 from services.tracing.endpoints import router as tracing_router
 from services.watchlists.endpoints import router as watchlists_router
@@ -94,6 +96,9 @@ def create_app(settings: Settings, publisher_factory: PublisherFactory | None = 
         version="0.1.0",
         summary="Money-laundering risk screening and the forfeiture-sharing ledger",
         lifespan=lifespan,
+        # /docs is served by the console without a CDN (services/console/apidocs.py).
+        docs_url=None,
+        redoc_url=None,
     )
 
     @app.exception_handler(ServiceError)
@@ -118,6 +123,8 @@ def create_app(settings: Settings, publisher_factory: PublisherFactory | None = 
     app.include_router(assets_router)
     app.include_router(ledger_router)
     app.include_router(watchlists_router)
+    app.include_router(programme_router)
+    console.install(app)
 
     original_openapi = app.openapi
 

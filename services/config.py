@@ -24,12 +24,20 @@ class Settings(BaseSettings):
     topic_reports: str = "aml.reports"
     topic_dlq: str = "aml.reports.dlq"
     topic_alerts: str = "aml.alerts"
+    # One topic per file format (docs/usage.md): a message is one whole file.
+    topic_reports_fincen: str = "aml.reports.fincen"
+    topic_reports_iso20022: str = "aml.reports.iso20022"
+    topic_reports_goaml: str = "aml.reports.goaml"
+    topic_reports_csv: str = "aml.reports.csv"
     topic_partitions: int = Field(default=4, ge=1, le=1024)
     admin_token: SecretStr | None = None
 
     consumer_group: str = "amlscreen-worker"
     worker_batch_size: int = Field(default=5000, ge=1, le=100_000)
     worker_poll_timeout_ms: int = Field(default=500, ge=10)
+    # Seconds a batch may spend expanding files from the format topics; the rest wait for the
+    # next batch (a batch must end well inside the consumer's max_poll_interval_ms).
+    worker_file_budget_s: float = Field(default=30.0, gt=0)
     worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
     # Loopback by default; 0.0.0.0 in containers so Prometheus can scrape the worker.
     worker_metrics_host: str = "127.0.0.1"
@@ -37,6 +45,14 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(default=256 * 1024, ge=1024)
     ingest_max_items: int = Field(default=1000, ge=1)
     ingest_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # POST /v1/reports/files streams the upload to a temporary file up to this size.
+    ingest_max_file_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)
+    # A message on a file-format topic (one whole file) may be this large.
+    max_file_message_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    # Official ISO 20022 schemas (pacs.008.001.NN.xsd) to validate pacs.008 against, if any.
+    iso20022_xsd_dir: Path | None = None
+    # The filing profile (default: filing-profile.json in the data directory).
+    filing_profile: Path | None = None
     # The API replays the ledger at start and then this often (seconds; 0 = never).
     ledger_verify_interval_s: float = Field(default=3600.0, ge=0)
     log_level: str = "INFO"
@@ -53,6 +69,23 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'amlscreen.db').resolve()}"
+
+    @property
+    def filing_profile_path(self) -> Path:
+        """Where the filing profile is read from."""
+        return self.filing_profile or self.data_dir / "filing-profile.json"
+
+    @property
+    def format_topics(self) -> dict[str, str]:
+        """File-format topic → format name (``services.reports.formats.FileFormat`` values);
+        a topic set to the empty string is not consumed."""
+        topics = {
+            self.topic_reports_fincen: "fincen",
+            self.topic_reports_iso20022: "iso20022",
+            self.topic_reports_goaml: "goaml",
+            self.topic_reports_csv: "csv",
+        }
+        return {topic: name for topic, name in topics.items() if topic}
 
     @property
     def embedded_broker(self) -> bool:

@@ -5,6 +5,7 @@ from services.assets import orm as assets_orm
 from services.audit import orm as audit_orm
 from services.auth import orm as auth_orm
 from services.cases import orm as cases_orm
+from services.console import orm as console_orm
 from services.db import Base
 from services.reports import orm as reports_orm
 from services.subjects import orm as subjects_orm
@@ -17,6 +18,7 @@ __all__ = [
     "audit_orm",
     "auth_orm",
     "cases_orm",
+    "console_orm",
     "reports_orm",
     "subjects_orm",
     "watchlists_orm",

@@ -54,10 +54,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
-from models.features import DEFAULT_CALENDAR, EDGE_ROW_SCHEMA, BusinessCalendar, flatten
+from models.features import EDGE_ROW_SCHEMA, flatten
 from models.registry import load_bundle
 from models.scoring import ScoredBatch, Scorer
 from models.state import WindowState, batch_features
+from refdata.business_days import DEFAULT_CALENDAR, BusinessCalendar
 from services.alerts.schemas import AlertCreate
 from services.alerts.service import alert_to_message, raise_alerts
 from services.config import Settings

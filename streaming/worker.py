@@ -38,6 +38,7 @@ from services.reports.service import (
     SourcePosition,
     persist_reports,
 )
+from streaming.intake import FileRelay
 from streaming.metrics import WorkerMetrics
 from streaming.producer import MAX_REQUEST_BYTES
 
@@ -88,6 +89,8 @@ class _Prepared:
     rejects: list[tuple[Any, DecodeError]] = field(default_factory=list)
     messages: dict[int, Any] = field(default_factory=dict)  # id(item) → its Kafka message
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    # Reports read from files on the format topics, for the reports topic (streaming.intake).
+    relay: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
 class _Gathering:
@@ -111,6 +114,7 @@ class _Gathering:
         into.rejects.extend(prepared.rejects)
         into.messages.update(prepared.messages)
         into.offsets.update(prepared.offsets)  # later polls hold later offsets
+        into.relay.extend(prepared.relay)
 
 
 @dataclass(slots=True)
@@ -214,6 +218,7 @@ class Worker:
         self.hook = hook
         self._sleep = sleep
         self._stopping = False
+        self.relay = FileRelay(settings)
 
     def stop(self) -> None:
         """Asks the loop to finish the current batch, commit and return."""
@@ -238,7 +243,7 @@ class Worker:
         backlog gets full batches. Offsets are still committed batch after batch, in order,
         each only after its batch's transaction committed and its messages were acknowledged.
         """
-        self.consumer.subscribe([self.settings.topic_reports])
+        self.consumer.subscribe([self.settings.topic_reports, *self.relay.topics])
         batch_size = self.settings.worker_batch_size
         backoff = 0.5
         idle_since = time.monotonic()
@@ -348,9 +353,17 @@ class Worker:
         prepared = _Prepared(started=time.time())
         count = 0
         max_bytes = self.settings.max_message_bytes
+        files_until = started + self.settings.worker_file_budget_s
+        files = 0
         for partition, messages in records.items():
             topic, number = partition.topic, partition.partition
             count += len(messages)
+            if self.relay.handles(topic):
+                offset, files = self._expand_files(
+                    partition, messages, prepared, files_until, files
+                )
+                prepared.offsets[partition] = offset
+                continue
             for message in messages:
                 decoded = decode_report(message.value, max_bytes=max_bytes)
                 if isinstance(decoded, DecodeError):
@@ -375,6 +388,34 @@ class Worker:
         prepared.count = count
         metrics.stage_duration.labels("decode").observe(time.perf_counter() - started)
         return prepared
+
+    def _expand_files(
+        self,
+        partition: TopicPartition,
+        messages: list[Any],
+        prepared: _Prepared,
+        until: float,
+        done: int,
+    ) -> tuple[int, int]:
+        """Expands the files of a format-topic partition (``streaming.intake``) until ``until``
+        (``time.perf_counter()``), at least one per batch; the rest are read again by the next
+        poll. Returns the partition's next offset and the files expanded so far.
+
+        A large FinCEN file takes a minute to validate: a poll of many of them must not hold
+        the batch past ``max_poll_interval_ms``, or the group evicts the worker, the commit
+        fails and the batch replays forever.
+        """
+        for message in messages:
+            if done and time.perf_counter() > until:
+                self.consumer.seek(partition, message.offset)
+                return message.offset, done
+            expanded = self.relay.expand(message)
+            done += 1
+            if isinstance(expanded, DecodeError):
+                prepared.rejects.append((message, expanded))
+            else:
+                prepared.relay.extend(expanded)
+        return messages[-1].offset + 1, done
 
     def _store(self, prepared: _Prepared) -> BatchResult:
         """The batch's transaction (persist + detection), then its dead letters and alerts."""
@@ -402,6 +443,10 @@ class Worker:
 
         started = time.perf_counter()
         sent = [self._dead_letter(message, error) for message, error in rejects]
+        sent += [
+            self.producer.send(self.settings.topic_reports, key=key, value=value)
+            for key, value in prepared.relay
+        ]
         topic = self.settings.topic_alerts
         published = [
             (self.producer.send(topic, key=alert.key, value=alert.value), alert)

@@ -120,6 +120,10 @@ def settings_factory(tmp_path: Path, database_url: str, broker: EmbeddedBroker):
             "topic_reports": f"aml.reports.{suffix}",
             "topic_dlq": f"aml.reports.dlq.{suffix}",
             "topic_alerts": f"aml.alerts.{suffix}",
+            **{
+                f"topic_reports_{name}": f"aml.reports.{name}.{suffix}"
+                for name in ("fincen", "iso20022", "goaml", "csv")
+            },
             "consumer_group": f"amlscreen-worker-{suffix}",
             "worker_metrics_port": 0,
         }
@@ -131,6 +135,7 @@ def settings_factory(tmp_path: Path, database_url: str, broker: EmbeddedBroker):
                 settings.topic_reports: settings.topic_partitions,
                 settings.topic_dlq: settings.topic_partitions,
                 settings.topic_alerts: settings.topic_partitions,
+                **dict.fromkeys(settings.format_topics, 1),
             },
         )
         return settings

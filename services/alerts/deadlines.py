@@ -16,13 +16,10 @@ as unconfirmed).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from typing import TYPE_CHECKING
+from datetime import datetime, time, timedelta
 
+from refdata.business_days import DEFAULT_CALENDAR, BusinessCalendar, business_day
 from services.alerts.enums import DeadlineKind
-
-if TYPE_CHECKING:
-    from models.features import BusinessCalendar
 
 # The end of a due day, local time.
 END_OF_DAY = time(23, 59, 59)
@@ -95,7 +92,7 @@ def _sar(
 def ctr_due(
     transaction_at: datetime,
     policy: DeadlinePolicy = DEFAULT_POLICY,
-    calendar: BusinessCalendar | None = None,
+    calendar: BusinessCalendar = DEFAULT_CALENDAR,
 ) -> datetime:
     """The end of the last day to file the CTR of a US transaction at ``transaction_at``.
 
@@ -103,69 +100,6 @@ def ctr_due(
     its cut-off if any, weekends and Federal Reserve holidays), and the report is due by the
     end of day ``us_ctr_days`` after it, local time.
     """
-    calendar = calendar or default_calendar()
     day = business_day(transaction_at, "US", calendar=calendar)
-    zone = calendar_zone("US", calendar)
     due = day + timedelta(days=policy.us_ctr_days)
-    return datetime.combine(due, END_OF_DAY, zone).astimezone(transaction_at.tzinfo)
-
-
-def calendar_zone(jurisdiction: str, calendar: BusinessCalendar | None = None) -> tzinfo:
-    """The calendar's local time of a jurisdiction: a fixed UTC offset (no daylight saving)."""
-    calendar = calendar or default_calendar()
-    key = "MX" if jurisdiction == "MX" else "US"  # as BusinessCalendar.assign does
-    return timezone(timedelta(hours=calendar.utc_offset_hours.get(key, 0)))
-
-
-def business_day(
-    moment: datetime,
-    jurisdiction: str,
-    *,
-    zone: tzinfo | None = None,
-    cutoff_hour: int | None = None,
-    calendar: BusinessCalendar | None = None,
-) -> date:
-    """The business day a transaction at ``moment`` counts on (31 CFR 1010.313(b)).
-
-    The scalar form of :meth:`models.features.BusinessCalendar.assign`, which detection uses
-    for the same rule over frames (the tests hold the two together), so that an alert's CTR
-    features, its deadline and the filed CTR agree:
-
-    * the local date of ``moment`` in ``zone`` (an institution's own time zone) when given,
-      else at the calendar's fixed UTC offset for the jurisdiction (US −5, MX −6);
-    * at or after ``cutoff_hour`` local time (else the calendar's ``cutoff_hour``; none by
-      default) it is a night deposit: the next day;
-    * a Saturday, Sunday or holiday of the jurisdiction (the calendar's lists: Federal
-      Reserve holidays for the US, none for Mexico yet) rolls forward to the next business day.
-    """
-    if moment.tzinfo is None:
-        raise ValueError("naive datetimes have no business day")
-    calendar = calendar or default_calendar()
-    local = moment.astimezone(zone if zone is not None else calendar_zone(jurisdiction, calendar))
-    day = local.date()
-    cutoff = cutoff_hour if cutoff_hour is not None else calendar.cutoff_hour
-    if cutoff is not None and local.hour >= cutoff:
-        day += timedelta(days=1)
-    holidays = _holidays(calendar.mx_holidays if jurisdiction == "MX" else calendar.us_holidays)
-    while day.weekday() >= 5 or day in holidays:
-        day += timedelta(days=1)
-    return day
-
-
-def default_calendar() -> BusinessCalendar:
-    """Detection's calendar, imported on first use: it brings Polars, which the API otherwise
-    does not load."""
-    from models.features import DEFAULT_CALENDAR
-
-    return DEFAULT_CALENDAR
-
-
-_HOLIDAY_SETS: dict[int, tuple[tuple[date, ...], frozenset[date]]] = {}
-
-
-def _holidays(days: tuple[date, ...]) -> frozenset[date]:
-    """The calendar's holiday tuple as a set, built once per tuple."""
-    cached = _HOLIDAY_SETS.get(id(days))
-    if cached is None or cached[0] is not days:
-        cached = _HOLIDAY_SETS[id(days)] = (days, frozenset(days))
-    return cached[1]
+    return datetime.combine(due, END_OF_DAY, calendar.zone("US")).astimezone(transaction_at.tzinfo)

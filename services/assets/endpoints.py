@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy.orm import Session
 
+from refdata.enums import Jurisdiction
 from services.assets import flows
 from services.assets import service as asset_service
 from services.assets.enums import AssetStatus, AssetType, DeadlineKind
@@ -34,7 +35,6 @@ from services.deps import PrincipalDep, SessionDep
 from services.ledger import service as ledger_service
 from services.ledger.endpoints import READ_ERRORS, WRITE_ERRORS, IdempotencyKeyDep
 from services.ledger.schemas import EntryRead
-from services.reports.enums import Jurisdiction
 
 router = APIRouter(tags=["assets"])
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from refdata.enums import Jurisdiction
 from services.assets import service as asset_service
 from services.assets.enums import (
     CLAIM_OPEN,
@@ -45,7 +46,6 @@ from services.ledger import service as ledger_service
 from services.ledger.enums import EntryKind, EntryStatus, ShareRole
 from services.ledger.repository import LedgerRepository
 from services.ledger.service import EntryView, Invalid, Line
-from services.reports.enums import Jurisdiction
 from services.tracing import service as tracing_service
 from services.tracing.schemas import TraceResult
 

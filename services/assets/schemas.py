@@ -7,12 +7,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from refdata.enums import Jurisdiction
+from refdata.money import currency_exponent
 from services.assets.enums import AssetStatus, AssetType, Disposition, SeizingAuthority
-from services.kit.money import currency_exponent
 from services.ledger.accounts import SEGMENT
 from services.ledger.enums import ShareRole
 from services.ledger.schemas import EntryRead
-from services.reports.enums import Jurisdiction
 
 LinkId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/\-]{0,127}$")]
 Segment = Annotated[str, Field(pattern=rf"^{SEGMENT}$")]

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from refdata.money import Money
 from services.alerts import cursor as cursor_codec
 from services.alerts.concurrency import Precondition, check
 from services.alerts.deadlines import case_deadline
@@ -35,7 +36,6 @@ from services.cases.orm import Case
 from services.cases.repository import CaseRepository
 from services.cases.schemas import CaseCreate, CaseUpdate
 from services.errors import Conflict, NotFound, ServiceError
-from services.kit.money import Money
 from services.kit.time import utc_now
 from services.reports.orm import Report
 from services.subjects.service import SubjectSummaryData, summary

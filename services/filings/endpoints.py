@@ -5,19 +5,22 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from services.auth.enums import Role
 from services.deps import PrincipalDep, SessionDep
+from services.errors import Forbidden
 from services.filings import service as filing_service
-from services.filings.profile import FilingProfile, load_profile
+from services.filings.profile import FilingProfile, ProfileInvalid, load_profile
+from services.filings.readiness import profile_status
 
 router = APIRouter(tags=["filings"])
 
 
 def get_filing_profile(request: Request) -> FilingProfile:
-    """The profile set on the app (tests, embedding), else ``<data dir>/filing-profile.json``."""
+    """The profile set on the app (tests, embedding), else the file (AMLSCREEN_FILING_PROFILE)."""
     profile: FilingProfile | None = getattr(request.app.state, "filing_profile", None)
     if profile is not None:
         return profile
-    return load_profile(request.app.state.settings.data_dir)
+    return load_profile(request.app.state.settings.filing_profile_path)
 
 
 ProfileDep = Annotated[FilingProfile, Depends(get_filing_profile)]
@@ -110,3 +113,31 @@ def export_fincen_ctr(
         filing_date=filing_date,
     )
     return _xml(export)
+
+
+@router.get(
+    "/v1/filing-profile/status",
+    responses={403: {"description": "administrators only"}},
+)
+def filing_profile_status(request: Request, principal: PrincipalDep) -> dict[str, Any]:
+    """Says, per institution, which exports the filing profile makes ready and what each
+    still needs (administrators only: the profile names the filers)."""
+    if principal.role is not Role.ADMIN:
+        raise Forbidden("only administrators read the filing profile's status")
+    settings = request.app.state.settings
+    source = "app" if getattr(request.app.state, "filing_profile", None) else "file"
+    try:
+        profile = get_filing_profile(request)
+    except ProfileInvalid as error:
+        return {
+            "path": str(settings.filing_profile_path),
+            "valid": False,
+            "problems": error.problems,
+            "ready": False,
+        }
+    return {
+        "path": str(settings.filing_profile_path) if source == "file" else None,
+        "present": source == "app" or settings.filing_profile_path.is_file(),
+        "valid": True,
+        **profile_status(profile),
+    }

@@ -1,9 +1,11 @@
 """The filing profile: who transmits, who files, and each FIU's goAML codes.
 
-None of this is in a report, so it is configuration: ``<data dir>/filing-profile.json`` (the
-``AMLSCREEN_DATA_DIR`` of the process), read when it changes. Without it, or without the block
-an export needs, exports answer 422 and list what is missing. A block that is present must be
-complete and well-formed; a malformed file is a 503 naming the problem.
+None of this is in a report, so it is configuration: ``AMLSCREEN_FILING_PROFILE``
+(default ``<data dir>/filing-profile.json``), read when it changes. Keys starting with ``//``
+are comments (``amlscreen profile init`` writes a template explained that way) and are
+ignored. Without it, or without the block an export needs, exports answer 422 and list what
+is missing. A block that is present must be complete and well-formed; a malformed file is a
+503 naming the problem.
 
 goAML report codes and lookups (``transmode_codes``, ``funds_codes``, ``account_type``...) are
 FIU-specific (DOMAIN.md §1.6, §5 item 8): the defaults below are placeholders in goAML's style
@@ -15,8 +17,9 @@ from __future__ import annotations
 import threading
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.errors import ServiceError
@@ -121,21 +124,50 @@ class FilingProfile(_Strict):
 
 
 class ProfileInvalid(ServiceError):
-    def __init__(self, path: Path, error: ValidationError) -> None:
-        problems = [
-            {"field": ".".join(str(part) for part in item["loc"]), "message": item["msg"]}
-            for item in error.errors(include_url=False, include_input=False)
-        ]
+    def __init__(self, path: Path, error: ValidationError | ValueError) -> None:
+        if isinstance(error, ValidationError):
+            problems = [
+                {"field": ".".join(str(part) for part in item["loc"]), "message": item["msg"]}
+                for item in error.errors(include_url=False, include_input=False)
+            ]
+        else:
+            problems = [{"field": "(file)", "message": f"not JSON: {error}"}]
         super().__init__(f"the filing profile {path} is invalid", 503, problems)
+        self.problems = problems
+
+
+def without_comments(value: Any) -> Any:
+    """``value`` without the object keys that start with ``//`` (comments), at any depth."""
+    if isinstance(value, dict):
+        return {
+            key: without_comments(item)
+            for key, item in value.items()
+            if not (isinstance(key, str) and key.startswith("//"))
+        }
+    if isinstance(value, list):
+        return [without_comments(item) for item in value]
+    return value
+
+
+def parse_profile(path: Path, content: bytes) -> FilingProfile:
+    """Validates a profile file's content; raises ProfileInvalid naming every problem."""
+    try:
+        document = orjson.loads(content)
+    except orjson.JSONDecodeError as error:
+        raise ProfileInvalid(path, error) from None
+    try:
+        return FilingProfile.model_validate(without_comments(document))
+    except ValidationError as error:
+        raise ProfileInvalid(path, error) from None
 
 
 _cache: dict[Path, tuple[float, FilingProfile]] = {}
 _lock = threading.Lock()
 
 
-def load_profile(data_dir: Path) -> FilingProfile:
-    """Returns the profile of ``data_dir`` (empty if there is no file), re-read on change."""
-    path = (data_dir / PROFILE_FILE).resolve()
+def load_profile(path: Path) -> FilingProfile:
+    """Returns the profile at ``path`` (empty if there is no file), re-read on change."""
+    path = path.resolve()
     try:
         mtime = path.stat().st_mtime
     except FileNotFoundError:
@@ -144,9 +176,6 @@ def load_profile(data_dir: Path) -> FilingProfile:
         cached = _cache.get(path)
         if cached is not None and cached[0] == mtime:
             return cached[1]
-        try:
-            profile = FilingProfile.model_validate_json(path.read_bytes())
-        except ValidationError as error:
-            raise ProfileInvalid(path, error) from None
+        profile = parse_profile(path, path.read_bytes())
         _cache[path] = (mtime, profile)
         return profile

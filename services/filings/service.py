@@ -18,7 +18,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
 
-from services.alerts.deadlines import business_day
+from refdata.business_days import business_day
+from refdata.money import Money
+from refdata.thresholds import US_CTR_CENTS
 from services.alerts.enums import EntityType
 from services.alerts.orm import Alert
 from services.alerts.service import authorize_read
@@ -38,13 +40,14 @@ from services.filings.mapping import (
     normalise,
 )
 from services.filings.profile import FilingInstitution, FilingProfile, Transmitter
+from services.filings.readiness import PLACEHOLDER, placeholders
 from services.filings.repository import FilingRepository
 from services.filings.xml import MissingData, validate_fincen, whole_dollars
-from services.kit.money import Money
 from services.kit.time import utc_now
 from services.reports.orm import Report
 
-CTR_THRESHOLD_USD = Decimal(10_000)  # "more than $10,000": exactly 10,000.00 does not trigger
+# "More than $10,000" (refdata.thresholds): exactly 10,000.00 does not trigger.
+CTR_THRESHOLD_USD = Decimal(US_CTR_CENTS).scaleb(-2)
 CTR_MAX_REPORTS = 200_000
 # Local days read before a period's first business day; a week covers any run of weekend,
 # holidays and a night deposit.
@@ -130,6 +133,9 @@ def _usd(report: Report, profile: FilingProfile, missing: Missing) -> Decimal | 
 def _transmitter(profile: FilingProfile, missing: Missing) -> Transmitter | None:
     if profile.transmitter is None:
         missing.add("profile.transmitter", "the transmitter (name, TCC, TIN, address, phone)")
+        return None
+    for path in placeholders(profile.transmitter.model_dump(mode="json"), "profile.transmitter"):
+        missing.add(path, "still the template's placeholder (amlscreen profile check)")
     return profile.transmitter
 
 
@@ -142,6 +148,10 @@ def _institution(
             f"profile.institutions.{institution_id}",
             "the filing institution (name, TIN, regulator, address, contact office)",
         )
+        return None
+    fields = institution.model_dump(mode="json", exclude={"goaml_rentity_id", "goaml_branch"})
+    for path in placeholders(fields, f"profile.institutions.{institution_id}"):
+        missing.add(path, "still the template's placeholder (amlscreen profile check)")
     return institution
 
 
@@ -343,7 +353,7 @@ def export_fincen_ctr(
 
     One Activity per subject and business day whose cash-in or cash-out (aggregated across
     branches, never netted) is over $10,000 (31 CFR 1010.311/313). The business day is that of
-    :func:`services.alerts.deadlines.business_day`: the institution's local date (its
+    :func:`refdata.business_days.business_day`: the institution's local date (its
     ``timezone``), the next day at or after its ``cutoff_hour`` (night deposits), rolled
     forward over weekends and Federal Reserve holidays (1010.313(b)). ``date_from`` and
     ``date_to`` bound business days: a Saturday deposit belongs to the period of its Monday,
@@ -481,7 +491,12 @@ def export_goaml(
         raise ServiceError(f"no alert of the case comes from {institution_id}", 422)
     reports = [report for report in reports if report.institution_id == institution_id]
     institution = _institution(profile, institution_id, missing)
-    if institution is not None and not institution.goaml_rentity_id:
+    if fiu_profile is not None:
+        for path in placeholders(fiu_profile.model_dump(mode="json"), f"profile.goaml.{fiu_name}"):
+            missing.add(path, "still the template's placeholder (amlscreen profile check)")
+    if institution is not None and (
+        not institution.goaml_rentity_id or PLACEHOLDER in institution.goaml_rentity_id
+    ):
         missing.add(
             f"profile.institutions.{institution_id}.goaml_rentity_id",
             "the reporting entity's goAML id",

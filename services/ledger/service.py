@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from refdata.money import currency_exponent
 from services.auth.enums import INVESTIGATIVE_ROLES, Role
 from services.auth.service import Principal
 from services.errors import Conflict, Forbidden, NotFound, ServiceError
-from services.kit.money import currency_exponent
 from services.kit.time import utc_now
 from services.ledger import accounts
 from services.ledger.chain import (

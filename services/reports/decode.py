@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import ValidationError
 
-from services.reports.wire import ReportV1, describe_errors
+from refdata.wire import ReportV1, describe_errors
 
 
 class DecodeFailure(StrEnum):

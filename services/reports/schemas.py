@@ -62,3 +62,13 @@ class RejectedItem(BaseModel):
 class IngestResponse(BaseModel):
     accepted: list[AcceptedItem]
     rejected: list[RejectedItem]
+    # Files (XML, CSV): the format read and how many reports it held (``accepted`` lists the
+    # first of them).
+    format: str | None = None
+    reports: int | None = None
+
+
+class FileIngestResponse(BaseModel):
+    format: str
+    reports: int
+    accepted: list[AcceptedItem]

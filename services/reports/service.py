@@ -12,6 +12,7 @@ import orjson
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from refdata.wire import ReportV1, describe_errors
 from services.auth.enums import Role
 from services.auth.service import Principal
 from services.errors import Forbidden, NotFound, ServiceError
@@ -19,7 +20,6 @@ from services.kit.time import utc_now
 from services.reports.enums import ReportStatus
 from services.reports.orm import Report
 from services.reports.repository import ReportKey, ReportRepository
-from services.reports.wire import ReportV1, describe_errors
 
 
 class ReportPublisher(Protocol):

@@ -27,11 +27,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from refdata.money import Money
 from services.alerts.repository import AlertRepository
 from services.auth.enums import INVESTIGATIVE_ROLES
 from services.auth.service import Principal
 from services.errors import Forbidden, NotFound
-from services.kit.money import Money
 from services.reports.orm import Report
 from services.reports.repository import ReportRepository
 from services.subjects.repository import SubjectRepository

@@ -25,13 +25,14 @@ from kafka import KafkaConsumer, TopicPartition
 import amlscreen.simulate as simulate
 from amlscreen.cli import main
 from models.generator import TYPOLOGIES, GeneratorConfig, write_jsonl
+from refdata.subject import subject_key
+from refdata.wire import ReportV1, Subject
 from services.app import create_app
 from services.auth.enums import Role
 from services.auth.service import create_token
 from services.config import Settings
 from services.db import make_engine, make_sessionmaker, transaction
 from services.migrate import upgrade
-from services.reports.wire import ReportV1, Subject, subject_key_for
 from streaming.broker import ensure_topics
 from streaming.producer import KafkaReportPublisher
 from tests.conftest import free_port
@@ -58,7 +59,7 @@ def _keys(value: Any) -> set[str]:
 
 def _key_of(report: dict[str, Any]) -> bytes:
     subject = Subject.model_validate(report["subject"])
-    return subject_key_for(report["institution_id"], subject).encode()
+    return subject_key(report["institution_id"], subject.subject_id, subject.identifiers).encode()
 
 
 def _summary(out: str) -> str:

@@ -16,7 +16,7 @@ import pytest
 from amlscreen.cli import main
 from amlscreen.simulate import DEFAULT_START, MAX_REPORT_ID_LENGTH, longest_report_id
 from models.generator import GeneratorConfig
-from services.reports.wire import ReportV1
+from refdata.wire import ReportV1
 
 ARGS = ("--seed", "11", "--reports", "2000", "--laundering-share", "0.1")
 

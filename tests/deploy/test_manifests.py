@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from services.filings.profile import parse_profile
+from services.filings.readiness import profile_status, template
 from tests.deploy.conftest import COMPOSE, DEPLOY, K8S, OPERATIONS, ROOT, known_env
 
 # Variables that are not amlscreen settings but that our containers may legitimately get.
@@ -25,6 +28,7 @@ COMPOSE_VARIABLES = {
     "API_PROCESSES",
     "POSTGRES_PASSWORD",
     "GRAFANA_ADMIN_PASSWORD",
+    "FILING_PROFILE",
 }
 
 
@@ -146,6 +150,36 @@ class TestCompose:
         assert "--workers" in api["command"]
         assert "amlscreen.asgi:create" in api["command"]
 
+    def test_the_filing_profile_is_mounted_and_valid(self) -> None:
+        """A fresh configuration mounts a profile that validates (the template: every export
+        says what it still needs until the operator fills it in)."""
+        compose = self._compose()
+        services = compose["services"]
+        for name in ("api", "worker"):
+            path = services[name]["environment"]["AMLSCREEN_FILING_PROFILE"]
+            mounts = [v for v in services[name]["volumes"] if v.split(":")[-2] == path]
+            assert len(mounts) == 1, (name, services[name]["volumes"])
+            assert mounts[0].endswith(":ro")
+        source = compose["x-amlscreen"]["volumes"][1].split(":")[0]
+        assert source == "${FILING_PROFILE"
+        default = COMPOSE.parent / "filing-profile.json"
+        profile = parse_profile(default, default.read_bytes())
+        assert json.loads(default.read_text()) == template()
+        status = profile_status(profile)
+        assert status["ready"] is False
+        assert (
+            "transmitter.tcc (placeholder)"
+            in (status["institutions"]["US-FI-0001"]["fincen-sar"]["needs"])
+        )
+
+    def test_every_topic_is_created(self) -> None:
+        services = self._compose()["services"]
+        script = services["topics"]["command"][0]
+        environment = services["worker"]["environment"]
+        for variable, topic in environment.items():
+            if variable.startswith("AMLSCREEN_TOPIC_") and variable != "AMLSCREEN_TOPIC_PARTITIONS":
+                assert topic in re.findall(r"[\w.]+", script), variable
+
     def test_mounted_files_exist(self) -> None:
         for name, spec in self._compose()["services"].items():
             for volume in spec.get("volumes", []):
@@ -218,6 +252,24 @@ class TestKubernetes:
             assert refs == {"amlscreen"}, name
             for variable in container.get("env", []):
                 assert variable["name"] in known, f"{name}: {variable['name']}"
+
+    def test_the_filing_profile_secret_is_mounted_into_api_and_worker(self) -> None:
+        path = Path(_k8s("ConfigMap", "amlscreen")["data"]["AMLSCREEN_FILING_PROFILE"])
+        secret = _k8s("Secret", "amlscreen-filing-profile")
+        content = secret["stringData"][path.name].encode()
+        parse_profile(path, content)
+        assert json.loads(content) == template()
+        for name in ("amlscreen-api", "amlscreen-worker"):
+            pod = _k8s("Deployment", name)["spec"]["template"]["spec"]
+            volumes = {v["name"]: v for v in pod["volumes"]}
+            mounts = [
+                m
+                for m in pod["containers"][0]["volumeMounts"]
+                if m["mountPath"] == str(path.parent)
+            ]
+            assert len(mounts) == 1, name
+            assert mounts[0]["readOnly"] is True
+            assert volumes[mounts[0]["name"]]["secret"]["secretName"] == "amlscreen-filing-profile"
 
     def test_worker_replicas_are_capped_by_partitions(self) -> None:
         partitions = int(_k8s("ConfigMap", "amlscreen")["data"]["AMLSCREEN_TOPIC_PARTITIONS"])
@@ -304,8 +356,12 @@ class TestDockerfile:
                 for source in line.split()[1:-1]:
                     assert (ROOT / source).exists(), source
         ignore = (DEPLOY / "docker" / "Dockerfile.dockerignore").read_text()
-        for package in ("amlscreen", "services", "streaming", "models"):
+        wheel = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]
+        packages = wheel["targets"]["wheel"]["packages"]
+        assert {"amlscreen", "services", "streaming", "models", "refdata"} <= set(packages)
+        for package in packages:
             assert f"!{package}/**" in ignore
+            assert f"COPY {package} ./{package}" in lines
 
     def test_hadolint(self) -> None:
         result = subprocess.run(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
+import dataclasses
+from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
 import pytest
 
 from models import features as F
-from services.reports.wire import ReportV1
+from refdata.business_days import DEFAULT_CALENDAR, BusinessCalendar, business_day
+from refdata.wire import ReportV1
 
 
 def report(
@@ -69,7 +71,7 @@ def features_of(documents: list[dict[str, Any]]) -> pl.DataFrame:
 
 
 class TestFlatten:
-    def test_subject_key_matches_the_service_rule(self):
+    def test_subject_key_of_raw_documents_matches_the_validated_report(self):
         documents = [
             report(1, at="2026-03-02T10:00:00Z"),
             {
@@ -88,9 +90,8 @@ class TestFlatten:
                 "subject": {"subject_id": "C-9", "type": "person"},
             },
         ]
-        for document in documents:
-            expected = ReportV1.model_validate(document).subject_key
-            assert F.subject_key(document["institution_id"], document["subject"]) == expected
+        expected = [ReportV1.model_validate(document).subject_key for document in documents]
+        assert F.flatten(documents)["subject_key"].to_list() == expected
 
     @pytest.mark.parametrize(
         ("amount", "currency", "minor"),
@@ -249,13 +250,6 @@ class TestCounterparty:
 
 
 class TestCalendar:
-    def test_us_holidays(self):
-        holidays = set(F.us_bank_holidays([2026, 2027]))
-        assert date(2026, 11, 26) in holidays  # Thanksgiving
-        assert date(2026, 7, 3) not in holidays  # July 4th on a Saturday is not moved
-        assert date(2027, 7, 5) in holidays  # July 4th 2027 is a Sunday: Monday
-        assert date(2026, 1, 19) in holidays  # Martin Luther King Jr. Day
-
     def test_weekend_and_holiday_reports_count_on_the_next_business_day(self):
         frame = pl.DataFrame(
             {
@@ -271,10 +265,34 @@ class TestCalendar:
                 "flags": [0, 0, 0, 0],
             }
         ).with_columns(pl.col("flags").cast(pl.UInt16))
-        days = F.DEFAULT_CALENDAR.assign(frame.lazy()).collect()["bday"].to_list()
+        days = F.assign_business_days(frame.lazy()).collect()["bday"].to_list()
         assert days == [date(2026, 3, 9), date(2026, 3, 9), date(2026, 11, 27), date(2026, 3, 9)]
-        night = F.BusinessCalendar(cutoff_hour=20)
-        assert night.assign(frame.lazy()).collect()["bday"].to_list()[3] == date(2026, 3, 10)
+        night = BusinessCalendar(cutoff_hour=20)
+        assert F.assign_business_days(frame.lazy(), night).collect()["bday"].to_list()[3] == date(
+            2026, 3, 10
+        )
+
+    @pytest.mark.parametrize("cutoff_hour", [None, 18])
+    def test_agrees_with_the_scalar_rule(self, cutoff_hour: int | None) -> None:
+        """assign_business_days (detection's CTR features) and the scalar rule of
+        refdata.business_days (deadlines, CTR filing) agree."""
+        calendar = dataclasses.replace(DEFAULT_CALENDAR, cutoff_hour=cutoff_hour)
+        start = int(datetime(2025, 12, 20, tzinfo=UTC).timestamp())
+        moments = [start + step * 5400 for step in range(0, 16 * 60)]  # 60 days, every 90 min
+        frame = pl.LazyFrame(
+            {
+                "t": moments * 2,
+                "flags": [0] * len(moments) + [F.F_MX] * len(moments),
+            },
+            schema={"t": pl.Int64(), "flags": pl.Int64()},
+        )
+        expected = F.assign_business_days(frame, calendar).collect()["bday"].to_list()
+        actual = [
+            business_day(datetime.fromtimestamp(t, UTC), jurisdiction, calendar=calendar)
+            for jurisdiction in ("US", "MX")
+            for t in moments
+        ]
+        assert actual == expected
 
 
 def test_feature_digest_changes_with_the_configuration(monkeypatch):

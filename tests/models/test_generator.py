@@ -24,8 +24,9 @@ from models.generator import (
     institutions,
     write_jsonl,
 )
-from models.typologies import MX_ROR_THRESHOLD_MXN_MINOR, MX_ROR_THRESHOLD_USD_MINOR
-from services.reports.wire import ReportV1, subject_key_for
+from models.typologies import MX_ROR_THRESHOLD_MXN_MINOR
+from refdata.thresholds import MX_ROR_CENTS
+from refdata.wire import ReportV1
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 SIMULATED_INSTITUTIONS = {inst.institution_id for inst in institutions()}
@@ -164,9 +165,7 @@ def _summarise(params: TypologyParams, seed: int, n: int = 200_000) -> RunSummar
                 over = cash and minor > 1_000_000
             else:
                 limit = (
-                    MX_ROR_THRESHOLD_MXN_MINOR
-                    if transaction["currency"] == "MXN"
-                    else MX_ROR_THRESHOLD_USD_MINOR
+                    MX_ROR_THRESHOLD_MXN_MINOR if transaction["currency"] == "MXN" else MX_ROR_CENTS
                 )
                 over = cash and minor >= limit
             if over != (report_type == "LVTR"):
@@ -265,11 +264,7 @@ class TestStream:
                 if jurisdiction == "US":
                     limit = 1_000_000
                 else:
-                    limit = (
-                        MX_ROR_THRESHOLD_MXN_MINOR
-                        if currency == "MXN"
-                        else MX_ROR_THRESHOLD_USD_MINOR
-                    )
+                    limit = MX_ROR_THRESHOLD_MXN_MINOR if currency == "MXN" else MX_ROR_CENTS
                 assert minor < limit, (case_id, minor)
                 assert minor >= 0.75 * limit, (case_id, minor)
                 daily[day] += minor
@@ -299,8 +294,7 @@ class TestStream:
         _, summary = run
         assert summary.cross_border_samples
         for report in summary.cross_border_samples:
-            parsed = ReportV1.model_validate(report)
-            key = subject_key_for(parsed.institution_id, parsed.subject)
+            key = ReportV1.model_validate(report).subject_key
             assert not key.startswith("LOCAL-")
 
     def test_counterparty_accounts_are_real(self, run: tuple[str, RunSummary]) -> None:

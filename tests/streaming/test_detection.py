@@ -15,12 +15,12 @@ from models.features import features_from_documents, flatten
 from models.registry import load_bundle
 from models.scoring import Scorer
 from models.state import WindowState, batch_features
+from refdata.wire import ReportV1
 from services.alerts.orm import Alert
 from services.db import transaction
 from services.reports.enums import ReportStatus
 from services.reports.orm import Report
 from services.reports.service import Assessment, IncomingReport, SourcePosition, persist_reports
-from services.reports.wire import ReportV1
 from streaming.detection import DetectionHook, SqlHistoryStore
 from streaming.worker import AlertMessage
 from tests.models.test_features import report

@@ -12,11 +12,11 @@ from sqlalchemy.exc import OperationalError
 
 from models.registry import load_bundle
 from models.scoring import Scorer
+from refdata.wire import ReportV1
 from services.alerts.orm import Alert
 from services.config import Settings
 from services.reports.enums import ReportStatus
 from services.reports.orm import Report
-from services.reports.wire import ReportV1
 from streaming.detection import DetectionHook
 from streaming.metrics import WorkerMetrics
 from streaming.producer import make_producer

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from refdata.wire import ReportV1
 from services.errors import Forbidden, NotFound
 from services.reports.service import IncomingReport, persist_reports
-from services.reports.wire import ReportV1
 from services.tracing import service as tracing
 from services.tracing.schemas import TraceResult
 from tests.fixtures.reports import make_report

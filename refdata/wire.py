@@ -8,8 +8,6 @@ recommended form.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -28,9 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from services.kit.money import currency_exponent, to_minor_units
-from services.kit.once import computed_once
-from services.reports.enums import (
+from refdata.enums import (
     Channel,
     Direction,
     IdentifierType,
@@ -39,10 +35,12 @@ from services.reports.enums import (
     ReportType,
     SubjectType,
 )
+from refdata.money import currency_exponent, to_minor_units
+from refdata.once import computed_once
+from refdata.subject import identifier_digest, normalize_identifier, subject_key
 
 SCHEMA_VERSION = 1
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
-_NOT_ALPHANUMERIC = re.compile(r"[^0-9A-Za-z]")
 
 
 @lru_cache(maxsize=1)
@@ -83,13 +81,13 @@ class PartyIdentifier(_Open):
 
     def normalized(self) -> str:
         """Returns the identifier value without separators, upper-cased."""
-        return _NOT_ALPHANUMERIC.sub("", self.value).upper()
+        return normalize_identifier(self.value)
 
     @computed_once
     def digest(self) -> str:
-        """:func:`identifier_digest` of this identifier, computed once (the model is frozen):
-        the subject key and the identifier links of the store both need it."""
-        return identifier_digest(self)
+        """:func:`refdata.subject.identifier_digest` of this identifier, computed once (the
+        model is frozen): the subject key and the identifier links of the store both need it."""
+        return identifier_digest(self.type, self.country, self.value)
 
 
 class Subject(_Open):
@@ -191,44 +189,12 @@ class ReportV1(_Open):
 
     @computed_once
     def subject_key(self) -> str:
-        """The partition and lookup key of the report's subject (see ``subject_key_for``).
+        """The partition and lookup key of the report's subject (``refdata.subject``).
 
         Computed once per report (the model is frozen): the worker reads it several times.
         """
-        return subject_key_for(self.institution_id, self.subject)
-
-
-# Strongest first: a tax or national identifier links a subject across institutions.
-_IDENTIFIER_PRIORITY = [
-    IdentifierType.SSN,
-    IdentifierType.ITIN,
-    IdentifierType.EIN,
-    IdentifierType.RFC,
-    IdentifierType.CURP,
-    IdentifierType.PASSPORT,
-]
-
-
-def identifier_digest(identifier: PartyIdentifier) -> str:
-    """Returns a stable digest of an identifier, so raw SSN/RFC/CURP never leave the record."""
-    material = f"{identifier.type}|{identifier.country or ''}|{identifier.normalized()}"
-    return hashlib.sha256(material.encode()).hexdigest()[:32]
-
-
-def subject_key_for(institution_id: str, subject: Subject) -> str:
-    """Returns the subject key.
-
-    The key is ``<TYPE>-<digest>`` of the strongest identifier present (SSN, ITIN, EIN, RFC,
-    CURP, passport, in that order; value normalised to upper-case alphanumerics; country
-    included), so the same person reported by two institutions shares one key. Without such an
-    identifier the key is ``LOCAL-<digest>`` of the institution and its own subject id.
-    """
-    by_type = {identifier.type: identifier for identifier in subject.identifiers}
-    for id_type in _IDENTIFIER_PRIORITY:
-        if id_type in by_type:
-            return f"{id_type}-{by_type[id_type].digest}"
-    material = f"{institution_id}|{subject.subject_id}"
-    return f"LOCAL-{hashlib.sha256(material.encode()).hexdigest()[:32]}"
+        subject = self.subject
+        return subject_key(self.institution_id, subject.subject_id, subject.identifiers)
 
 
 def json_schema() -> dict[str, Any]:

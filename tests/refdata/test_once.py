@@ -4,7 +4,7 @@ import threading
 
 from pydantic import BaseModel, ConfigDict
 
-from services.kit.once import computed_once
+from refdata.once import computed_once
 
 
 class Doubler(BaseModel):

@@ -1,0 +1,1 @@
+"""Evaluation populations written independently of the project's own simulator."""

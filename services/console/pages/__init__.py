@@ -1,0 +1,1 @@
+"""One module per console area; each has a ``router`` of ``ConsoleRoute`` pages."""
