@@ -332,6 +332,9 @@ def cmd_watchlist_rescreen(args: argparse.Namespace) -> int:
         )
     finally:
         engine.dispose()
+    return 0
+
+
 def cmd_report_programme(args: argparse.Namespace) -> int:
     """Writes the programme results report of a period to a CSV or JSON file."""
     from services.db import make_engine, make_sessionmaker

@@ -12,13 +12,13 @@ from sqlalchemy import select
 
 from models.registry import load_bundle
 from models.scoring import Scorer
+from refdata.wire import ReportV1
 from services.alerts.orm import Alert
 from services.auth.enums import Role
 from services.auth.service import Principal
 from services.config import Settings
 from services.db import transaction
 from services.reports.orm import Report
-from services.reports.wire import ReportV1
 from services.watchlists import service as watchlist_service
 from services.watchlists.formats import ListFormat
 from services.watchlists.orm import WatchlistMatch
