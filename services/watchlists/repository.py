@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, func, insert, select, tuple_, update
+from sqlalchemy import func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from services.alerts.enums import OPEN_STATUSES
@@ -215,11 +215,14 @@ class WatchlistRepository:
             "dismissed_by": dismissal.dismissed_by,
             "dismissed_at": dismissal.dismissed_at,
         }
-        # One row, not a list: an executemany's rowcount is not reliable on every driver.
-        result = self.session.execute(
-            insert_ignoring_conflicts(self.session, WatchlistDismissal).values(**values)
+        # RETURNING says whether the row went in (a rowcount after ON CONFLICT DO NOTHING
+        # is not reliable through the ORM on every driver).
+        statement = (
+            insert_ignoring_conflicts(self.session, WatchlistDismissal)
+            .values(**values)
+            .returning(WatchlistDismissal.id)
         )
-        return isinstance(result, CursorResult) and bool(result.rowcount)
+        return self.session.execute(statement).first() is not None
 
     # ---- rescreens ---------------------------------------------------------------------
     def rescreens(self, limit: int = 20) -> Sequence[WatchlistRescreen]:
