@@ -267,6 +267,74 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_watchlist_load(args: argparse.Namespace) -> int:
+    """Loads a list file as the list's next version, then rescreens the stored reports."""
+    from services.db import make_engine, make_sessionmaker, transaction
+    from services.errors import ServiceError
+    from services.watchlists.formats import ListFormat, guess_format
+    from services.watchlists.service import load_version, loaded_by_cli, parse_file
+
+    path = Path(args.file)
+    engine = make_engine(_settings().effective_database_url)
+    try:
+        list_format = ListFormat(args.format) if args.format else guess_format(path)
+        parsed = parse_file(path, list_format)
+        with transaction(make_sessionmaker(engine)) as session:
+            outcome = load_version(
+                session,
+                name=args.list,
+                parsed=parsed,
+                list_format=list_format,
+                loaded_by=loaded_by_cli(),
+            )
+    except (ServiceError, ValueError) as error:
+        print(f"error: {getattr(error, 'message', error)}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    if not outcome.created:
+        print(
+            f"{outcome.watchlist}: unchanged, version {outcome.version} has the same content"
+            f" ({outcome.content_sha256[:12]}…)",
+            file=sys.stderr,
+        )
+        return 0
+    print(
+        f"{outcome.watchlist} version {outcome.version}: {outcome.entries} entries"
+        f" (+{outcome.added} -{outcome.removed} ~{outcome.changed}),"
+        f" sha256 {outcome.content_sha256[:12]}…; rescreen job {outcome.rescreen_id} queued",
+        file=sys.stderr,
+    )
+    return 0 if args.no_rescreen else cmd_watchlist_rescreen(args)
+
+
+def cmd_watchlist_rescreen(args: argparse.Namespace) -> int:
+    """Runs the queued rescreen jobs, printing their progress."""
+    from services.db import make_engine, make_sessionmaker
+    from services.watchlists.service import IndexHolder, RescreenProgress, run_rescreens
+
+    def show(state: RescreenProgress) -> None:
+        print(
+            f"rescreen {state.job_id}: {state.reports_done}/{state.reports_total} reports,"
+            f" {state.matches} new matches, {state.alerts} alerts raised or joined"
+            f" ({state.status})",
+            file=sys.stderr,
+        )
+
+    engine = make_engine(_settings().effective_database_url)
+    try:
+        run_rescreens(
+            make_sessionmaker(engine),
+            IndexHolder(refresh_s=0.0),
+            chunk=args.chunk,
+            max_reports=args.max_reports,
+            progress=show,
+        )
+    finally:
+        engine.dispose()
+    return 0
+
+
 def cmd_report_programme(args: argparse.Namespace) -> int:
     """Writes the programme results report of a period to a CSV or JSON file."""
     from services.db import make_engine, make_sessionmaker
@@ -622,6 +690,36 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("token_id", type=int, metavar="ID")
     revoke.set_defaults(handler=cmd_token_revoke)
 
+    watchlist = sub.add_parser("watchlist", help="sanctions and own watchlists").add_subparsers(
+        dest="watchlist_command", required=True
+    )
+    load = watchlist.add_parser(
+        "load",
+        help="load a list file as the list's next version, then rescreen stored reports",
+    )
+    load.add_argument(
+        "file", metavar="FILE", help="list file (for sdn-csv: sdn.csv or its directory)"
+    )
+    load.add_argument("--list", required=True, help="the list's name, e.g. ofac-sdn")
+    load.add_argument(
+        "--format",
+        choices=["sdn-csv", "sdn-xml", "ftm", "csv"],
+        help="default: from the file name (sdn.csv or a directory: sdn-csv; .xml: sdn-xml;"
+        " .json/.jsonl: ftm; .csv: csv)",
+    )
+    load.add_argument("--no-rescreen", action="store_true", help="only queue the rescreen job")
+    rescreen = watchlist.add_parser(
+        "rescreen", help="run queued rescreen jobs (stored reports against the current lists)"
+    )
+    for command in (load, rescreen):
+        command.add_argument(
+            "--chunk", type=int, default=2000, help="reports per transaction (default 2000)"
+        )
+        command.add_argument(
+            "--max-reports", type=int, help="stop after this many reports (resume later)"
+        )
+    load.set_defaults(handler=cmd_watchlist_load)
+    rescreen.set_defaults(handler=cmd_watchlist_rescreen)
     profile = sub.add_parser("profile", help="the filing profile").add_subparsers(
         dest="profile_command", required=True
     )

@@ -32,6 +32,8 @@ from services.reports.endpoints import router as reports_router
 from services.reports.service import ReportPublisher
 from services.subjects.endpoints import router as subjects_router
 from services.tracing.endpoints import router as tracing_router
+from services.watchlists.endpoints import router as watchlists_router
+from services.watchlists.service import IndexHolder
 
 PublisherFactory = Callable[[Settings], ReportPublisher]
 
@@ -56,6 +58,7 @@ def create_app(settings: Settings, publisher_factory: PublisherFactory | None = 
             info={POSTING_OBSERVER: lambda status: app_metrics.ledger_postings.labels(status).inc()}
         )
         app.state.publisher = publisher_factory(settings) if publisher_factory else None
+        app.state.watchlist_index = IndexHolder()  # built on the first search
         # Blocking work of the hot read paths (services.deps.run_blocking).
         app.state.executor = ThreadPoolExecutor(
             max_workers=QUERY_THREADS,
@@ -119,6 +122,7 @@ def create_app(settings: Settings, publisher_factory: PublisherFactory | None = 
     app.include_router(tracing_router)
     app.include_router(assets_router)
     app.include_router(ledger_router)
+    app.include_router(watchlists_router)
     app.include_router(programme_router)
     console.install(app)
 

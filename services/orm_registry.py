@@ -9,6 +9,7 @@ from services.console import orm as console_orm
 from services.db import Base
 from services.reports import orm as reports_orm
 from services.subjects import orm as subjects_orm
+from services.watchlists import orm as watchlists_orm
 
 __all__ = [
     "Base",
@@ -20,4 +21,5 @@ __all__ = [
     "console_orm",
     "reports_orm",
     "subjects_orm",
+    "watchlists_orm",
 ]

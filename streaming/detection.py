@@ -65,6 +65,8 @@ from services.config import Settings
 from services.reports.orm import Report
 from services.reports.repository import pg_text_array
 from services.reports.service import Assessment, IncomingReport, PersistOutcome
+from services.watchlists import service as watchlist_service
+from services.watchlists.service import IndexHolder, ReportScreening
 from streaming.metrics import WorkerMetrics
 from streaming.worker import AlertMessage
 
@@ -262,6 +264,7 @@ class _Assessed:
     scored: ScoredBatch
     reasons: list[list[str]]
     pending: pl.DataFrame
+    screenings: dict[int, ReportScreening]  # by position, the reports that matched
 
 
 class DetectionHook:
@@ -275,8 +278,10 @@ class DetectionHook:
         assignment: AssignmentProbe | None = None,
         metrics: WorkerMetrics | None = None,
         calendar: BusinessCalendar = DEFAULT_CALENDAR,
+        watchlists: IndexHolder | None = None,
     ) -> None:
         self.scorer = scorer
+        self.watchlists = watchlists
         self.state = state or WindowState()
         self.metrics = metrics
         self.calendar = calendar
@@ -349,9 +354,13 @@ class DetectionHook:
         # a tree ensemble's per-tree parallel loops stall on every busy core (10x slower).
         with self._threads.limit(limits=1, user_api="openmp"):
             scored = self.scorer.score(batch.features)
-        reasons = [self._reasons(scored, index) for index in range(len(items))]
         self._observe("score", started)
-        self._assessed = _Assessed(list(items), scored, reasons, batch.pending)
+
+        started = time.perf_counter()
+        screenings = self._screen(session, items, scored)
+        self._observe("watchlist", started)
+        reasons = [self._reasons(scored, index) for index in range(len(items))]
+        self._assessed = _Assessed(list(items), scored, reasons, batch.pending, screenings)
         return [
             Assessment(float(score), reason)
             for score, reason in zip(scored.scores.tolist(), reasons, strict=True)
@@ -376,6 +385,22 @@ class DetectionHook:
             if scored.alerts[index]
         ]
         stored = raise_alerts(session, alerts) if alerts else []
+        matched = [index for index in inserted if index in assessed.screenings]
+        if matched:
+            ids = watchlist_service.watchlist_ids(session)
+            watchlist_service.record_matches(
+                session,
+                [
+                    watchlist_service.match_rows(
+                        assessed.screenings[index],
+                        institution_id=assessed.items[index].report.institution_id,
+                        report_id=assessed.items[index].report.report_id,
+                        found_by="worker",
+                        watchlist_ids=ids,
+                    )
+                    for index in matched
+                ],
+            )
         produced = {
             item.key: item.source.timestamp_ms if item.source else None
             for item in (assessed.items[index] for index in inserted if scored.alerts[index])
@@ -401,6 +426,46 @@ class DetectionHook:
         event.listen(session, "after_commit", _apply, once=True)
         self._observe("alert", started)
         return messages
+
+    def _screen(
+        self, session: Session, items: Sequence[IncomingReport], scored: ScoredBatch
+    ) -> dict[int, ReportScreening]:
+        """Screens every report's subject and counterparty against the loaded watchlists.
+
+        A strong match is a forcing rule hit (the report alerts whatever its score); a weak one
+        a rule hit, a reason and the ``watchlist_score`` feature of the alert, if one is raised.
+        """
+        index = self.watchlists.get(session) if self.watchlists is not None else None
+        if index is None or not len(index):
+            return {}
+        found = watchlist_service.screen_documents(
+            session,
+            index,
+            [
+                # The documents (plain dicts, computed once per report) are cheaper to read
+                # than the validated models, whose extension fields are attribute lookups.
+                (
+                    item.report.subject_key,
+                    item.document["subject"],
+                    (item.document.get("transaction") or {}).get("counterparty"),
+                )
+                for item in items
+            ],
+        )
+        for row, screening in found.items():
+            if not screening.matches:
+                continue
+            hits, feature = watchlist_service.rule_hits_of(screening)
+            scored.rule_hits[row] = [*scored.rule_hits[row], *hits]
+            scored.reasons[row] = [*scored.reasons[row], *(hit.reason for hit in hits)]
+            if feature is not None:
+                scored.top_features[row] = {
+                    **scored.top_features[row],
+                    watchlist_service.FEATURE: feature,
+                }
+            if any(hit.forces_alert for hit in hits):
+                scored.alerts[row] = True
+        return found
 
     def _reasons(self, scored: ScoredBatch, index: int) -> list[str]:
         reasons = scored.reasons[index]
@@ -457,6 +522,7 @@ def build_detection_hook(
         Scorer(bundle),
         assignment=_assignment_probe(consumer) if consumer is not None else None,
         metrics=metrics,
+        watchlists=IndexHolder(),
     )
 
 

@@ -22,8 +22,17 @@ _SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000)
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 # The stages of a micro-batch, in order. decode/persist/publish/commit are timed by the worker
-# loop; features/score/alert by the detection hook, inside the persist transaction.
-STAGES: tuple[str, ...] = ("decode", "persist", "features", "score", "alert", "publish", "commit")
+# loop; features/score/watchlist/alert by the detection hook, inside the persist transaction.
+STAGES: tuple[str, ...] = (
+    "decode",
+    "persist",
+    "features",
+    "score",
+    "watchlist",
+    "alert",
+    "publish",
+    "commit",
+)
 # Alerts whose typology guess is none of the named typologies are counted as "other",
 # so a free-text guess can never grow the label set.
 OTHER_TYPOLOGY = "other"
@@ -35,7 +44,7 @@ class WorkerMetrics:
     Set by the consumer loop (``streaming.worker.Worker``): ``reports_consumed``,
     ``dlq_messages``, ``batch_size``, ``stage_duration`` (decode, persist, publish, commit),
     ``batch_failures`` and ``consumer_lag`` (through :meth:`update_lag`).
-    Set by detection (the batch hook): ``stage_duration`` (features, score, alert),
+    Set by detection (the batch hook): ``stage_duration`` (features, score, watchlist, alert),
     ``alerts_raised`` and ``produce_to_alert`` (through :meth:`alert_published`).
     Set by whoever loads the scoring model: ``model_info`` and ``model_loaded`` (through
     :meth:`set_model`).

@@ -58,6 +58,7 @@ def to_read(detail: alert_service.AlertDetail) -> AlertRead:
         evidence=alert.evidence,
         filing_reference=alert.filing_reference,
         report=ReportRead.from_orm_report(detail.report) if detail.report else None,
+        watchlist_matches=detail.watchlist_matches,
         subject=SubjectSummary(
             subject_key=subject.subject_key,
             name=subject.name,

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.alerts.enums import AlertStatus, Disposition
 from services.reports.schemas import ReportRead
+from services.watchlists.schemas import SubjectMatchRead
 
 
 class AlertCreate(BaseModel):
@@ -107,6 +108,8 @@ class AlertRead(AlertSummary):
     report: ReportRead | None
     subject: SubjectSummary | None
     history: list[HistoryEntry]
+    # Every watchlist match of the alert's subject (its own name or a counterparty's).
+    watchlist_matches: list[SubjectMatchRead] = Field(default_factory=list)
 
 
 Rationale = Annotated[str, Field(min_length=1, max_length=4000)]

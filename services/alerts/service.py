@@ -8,7 +8,7 @@ event in the same transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,6 +44,8 @@ from services.subjects.service import (
     subject_is_identified,
     summary,
 )
+from services.watchlists.schemas import SubjectMatchRead
+from services.watchlists.views import subject_matches
 
 ALERT_MESSAGE_VERSION = 1
 SUMMARY_FIELDS = tuple(column.key for column in SUMMARY_COLUMNS)
@@ -237,6 +239,7 @@ class AlertDetail:
     report: Report | None
     subject: SubjectSummaryData | None
     history: list[HistoryItem]
+    watchlist_matches: list[SubjectMatchRead] = field(default_factory=list)
 
 
 def get_alert(session: Session, *, principal: Principal, alert_id: int) -> AlertDetail:
@@ -251,6 +254,7 @@ def get_alert(session: Session, *, principal: Principal, alert_id: int) -> Alert
         report=repository.report_of(alert),
         subject=summary(session, alert.subject_key),
         history=history_of(session, alert),
+        watchlist_matches=subject_matches(session, [alert.subject_key]),
     )
 
 

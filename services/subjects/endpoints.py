@@ -10,6 +10,7 @@ from services.alerts.schemas import AlertSummary
 from services.deps import PrincipalDep, SessionDep
 from services.reports.schemas import ReportRead
 from services.subjects import service as subject_service
+from services.watchlists.schemas import SubjectMatchRead
 
 router = APIRouter(tags=["subjects"])
 
@@ -59,6 +60,7 @@ class SubjectRead(BaseModel):
     counterparties: list[CounterpartyRead]
     alerts: list[AlertSummary]
     cases: list[CaseRef]
+    watchlist_matches: list[SubjectMatchRead]
 
 
 @router.get("/v1/subjects/{subject_key}", response_model=SubjectRead)
@@ -93,4 +95,5 @@ def read_subject(
         counterparties=[CounterpartyRead(**item) for item in profile.counterparties],
         alerts=[AlertSummary(**alert) for alert in profile.alerts],
         cases=[CaseRef(**case) for case in profile.cases],
+        watchlist_matches=profile.watchlist_matches,
     )

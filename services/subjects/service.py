@@ -5,16 +5,20 @@ Two kinds of link between subject keys:
 * **identifier** (confidence 1.0): the same normalised SSN/ITIN/EIN/RFC/CURP/passport digest was
   reported for both keys. Identifier-linked keys are merged into the profile (reports, accounts,
   counterparties, alerts and cases).
-* **name** (weaker, confidence 0.5–0.9): the same normalised name (accents, case, punctuation
-  and word order ignored) and the same subject type; the same country and the same birth date
-  raise the confidence. Name links are listed with their confidence and basis, never merged.
-  Names are indexed when a subject is alerted (``index_subject_names``).
+* **name** (weaker, confidence 0.5–0.9): the same normalised name and the same subject type;
+  the same country and the same birth date raise the confidence. Name links are listed with
+  their confidence and basis, never merged. Names are indexed when a subject is alerted
+  (``index_subject_names``).
+
+Names are normalised as watchlist screening normalises them (``services.watchlists.names``,
+built on ``rigour``): case, accents, punctuation, word order and honorifics ignored, legal
+forms dropped, Cyrillic, Greek, Armenian and Georgian latinised; Arabic, Hebrew and CJK names
+keep their own letters (they used to be deleted, and so never linked). docs/watchlists.md has
+the confidence rules.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +35,9 @@ from services.errors import Forbidden, NotFound
 from services.reports.orm import Report
 from services.reports.repository import ReportRepository
 from services.subjects.repository import SubjectRepository
+from services.watchlists.names import kind_of, link_key
+from services.watchlists.schemas import SubjectMatchRead
+from services.watchlists.views import subject_matches
 
 NAME_ONLY = 0.5
 NAME_AND_COUNTRY = 0.6
@@ -38,12 +45,10 @@ NAME_AND_BIRTH_DATE = 0.85
 NAME_COUNTRY_AND_BIRTH_DATE = 0.9
 
 
-def name_key(name: str) -> str:
-    """Returns a name normalised for matching: "PÉREZ, Juan" → "juan perez"."""
-    text = unicodedata.normalize("NFKD", name)
-    text = "".join(char for char in text if not unicodedata.combining(char))
-    tokens = re.sub(r"[^0-9a-z]+", " ", text.casefold()).split()
-    return " ".join(sorted(tokens))[:200]
+def name_key(name: str, subject_type: str | None = None) -> str:
+    """Returns a name normalised for linking: "PÉREZ, Juan" and "Sr. Juan Pérez" → "juan
+    perez"; "Сергей Иванов" → "ivanov sergei"; "Acme S.A. de C.V." → "acme"."""
+    return link_key(name, kind_of(subject_type, name))
 
 
 def name_rows(subject_key: str, subject: Any) -> list[dict[str, Any]]:
@@ -51,12 +56,16 @@ def name_rows(subject_key: str, subject: Any) -> list[dict[str, Any]]:
     if not isinstance(subject, dict):
         return []
     name = subject.get("name")
-    if not isinstance(name, str) or not name_key(name):
+    subject_type = subject.get("type")
+    if not isinstance(name, str):
+        return []
+    key = name_key(name, subject_type if isinstance(subject_type, str) else None)
+    if not key:
         return []
     birth = subject.get("birth_date")
     return [
         {
-            "name_key": name_key(name),
+            "name_key": key,
             "subject_key": subject_key,
             "subject_type": subject.get("type"),
             "country": subject.get("country"),
@@ -100,6 +109,7 @@ class SubjectProfile:
     counterparties: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     cases: list[dict[str, Any]] = field(default_factory=list)
+    watchlist_matches: list[SubjectMatchRead] = field(default_factory=list)
 
 
 def _require_investigator(principal: Principal) -> None:
@@ -176,6 +186,7 @@ def get_profile(
             }
             for case in subjects.cases_of(keys)
         ],
+        watchlist_matches=subject_matches(session, keys),
     )
 
 

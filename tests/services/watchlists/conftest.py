@@ -1,0 +1,3 @@
+from tests.fixtures.alerts import api
+
+__all__ = ["api"]
