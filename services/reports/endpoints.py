@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 
 from refdata.wire import json_schema
+from services.auth.enums import Role
 from services.auth.service import Principal
 from services.config import Settings
 from services.deps import PrincipalDep, PublisherDep, SessionDep, SettingsDep
@@ -17,7 +18,12 @@ from services.filings.profile import FilingProfile, ProfileInvalid, load_profile
 from services.reports import intake
 from services.reports import service as report_service
 from services.reports.formats import IntakeContext, media_format
-from services.reports.schemas import FileIngestResponse, IngestResponse, ReportRead
+from services.reports.schemas import (
+    FileIngestResponse,
+    IngestResponse,
+    ReporterReportRead,
+    ReportRead,
+)
 
 router = APIRouter(tags=["reports"])
 
@@ -208,14 +214,21 @@ async def submit_file(
     return {"format": done.format, "reports": done.reports, "accepted": done.accepted}
 
 
-@router.get("/v1/reports/{institution_id}/{report_id}", response_model=ReportRead)
+@router.get(
+    "/v1/reports/{institution_id}/{report_id}",
+    response_model=ReportRead | ReporterReportRead,
+    responses={403: {}, 404: {}},
+)
 def read_report(
     institution_id: str, report_id: str, session: SessionDep, principal: PrincipalDep
-) -> ReportRead:
-    """Returns a stored report with its processing status, score and reasons."""
+) -> ReportRead | ReporterReportRead:
+    """Returns a stored report: its processing status, and for the investigative roles its
+    score and reasons (a reporter never reads what the unit made of its report)."""
     report = report_service.get_report(
         session, principal=principal, institution_id=institution_id, report_id=report_id
     )
+    if principal.role is Role.REPORTER:
+        return ReporterReportRead.model_validate(report)
     return ReportRead.from_orm_report(report)
 
 

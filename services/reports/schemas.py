@@ -12,7 +12,29 @@ class SourcePositionRead(BaseModel):
     offset: int | None
 
 
+class ReporterReportRead(BaseModel):
+    """What a reporter may read of its own report: reception and processing status only.
+
+    Never a score, a reason, the subject the unit resolved, or anything else the unit made of
+    the report (no tipping off: DESIGN.md §8, 31 U.S.C. 5318(g)(2)).
+    """
+
+    model_config = ConfigDict(from_attributes=True)
+
+    institution_id: str
+    report_id: str
+    report_type: str
+    jurisdiction: str
+    status: str
+    filed_at: datetime
+    received_at: datetime
+    processed_at: datetime | None
+    document: dict[str, Any]
+
+
 class ReportRead(BaseModel):
+    """A stored report as the investigative roles read it."""
+
     model_config = ConfigDict(from_attributes=True)
 
     institution_id: str

@@ -81,7 +81,11 @@ class TestIngest:
         assert api.get("/v1/reports/US-FI-0001/R-00000001", headers=investigator).status_code == 200
         assert api.get("/v1/alerts", headers=bank_a).status_code == 403
 
-        subject_key = read.json()["subject_key"]
+        assert "score" not in read.json()  # a reporter never reads what the unit concluded
+        assert "subject_key" not in read.json()
+        subject_key = api.get("/v1/reports/US-FI-0001/R-00000001", headers=investigator).json()[
+            "subject_key"
+        ]
         profile = api.get(f"/v1/subjects/{subject_key}", headers=investigator)
         assert profile.status_code == 200
         assert profile.json()["reports"][0]["report_id"] == "R-00000001"
