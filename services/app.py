@@ -25,7 +25,7 @@ from services.errors import ServiceError
 from services.filings.endpoints import router as filings_router
 from services.health.endpoints import router as health_router
 from services.ledger.endpoints import router as ledger_router
-from services.ledger.monitor import verify_periodically
+from services.ledger.monitor import anchor, verify_periodically
 from services.ledger.service import POSTING_OBSERVER
 from services.programme.endpoints import router as programme_router
 from services.reports.endpoints import router as reports_router
@@ -67,7 +67,10 @@ def create_app(settings: Settings, publisher_factory: PublisherFactory | None = 
         verifier = (
             asyncio.create_task(
                 verify_periodically(
-                    app.state.sessionmaker, app_metrics, settings.ledger_verify_interval_s
+                    app.state.sessionmaker,
+                    app_metrics,
+                    settings.ledger_verify_interval_s,
+                    anchor(settings),
                 )
             )
             if settings.ledger_verify_interval_s > 0

@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     filing_profile: Path | None = None
     # The API replays the ledger at start and then this often (seconds; 0 = never).
     ledger_verify_interval_s: float = Field(default=3600.0, ge=0)
+    # Closing as a FALSE_POSITIVE an alert scored at or above this (or a case holding one)
+    # takes two people (services.alerts.approvals); None: one person may.
+    false_positive_second_approval_score: float | None = Field(default=0.95, ge=0, le=1)
+    # The operator's anchor from an earlier ledger verification (seq and hash of an entry):
+    # the scheduled check verifies against it, and only a check against it (or none when
+    # unset) moves the amlscreen_ledger_verification_ok alarm.
+    ledger_anchor_seq: int | None = Field(default=None, ge=1)
+    ledger_anchor_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from services.alerts import service as alert_service
+from services.alerts.approvals import AWAITING_HEADER
 from services.alerts.concurrency import etag, precondition
 from services.alerts.enums import EntityType
 from services.alerts.schemas import (
@@ -22,13 +23,20 @@ from services.alerts.schemas import (
     SubjectSummary,
     TransitionRequest,
 )
-from services.deps import PrincipalDep, SessionDep, run_blocking
+from services.deps import PrincipalDep, SessionDep, SettingsDep, run_blocking
 from services.reports.schemas import ReportRead
 
 router = APIRouter(tags=["alerts"])
 
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
 
+_TRANSITION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "a false-positive closure above the second-approval score was proposed"
+        " and waits for another person (the X-Awaiting-Second-Approval header says why);"
+        " nothing changed"
+    },
+}
 _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "auditors read only; reporters never see alerts"},
     404: {"description": "no such alert"},
@@ -179,7 +187,9 @@ def read_alert(
 
 
 @router.post(
-    "/v1/alerts/{alert_id}/transitions", response_model=AlertRead, responses=_WRITE_RESPONSES
+    "/v1/alerts/{alert_id}/transitions",
+    response_model=AlertRead,
+    responses={**_WRITE_RESPONSES, **_TRANSITION_RESPONSES},
 )
 def transition_alert(
     alert_id: int,
@@ -187,16 +197,21 @@ def transition_alert(
     session: SessionDep,
     principal: PrincipalDep,
     response: Response,
+    settings: SettingsDep,
     if_match: IfMatch = None,
 ) -> AlertRead:
     """Moves the alert to ``to``: closing needs a disposition and rationale, filing a reference."""
-    alert_service.transition_alert(
+    moved = alert_service.transition_alert(
         session,
         principal=principal,
         alert_id=alert_id,
         request=body,
         precondition=precondition(if_match, body.version),
+        second_approval_score=settings.false_positive_second_approval_score,
     )
+    if moved.awaiting is not None:
+        response.status_code = status.HTTP_202_ACCEPTED
+        response.headers[AWAITING_HEADER] = moved.awaiting.message
     detail = alert_service.get_alert(session, principal=principal, alert_id=alert_id)
     response.headers["ETag"] = etag(detail.alert.version)
     return to_read(detail)

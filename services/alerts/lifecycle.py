@@ -87,10 +87,10 @@ def authorize_write(principal: Principal) -> None:
         raise Forbidden(f"role {principal.role} cannot change alerts or cases")
 
 
-def apply_transition(
-    entity: Workable, request: TransitionRequest, *, principal: Principal, now: datetime
+def check_transition(
+    current: AlertStatus, request: TransitionRequest, *, principal: Principal, now: datetime
 ) -> None:
-    """Moves ``entity`` to ``request.to`` if the lifecycle and the caller's role allow it.
+    """Raises unless the lifecycle and the caller's role allow ``current → request.to``.
 
     Raises:
         Forbidden: not a writing role, or a filing decision / reopen by a non-supervisor.
@@ -98,7 +98,6 @@ def apply_transition(
         ServiceError: 422 listing what the move requires and lacks.
     """
     authorize_write(principal)
-    current = AlertStatus(entity.status)
     target = request.to
     if not is_legal(current, target):
         raise IllegalTransition(current, target)
@@ -126,6 +125,16 @@ def apply_transition(
         errors.append({"field": "suspicion_determined_at", "message": "is in the future"})
     if errors:
         raise ServiceError(f"the move to {target} is incomplete", 422, errors)
+
+
+def apply_transition(
+    entity: Workable, request: TransitionRequest, *, principal: Principal, now: datetime
+) -> None:
+    """Moves ``entity`` to ``request.to`` if the lifecycle and the caller's role allow it
+    (raises as :func:`check_transition`)."""
+    current = AlertStatus(entity.status)
+    target = request.to
+    check_transition(current, request, principal=principal, now=now)
 
     entity.status = target.value
     if request.rationale is not None:

@@ -16,11 +16,13 @@ import orjson
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from services.alerts import approvals
 from services.alerts import cursor as cursor_codec
+from services.alerts.approvals import SecondApproval
 from services.alerts.concurrency import Precondition, VersionConflict, check
 from services.alerts.deadlines import DEFAULT_POLICY, DeadlinePolicy, alert_deadline
 from services.alerts.enums import AlertStatus, EntityType
-from services.alerts.lifecycle import apply_transition, authorize_write
+from services.alerts.lifecycle import apply_transition, authorize_write, check_transition
 from services.alerts.orm import Alert, Note
 from services.alerts.repository import SUMMARY_COLUMNS, AlertKey, AlertRepository
 from services.alerts.schemas import (
@@ -342,6 +344,15 @@ def _load_for_write(session: Session, principal: Principal, alert_id: int) -> Al
     return alert
 
 
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """The outcome of a transition request: the entity, moved unless a second person is
+    needed (``awaiting`` then says why, and nothing was changed)."""
+
+    entity: Any
+    awaiting: SecondApproval | None = None
+
+
 def transition_alert(
     session: Session,
     *,
@@ -349,24 +360,48 @@ def transition_alert(
     alert_id: int,
     request: TransitionRequest,
     precondition: Precondition,
-) -> Alert:
-    """Moves an alert along its lifecycle (see ``services.alerts.lifecycle``)."""
+    second_approval_score: float | None = None,
+) -> Moved:
+    """Moves an alert along its lifecycle (see ``services.alerts.lifecycle``), four eyes
+    where the law expects two people (``services.alerts.approvals``)."""
     alert = _load_for_write(session, principal, alert_id)
     check(precondition, alert.version)
     before = alert_state(alert)
-    apply_transition(alert, request, principal=principal, now=utc_now())
+    now = utc_now()
+    check_transition(AlertStatus(alert.status), request, principal=principal, now=now)
+    entity_type = EntityType.ALERT.value
+    approvals.check_filing_decider(
+        session,
+        entity_type=entity_type,
+        entity_id=alert.id,
+        current=alert.status,
+        principal=principal,
+    )
+    awaiting = approvals.second_approval(
+        session,
+        entity_type=entity_type,
+        entity_id=alert.id,
+        principal=principal,
+        request=request,
+        state=before,
+        score=alert.score,
+        threshold=second_approval_score,
+    )
+    if awaiting is not None:
+        return Moved(alert, awaiting)
+    apply_transition(alert, request, principal=principal, now=now)
     refresh_deadline(alert)
     flush_versioned(session)
     audit.record(
         session,
         principal=principal,
         action="alert.transition",
-        entity_type=EntityType.ALERT.value,
+        entity_type=entity_type,
         entity_id=alert.id,
         before=before,
         after=alert_state(alert),
     )
-    return alert
+    return Moved(alert)
 
 
 def assign_alert(

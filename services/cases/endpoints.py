@@ -6,6 +6,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import AwareDatetime
 
 from services.alerts import service as alert_service
+from services.alerts.approvals import AWAITING_HEADER
 from services.alerts.concurrency import etag, precondition
 from services.alerts.enums import AlertStatus, EntityType
 from services.alerts.schemas import (
@@ -26,12 +27,19 @@ from services.cases.schemas import (
     TimelineEntry,
     TransactionRead,
 )
-from services.deps import PrincipalDep, SessionDep
+from services.deps import PrincipalDep, SessionDep, SettingsDep
 
 router = APIRouter(tags=["cases"])
 
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
 
+_TRANSITION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "a false-positive closure above the second-approval score was proposed"
+        " and waits for another person (the X-Awaiting-Second-Approval header says why);"
+        " nothing changed"
+    },
+}
 _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "auditors read only; reporters never see cases"},
     404: {"description": "no such case"},
@@ -176,23 +184,32 @@ def update_case(
     return _read(session, principal, case_id, response)
 
 
-@router.post("/v1/cases/{case_id}/transitions", response_model=CaseRead, responses=_WRITE_RESPONSES)
+@router.post(
+    "/v1/cases/{case_id}/transitions",
+    response_model=CaseRead,
+    responses={**_WRITE_RESPONSES, **_TRANSITION_RESPONSES},
+)
 def transition_case(
     case_id: int,
     body: TransitionRequest,
     session: SessionDep,
     principal: PrincipalDep,
     response: Response,
+    settings: SettingsDep,
     if_match: IfMatch = None,
 ) -> CaseRead:
     """Moves the case along the lifecycle; FILED and CLOSED carry over to its open alerts."""
-    case_service.transition_case(
+    moved = case_service.transition_case(
         session,
         principal=principal,
         case_id=case_id,
         request=body,
         precondition=precondition(if_match, body.version),
+        second_approval_score=settings.false_positive_second_approval_score,
     )
+    if moved.awaiting is not None:
+        response.status_code = status.HTTP_202_ACCEPTED
+        response.headers[AWAITING_HEADER] = moved.awaiting.message
     return _read(session, principal, case_id, response)
 
 

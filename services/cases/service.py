@@ -16,15 +16,22 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from refdata.money import Money
+from services.alerts import approvals
 from services.alerts import cursor as cursor_codec
 from services.alerts.concurrency import Precondition, check
 from services.alerts.deadlines import case_deadline
 from services.alerts.enums import TERMINAL_STATUSES, AlertStatus, EntityType
-from services.alerts.lifecycle import apply_transition, authorize_write, cascade_decision
+from services.alerts.lifecycle import (
+    apply_transition,
+    authorize_write,
+    cascade_decision,
+    check_transition,
+)
 from services.alerts.orm import Alert
 from services.alerts.repository import AlertRepository
 from services.alerts.schemas import AssignmentRequest, TransitionRequest
 from services.alerts.service import (
+    Moved,
     authorize_read,
     flush_versioned,
     refresh_deadline,
@@ -266,8 +273,13 @@ def transition_case(
     case_id: int,
     request: TransitionRequest,
     precondition: Precondition,
-) -> Case:
-    """Moves a case along the lifecycle; FILED and CLOSED carry over to its open alerts."""
+    second_approval_score: float | None = None,
+) -> Moved:
+    """Moves a case along the lifecycle; FILED and CLOSED carry over to its open alerts.
+
+    Four eyes as for alerts (``services.alerts.approvals``); a case's score is the highest of
+    its alerts', so closing a case is no way around an alert's second approval.
+    """
     case = _load_case_for_write(session, principal, case_id)
     check(precondition, case.version)
     repository = CaseRepository(session)
@@ -275,6 +287,28 @@ def transition_case(
     subject_keys = repository.subject_keys(case.id)
     before = case_state(case, [alert.id for alert in alerts], subject_keys)
     now = utc_now()
+    check_transition(AlertStatus(case.status), request, principal=principal, now=now)
+    entity_type = EntityType.CASE.value
+    approvals.check_filing_decider(
+        session,
+        entity_type=entity_type,
+        entity_id=case.id,
+        current=case.status,
+        principal=principal,
+    )
+    scores = [alert.score for alert in alerts if alert.score is not None]
+    awaiting = approvals.second_approval(
+        session,
+        entity_type=entity_type,
+        entity_id=case.id,
+        principal=principal,
+        request=request,
+        state=before,
+        score=max(scores) if scores else None,
+        threshold=second_approval_score,
+    )
+    if awaiting is not None:
+        return Moved(case, awaiting)
     apply_transition(case, request, principal=principal, now=now)
     cascaded: list[dict[str, Any]] = []
     if AlertStatus(case.status) in TERMINAL_STATUSES:
@@ -289,7 +323,7 @@ def transition_case(
         session,
         principal=principal,
         action="case.transition",
-        entity_type=EntityType.CASE.value,
+        entity_type=entity_type,
         entity_id=case.id,
         before=before,
         after={
@@ -298,7 +332,7 @@ def transition_case(
             "alerts_clock_started": propagated,
         },
     )
-    return case
+    return Moved(case)
 
 
 def assign_case(

@@ -22,6 +22,11 @@ NOTICES = {
     "signed-out": "You are signed out.",
     "assigned": "Assignment saved.",
     "moved": "Status changed.",
+    "second-approval": (
+        "Closure as a false positive proposed, not yet done: the score is at or above the"
+        " second-approval threshold, so it takes effect once another investigator or"
+        " supervisor confirms the same closure."
+    ),
     "noted": "Note added.",
     "case-created": "Case created.",
     "case-saved": "Case saved.",

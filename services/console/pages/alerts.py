@@ -20,7 +20,7 @@ from services.console import comparison, forms, views
 from services.console.repository import DISTINCT_COLUMNS, QueueRepository
 from services.console.views import SCORE_BANDS
 from services.console.web import ConsoleRoute, PostUserDep, UserDep, render, require, see_other
-from services.deps import SessionDep
+from services.deps import SessionDep, get_settings
 from services.errors import NotFound, ServiceError
 from services.kit.time import utc_now
 
@@ -266,13 +266,16 @@ async def transition(
     """Takes one move of the lifecycle, with the version the page showed."""
     form = await request.form()
     body = forms.parse_model(TransitionRequest, transition_data(form))
-    alert_service.transition_alert(
+    moved = alert_service.transition_alert(
         session,
         principal=user.principal,
         alert_id=alert_id,
         request=body,
         precondition=Precondition(version=body.version or 0, from_header=False),
+        second_approval_score=get_settings(request).false_positive_second_approval_score,
     )
+    if moved.awaiting is not None:
+        return see_other(f"/console/alerts/{alert_id}", notice="second-approval")
     return see_other(f"/console/alerts/{alert_id}", notice="moved")
 
 

@@ -16,7 +16,7 @@ from services.cases.schemas import CaseCreate, CaseUpdate
 from services.console import forms
 from services.console.pages.alerts import transition_data
 from services.console.web import ConsoleRoute, PostUserDep, UserDep, render, require, see_other
-from services.deps import SessionDep
+from services.deps import SessionDep, get_settings
 from services.errors import ServiceError
 from services.filings import service as filing_service
 from services.filings.endpoints import get_filing_profile
@@ -153,13 +153,16 @@ async def transition_case(
 ) -> Response:
     form = await request.form()
     body = forms.parse_model(TransitionRequest, transition_data(form))
-    case_service.transition_case(
+    moved = case_service.transition_case(
         session,
         principal=user.principal,
         case_id=case_id,
         request=body,
         precondition=Precondition(version=body.version or 0, from_header=False),
+        second_approval_score=get_settings(request).false_positive_second_approval_score,
     )
+    if moved.awaiting is not None:
+        return see_other(f"/console/cases/{case_id}", notice="second-approval")
     return see_other(f"/console/cases/{case_id}", notice="moved")
 
 

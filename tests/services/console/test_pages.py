@@ -191,6 +191,49 @@ class TestAlertPage:
         assert answer.status_code == 303
         assert _alert(console, alert_id).filing_reference == "BSA-31000123456789"
 
+    def test_a_high_score_false_positive_waits_for_a_second_person(self, console) -> None:
+        ((alert_id, version),) = _alerts(console, score=0.99)
+        close = {
+            "to": "CLOSED",
+            "version": version,
+            "disposition": "FALSE_POSITIVE",
+            "rationale": "payroll of a known employer",
+        }
+        first = console.browser("investigator")
+        proposed = first.post(f"/console/alerts/{alert_id}/transition", close)
+        assert proposed.status_code == 303
+        assert proposed.headers["location"].endswith("notice=second-approval")
+        page = first.get(proposed.headers["location"]).text
+        assert "another investigator or supervisor confirms" in page, "the page says why"
+        assert _alert(console, alert_id).status == "NEW"
+        assert first.post(f"/console/alerts/{alert_id}/transition", close).status_code == 303
+        assert _alert(console, alert_id).status == "NEW", "the proposer alone never closes it"
+        second = console.browser("investigator2")
+        confirmed = second.post(f"/console/alerts/{alert_id}/transition", close)
+        assert confirmed.headers["location"].endswith("notice=moved")
+        assert _alert(console, alert_id).status == "CLOSED"
+
+    def test_the_escalator_cannot_take_the_filing_decision(self, console) -> None:
+        ((alert_id, _),) = _alerts(console)
+        supervisor = console.browser("supervisor")
+        for target in ("TRIAGE", "INVESTIGATING", "ESCALATED", "PENDING_FILING_DECISION"):
+            version = _alert(console, alert_id).version
+            moved = supervisor.post(
+                f"/console/alerts/{alert_id}/transition", {"to": target, "version": version}
+            )
+            assert moved.status_code == 303, moved.text
+        filing = {
+            "to": "FILED",
+            "version": _alert(console, alert_id).version,
+            "filing_reference": "BSA-31000123456789",
+        }
+        refused = supervisor.post(f"/console/alerts/{alert_id}/transition", filing)
+        assert refused.status_code == 403
+        assert "someone other than whoever escalated" in refused.text
+        other = console.browser("supervisor2")
+        assert other.post(f"/console/alerts/{alert_id}/transition", filing).status_code == 303
+        assert _alert(console, alert_id).status == "FILED"
+
     def test_a_stale_page_does_not_overwrite(self, console) -> None:
         ((alert_id, version),) = _alerts(console)
         browser = console.browser("investigator")

@@ -107,3 +107,50 @@ class TestVerificationGauges:
             time.sleep(0.5)
             metrics: ApiMetrics = app.state.metrics
             assert not _sample(metrics, "amlscreen_ledger_verification_timestamp_seconds")
+
+
+def _wait_for_first_verification(metrics: ApiMetrics) -> None:
+    deadline = time.monotonic() + 30
+    while not _sample(metrics, "amlscreen_ledger_verification_timestamp_seconds"):
+        assert time.monotonic() < deadline, "the API never verified the ledger at start"
+        time.sleep(0.05)
+
+
+class TestTheAlarmIsTheOperators:
+    def test_a_callers_own_anchor_is_answered_never_alarmed_on(self, api: Api) -> None:
+        metrics = _metrics(api)
+        _wait_for_first_verification(metrics)
+        forfeited_cash(api)
+        forged = api.get("investigator", "/v1/ledger/verify", expect_seq=1, expect_hash="f" * 64)
+        assert forged.status_code == 200
+        assert forged.json()["ok"] is False
+        assert _sample(metrics, "amlscreen_ledger_verification_ok") == 1
+
+    def test_the_operators_anchor_is_checked_on_schedule_and_on_request(
+        self, api: Api, database_url: str, tmp_path: Path
+    ) -> None:
+        forfeited_cash(api)  # one entry: seq 1 exists, its hash is not zeros
+        wrong = "0" * 64
+        settings = Settings(
+            database_url=database_url,
+            data_dir=tmp_path,
+            ledger_anchor_seq=1,
+            ledger_anchor_hash=wrong,
+        )
+        app = create_app(settings)
+        with TestClient(app) as client:
+            metrics: ApiMetrics = app.state.metrics
+            _wait_for_first_verification(metrics)
+            assert _sample(metrics, "amlscreen_ledger_verification_ok") == 0, "on schedule"
+            metrics.record_ledger_verification(ok=True, pending=0)
+            headers = api.headers("auditor")
+            plain = client.get("/v1/ledger/verify", headers=headers)
+            assert plain.json()["ok"] is True
+            assert _sample(metrics, "amlscreen_ledger_verification_ok") == 1, "not the anchor"
+            anchored = client.get(
+                "/v1/ledger/verify",
+                headers=headers,
+                params={"expect_seq": 1, "expect_hash": wrong},
+            )
+            assert anchored.json()["ok"] is False
+            assert _sample(metrics, "amlscreen_ledger_verification_ok") == 0, "the anchor"
