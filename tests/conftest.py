@@ -11,11 +11,13 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.config import Settings
@@ -81,11 +83,45 @@ def engine(database_url: str) -> Iterator[Engine]:
     built.dispose()
 
 
+@contextmanager
+def bypassing_append_only(connection: Connection) -> Iterator[None]:
+    """Lets raw SQL change append-only rows, as someone with DDL rights could, in the
+    connection's current transaction: PostgreSQL (superuser) stops firing triggers for the
+    transaction; SQLite's refusing triggers are dropped and created again afterwards."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        try:
+            yield
+        finally:
+            connection.exec_driver_sql("SET LOCAL session_replication_role = origin")
+        return
+    triggers = connection.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+        " AND (name LIKE '%\\_no\\_update' ESCAPE '\\'"
+        " OR name LIKE '%\\_no\\_delete' ESCAPE '\\')"
+    ).all()
+    for name, _sql in triggers:
+        connection.exec_driver_sql(f'DROP TRIGGER "{name}"')
+    try:
+        yield
+    finally:
+        for _name, sql in triggers:
+            connection.exec_driver_sql(sql)
+
+
+def tamper(sessions: sessionmaker[Session], statement: str, params: dict[str, Any]) -> None:
+    """Runs raw SQL past the append-only triggers and commits (a test of detection)."""
+    with sessions() as session:
+        with bypassing_append_only(session.connection()):
+            session.execute(text(statement), params)
+        session.commit()
+
+
 @pytest.fixture
 def sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
     """A session factory over real commits; every table is emptied after the test."""
     yield make_sessionmaker(engine)
-    with engine.begin() as connection:
+    with engine.begin() as connection, bypassing_append_only(connection):
         for table in reversed(Base.metadata.sorted_tables):
             if table.name != "alembic_version":
                 connection.execute(table.delete())

@@ -20,3 +20,5 @@ class ApiToken(Base):
     label: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Optional: after this instant the token is refused as if revoked (migration 0005).
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -6,10 +6,10 @@ import csv
 import io
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from amlscreen import cli
+from tests.conftest import tamper
 from tests.services.ledger.support import Api
 from tests.services.tracing.helpers import store, transfer_row
 
@@ -220,14 +220,11 @@ def test_cli_verify_exits_non_zero_on_tampering(
     api.post("supervisor", f"/v1/ledger/entries/{seq}/approve")
     monkeypatch.setenv("AMLSCREEN_DATABASE_URL", database_url)
     assert cli.main(["ledger", "verify"]) == 0
-    with sessions() as session:
-        session.execute(
-            text(
-                "UPDATE ledger_lines SET amount_minor = 1 WHERE entry_seq = :s AND amount_minor > 0"
-            ),
-            {"s": seq},
-        )
-        session.commit()
+    tamper(
+        sessions,
+        "UPDATE ledger_lines SET amount_minor = 1 WHERE entry_seq = :s AND amount_minor > 0",
+        {"s": seq},
+    )
     assert cli.main(["ledger", "verify"]) == 1
     assert f"FAILED at entry {seq}" in capsys.readouterr().err
     assert api.get("auditor", "/v1/ledger/verify").json()["first_error"]["seq"] == seq

@@ -10,6 +10,7 @@ from services.errors import Conflict, Forbidden, NotFound, ServiceError
 from services.ledger import service as ledger
 from services.ledger.enums import EntryKind, EntryStatus
 from services.ledger.service import Invalid, Line
+from tests.conftest import bypassing_append_only
 from tests.services.ledger.support import People, key, snapshot
 
 
@@ -405,7 +406,8 @@ class TestVerify:
             session, principal=people.supervisor, seq=3, approve=True, idempotency_key=key()
         )
         assert ledger.verify(session).ok
-        session.execute(text(statement), {"fake": "f" * 64})
+        with bypassing_append_only(session.connection()):
+            session.execute(text(statement), {"fake": "f" * 64})
         session.expire_all()
         report = ledger.verify(session)
         assert not report.ok
@@ -415,7 +417,8 @@ class TestVerify:
 
     def test_removed_tail_is_detected_by_the_head(self, session: Session, people: People) -> None:
         forfeit(session, people)
-        session.execute(text("DELETE FROM ledger_entries WHERE seq = 2"))
+        with bypassing_append_only(session.connection()):
+            session.execute(text("DELETE FROM ledger_entries WHERE seq = 2"))
         session.expire_all()
         report = ledger.verify(session)
         assert not report.ok
@@ -425,9 +428,10 @@ class TestVerify:
     def test_rewritten_link_is_detected(self, session: Session, people: People) -> None:
         forfeit(session, people)
         forfeit(session, people)
-        session.execute(
-            text("UPDATE ledger_entries SET prev_hash = :h WHERE seq = 3"), {"h": "e" * 64}
-        )
+        with bypassing_append_only(session.connection()):
+            session.execute(
+                text("UPDATE ledger_entries SET prev_hash = :h WHERE seq = 3"), {"h": "e" * 64}
+            )
         session.expire_all()
         report = ledger.verify(session)
         assert report.first_error is not None

@@ -6,12 +6,12 @@ import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.app import create_app
 from services.config import Settings
 from services.metrics import ApiMetrics
+from tests.conftest import tamper
 from tests.services.ledger.support import Api
 from tests.services.ledger.test_endpoints import forfeited_cash
 
@@ -78,15 +78,11 @@ class TestVerificationGauges:
 
         _asset_id, seq = forfeited_cash(api)
         api.post("supervisor", f"/v1/ledger/entries/{seq}/approve")
-        with sessions() as session:
-            session.execute(
-                text(
-                    "UPDATE ledger_lines SET amount_minor = 1"
-                    " WHERE entry_seq = :s AND amount_minor > 0"
-                ),
-                {"s": seq},
-            )
-            session.commit()
+        tamper(
+            sessions,
+            "UPDATE ledger_lines SET amount_minor = 1 WHERE entry_seq = :s AND amount_minor > 0",
+            {"s": seq},
+        )
         started = time.time()
         report = api.get("auditor", "/v1/ledger/verify").json()
         assert report["ok"] is False
