@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from services.app import create_app
 from services.config import Settings
+from services.kit.logs import install_redaction
 from streaming.producer import KafkaReportPublisher
 
 
@@ -25,4 +26,5 @@ def _publisher(settings: Settings) -> KafkaReportPublisher:
 
 def create() -> FastAPI:
     """Builds the API app exactly as ``amlscreen api`` does, from the environment."""
+    install_redaction()  # as amlscreen's main does: database errors logged by kind only
     return create_app(Settings(), _publisher)

@@ -18,6 +18,7 @@ from services.auth.enums import Role
 from services.config import Settings
 from services.filings.profile import ProfileInvalid, parse_profile
 from services.filings.readiness import profile_status, template
+from services.kit.logs import install_redaction
 
 log = logging.getLogger("amlscreen")
 
@@ -768,6 +769,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    install_redaction()  # database errors in logs: their kind only, never their values
     try:
         return int(args.handler(args))
     except KeyboardInterrupt:

@@ -115,7 +115,12 @@ def _with_utc_session(options: str | tuple[str, ...] | None) -> str:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Builds an engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    """Builds an engine; SQLite gets WAL, foreign keys and a busy timeout.
+
+    Statement parameters are never put into error messages (``hide_parameters``): they hold
+    report documents, names and identifiers, and error messages end up in logs.
+    """
+    kwargs = {"hide_parameters": True, **kwargs}
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
