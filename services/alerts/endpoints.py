@@ -24,6 +24,7 @@ from services.alerts.schemas import (
     TransitionRequest,
 )
 from services.deps import PrincipalDep, SessionDep, SettingsDep, run_blocking
+from services.kit.ids import PathId
 from services.reports.schemas import ReportRead
 
 router = APIRouter(tags=["alerts"])
@@ -178,7 +179,7 @@ async def list_alerts(
 
 @router.get("/v1/alerts/{alert_id}", response_model=AlertRead, responses={403: {}, 404: {}})
 def read_alert(
-    alert_id: int, session: SessionDep, principal: PrincipalDep, response: Response
+    alert_id: PathId, session: SessionDep, principal: PrincipalDep, response: Response
 ) -> AlertRead:
     """Returns an alert with its report, reasons, features, subject summary and history."""
     detail = alert_service.get_alert(session, principal=principal, alert_id=alert_id)
@@ -192,7 +193,7 @@ def read_alert(
     responses={**_WRITE_RESPONSES, **_TRANSITION_RESPONSES},
 )
 def transition_alert(
-    alert_id: int,
+    alert_id: PathId,
     body: TransitionRequest,
     session: SessionDep,
     principal: PrincipalDep,
@@ -221,7 +222,7 @@ def transition_alert(
     "/v1/alerts/{alert_id}/assignment", response_model=AlertRead, responses=_WRITE_RESPONSES
 )
 def assign_alert(
-    alert_id: int,
+    alert_id: PathId,
     body: AssignmentRequest,
     session: SessionDep,
     principal: PrincipalDep,
@@ -248,7 +249,7 @@ def assign_alert(
     responses={403: {}, 404: {}},
 )
 def add_alert_note(
-    alert_id: int, body: NoteCreate, session: SessionDep, principal: PrincipalDep
+    alert_id: PathId, body: NoteCreate, session: SessionDep, principal: PrincipalDep
 ) -> NoteRead:
     """Appends a note to the alert."""
     note = alert_service.add_note(

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.alerts.enums import AlertStatus, Disposition
+from services.kit.ids import BodyId
 from services.reports.schemas import ReportRead
 from services.watchlists.schemas import SubjectMatchRead
 
@@ -179,7 +180,7 @@ class AlertFilter(BaseModel):
     subject_key: str | None = None
     assignee: str | None = None
     unassigned: bool = False
-    case_id: int | None = None
+    case_id: BodyId | None = None
     created_from: AwareDatetime | None = None
     created_to: AwareDatetime | None = None
     deadline_before: AwareDatetime | None = None

@@ -32,6 +32,7 @@ from services.assets.schemas import (
 )
 from services.auth.service import Principal
 from services.deps import PrincipalDep, SessionDep
+from services.kit.ids import PathId
 from services.ledger import service as ledger_service
 from services.ledger.endpoints import READ_ERRORS, WRITE_ERRORS, IdempotencyKeyDep
 from services.ledger.schemas import EntryRead
@@ -157,7 +158,7 @@ def list_assets(
 
 
 @router.get("/v1/assets/{asset_id}", response_model=AssetRead, responses=READ_ERRORS)
-def read_asset(asset_id: int, session: SessionDep, principal: PrincipalDep) -> Any:
+def read_asset(asset_id: PathId, session: SessionDep, principal: PrincipalDep) -> Any:
     """Returns an asset with its state, dates and computed deadlines."""
     return asset_service.get(session, principal=principal, asset_id=asset_id)
 
@@ -166,7 +167,7 @@ def read_asset(asset_id: int, session: SessionDep, principal: PrincipalDep) -> A
     "/v1/assets/{asset_id}/transitions", response_model=AssetChange, responses=WRITE_ERRORS
 )
 def transition_asset(
-    asset_id: int,
+    asset_id: PathId,
     body: TransitionRequest,
     session: SessionDep,
     principal: PrincipalDep,
@@ -197,7 +198,7 @@ def transition_asset(
     responses=WRITE_ERRORS,
 )
 def add_participant(
-    asset_id: int,
+    asset_id: PathId,
     body: ParticipantCreate,
     session: SessionDep,
     principal: PrincipalDep,
@@ -227,7 +228,7 @@ def add_participant(
     response_model=list[ParticipantRead],
     responses=READ_ERRORS,
 )
-def list_participants(asset_id: int, session: SessionDep, principal: PrincipalDep) -> Any:
+def list_participants(asset_id: PathId, session: SessionDep, principal: PrincipalDep) -> Any:
     """Lists the participants of an asset's sharing."""
     return asset_service.participants(session, principal=principal, asset_id=asset_id)
 
@@ -236,7 +237,7 @@ def list_participants(asset_id: int, session: SessionDep, principal: PrincipalDe
     "/v1/assets/{asset_id}/concurrences", response_model=ParticipantRead, responses=WRITE_ERRORS
 )
 def record_concurrence(
-    asset_id: int,
+    asset_id: PathId,
     body: ConcurrenceRequest,
     session: SessionDep,
     principal: PrincipalDep,
@@ -262,7 +263,7 @@ def record_concurrence(
 
 @router.post("/v1/assets/{asset_id}/custody", response_model=AssetRead, responses=WRITE_ERRORS)
 def change_custody(
-    asset_id: int,
+    asset_id: PathId,
     body: CustodyRequest,
     session: SessionDep,
     principal: PrincipalDep,
@@ -288,7 +289,7 @@ def change_custody(
     responses=WRITE_ERRORS,
 )
 def post_proceeds(
-    asset_id: int,
+    asset_id: PathId,
     body: ProceedsRequest,
     session: SessionDep,
     principal: PrincipalDep,
@@ -325,7 +326,7 @@ def post_proceeds(
     responses=WRITE_ERRORS,
 )
 def post_expense(
-    asset_id: int,
+    asset_id: PathId,
     body: ExpenseRequest,
     session: SessionDep,
     principal: PrincipalDep,
@@ -362,7 +363,7 @@ def post_expense(
     responses=WRITE_ERRORS,
 )
 def disburse(
-    asset_id: int,
+    asset_id: PathId,
     body: DisbursementRequest,
     session: SessionDep,
     principal: PrincipalDep,
@@ -394,7 +395,7 @@ def disburse(
 
 @router.get("/v1/assets/{asset_id}/sharing", response_model=SharingPreview, responses=READ_ERRORS)
 def sharing_preview(
-    asset_id: int,
+    asset_id: PathId,
     session: SessionDep,
     principal: PrincipalDep,
     federal_pct: Annotated[int | None, Query(ge=20, le=100)] = None,
@@ -431,6 +432,6 @@ def sharing_preview(
 @router.get(
     "/v1/assets/{asset_id}/timeline", response_model=list[TimelineItem], responses=READ_ERRORS
 )
-def timeline(asset_id: int, session: SessionDep, principal: PrincipalDep) -> list[TimelineItem]:
+def timeline(asset_id: PathId, session: SessionDep, principal: PrincipalDep) -> list[TimelineItem]:
     """The asset's history: lifecycle events, custody, and its ledger postings and decisions."""
     return asset_service.timeline(session, principal=principal, asset_id=asset_id)

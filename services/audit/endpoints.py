@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from services.audit import service as audit_service
 from services.deps import PrincipalDep, SessionDep
 from services.errors import ServiceError
+from services.kit.ids import MAX_DB_ID
 
 router = APIRouter(tags=["audit"])
 
@@ -50,7 +51,9 @@ def read_audit(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
     """Returns the audit trail, newest first (auditors and admins only)."""
-    if cursor is not None and not cursor.isdigit():
+    if cursor is not None and not (
+        cursor.isascii() and cursor.isdigit() and len(cursor) <= 19 and int(cursor) <= MAX_DB_ID
+    ):
         raise ServiceError("invalid cursor", 422)
     events, next_cursor = audit_service.list_events(
         session,

@@ -28,6 +28,7 @@ from services.cases.schemas import (
     TransactionRead,
 )
 from services.deps import PrincipalDep, SessionDep, SettingsDep
+from services.kit.ids import PathId
 
 router = APIRouter(tags=["cases"])
 
@@ -106,7 +107,7 @@ def to_read(detail: case_service.CaseDetail) -> CaseRead:
 
 
 def _read(
-    session: SessionDep, principal: PrincipalDep, case_id: int, response: Response
+    session: SessionDep, principal: PrincipalDep, case_id: PathId, response: Response
 ) -> CaseRead:
     detail = case_service.get_case(session, principal=principal, case_id=case_id)
     response.headers["ETag"] = etag(detail.case.version)
@@ -158,7 +159,7 @@ def list_cases(
 
 @router.get("/v1/cases/{case_id}", response_model=CaseRead, responses={403: {}, 404: {}})
 def read_case(
-    case_id: int, session: SessionDep, principal: PrincipalDep, response: Response
+    case_id: PathId, session: SessionDep, principal: PrincipalDep, response: Response
 ) -> CaseRead:
     """Returns a case with its alerts, subjects, transactions and timeline."""
     return _read(session, principal, case_id, response)
@@ -166,7 +167,7 @@ def read_case(
 
 @router.patch("/v1/cases/{case_id}", response_model=CaseRead, responses=_WRITE_RESPONSES)
 def update_case(
-    case_id: int,
+    case_id: PathId,
     body: CaseUpdate,
     session: SessionDep,
     principal: PrincipalDep,
@@ -190,7 +191,7 @@ def update_case(
     responses={**_WRITE_RESPONSES, **_TRANSITION_RESPONSES},
 )
 def transition_case(
-    case_id: int,
+    case_id: PathId,
     body: TransitionRequest,
     session: SessionDep,
     principal: PrincipalDep,
@@ -215,7 +216,7 @@ def transition_case(
 
 @router.post("/v1/cases/{case_id}/assignment", response_model=CaseRead, responses=_WRITE_RESPONSES)
 def assign_case(
-    case_id: int,
+    case_id: PathId,
     body: AssignmentRequest,
     session: SessionDep,
     principal: PrincipalDep,
@@ -240,7 +241,7 @@ def assign_case(
     responses={403: {}, 404: {}},
 )
 def add_case_note(
-    case_id: int, body: NoteCreate, session: SessionDep, principal: PrincipalDep
+    case_id: PathId, body: NoteCreate, session: SessionDep, principal: PrincipalDep
 ) -> NoteRead:
     """Appends a note to the case."""
     note = alert_service.add_note(

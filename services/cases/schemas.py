@@ -7,6 +7,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.alerts.enums import AlertStatus, Disposition
 from services.alerts.schemas import AlertSummary, SubjectSummary
+from services.kit.ids import BodyId
 
 SubjectKey = Annotated[str, Field(min_length=1, max_length=80)]
 Narrative = Annotated[str, Field(max_length=17_000)]  # the SAR narrative limit
@@ -18,7 +19,7 @@ class CaseCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: Annotated[str, Field(min_length=1, max_length=200)]
-    alert_ids: list[int] = Field(min_length=1, max_length=1000)
+    alert_ids: list[BodyId] = Field(min_length=1, max_length=1000)
     subject_keys: list[SubjectKey] = Field(default_factory=list, max_length=500)
     narrative: Narrative | None = None
     jurisdiction: Annotated[str, Field(pattern=r"^(US|MX)$")] | None = None
@@ -35,8 +36,8 @@ class CaseUpdate(BaseModel):
     title: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     narrative: Narrative | None = None
     suspicion_determined_at: AwareDatetime | None = None
-    add_alert_ids: list[int] = Field(default_factory=list, max_length=1000)
-    remove_alert_ids: list[int] = Field(default_factory=list, max_length=1000)
+    add_alert_ids: list[BodyId] = Field(default_factory=list, max_length=1000)
+    remove_alert_ids: list[BodyId] = Field(default_factory=list, max_length=1000)
     add_subject_keys: list[SubjectKey] = Field(default_factory=list, max_length=500)
     remove_subject_keys: list[SubjectKey] = Field(default_factory=list, max_length=500)
 

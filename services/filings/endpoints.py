@@ -11,6 +11,7 @@ from services.errors import Forbidden
 from services.filings import service as filing_service
 from services.filings.profile import FilingProfile, ProfileInvalid, load_profile
 from services.filings.readiness import profile_status
+from services.kit.ids import PathId
 
 router = APIRouter(tags=["filings"])
 
@@ -46,7 +47,7 @@ def _xml(export: filing_service.Export) -> Response:
 
 @router.get("/v1/cases/{case_id}/exports/fincen-sar", response_class=Response, responses=_RESPONSES)
 def export_fincen_sar(
-    case_id: int,
+    case_id: PathId,
     session: SessionDep,
     principal: PrincipalDep,
     profile: ProfileDep,
@@ -71,7 +72,7 @@ def export_fincen_sar(
 
 @router.get("/v1/cases/{case_id}/exports/goaml", response_class=Response, responses=_RESPONSES)
 def export_goaml(
-    case_id: int,
+    case_id: PathId,
     session: SessionDep,
     principal: PrincipalDep,
     profile: ProfileDep,

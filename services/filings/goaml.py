@@ -9,6 +9,7 @@ profile.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET  # noqa: S405 - building documents, never parsing input
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,10 +17,34 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from defusedxml import ElementTree as SafeET
+
+from services.errors import ServiceError
 from services.filings.mapping import split_name
 from services.filings.profile import FilingInstitution, GoAMLProfile
 
 TEXT_LIMIT = 4000
+# Characters XML 1.0 does not allow at all (ElementTree writes them as they are, and the
+# document is then not well-formed): C0 controls but tab, newline and carriage return, lone
+# surrogates, U+FFFE and U+FFFF. Noise in a name or a narrative: replaced by a space.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+class FieldTooLong(ServiceError):
+    """A value longer than goAML allows: refused, never cut (the FIU would read less than
+    what was concluded)."""
+
+    def __init__(self, tag: str, limit: int, length: int) -> None:
+        super().__init__(
+            f"goAML field {tag} allows {limit} characters, the value has {length}: shorten it",
+            422,
+            [{"field": tag, "message": f"at most {limit} characters in goAML ({length} given)"}],
+        )
+
+
+class NotWellFormed(ServiceError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the goAML document built is not well-formed XML: {reason}", 500)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +83,10 @@ class GoAMLReport:
 def _add(parent: ET.Element, tag: str, value: Any = None, limit: int = 255) -> ET.Element:
     element = ET.SubElement(parent, tag)
     if value is not None:
-        element.text = " ".join(str(value).split())[:limit]
+        text = " ".join(_NOT_XML.sub(" ", str(value)).split())
+        if len(text) > limit:
+            raise FieldTooLong(tag, limit, len(text))
+        element.text = text
     return element
 
 
@@ -284,4 +312,10 @@ def build_report(report: GoAMLReport) -> bytes:
     indicators = ET.SubElement(root, "report_indicators")
     for code in report.indicators:
         _add(indicators, "indicator", code, 25)
-    return ET.tostring(root, encoding="UTF-8", xml_declaration=True)
+    content = ET.tostring(root, encoding="UTF-8", xml_declaration=True)
+    # Read back before anyone receives it: what leaves here is well-formed XML.
+    try:
+        SafeET.fromstring(content)
+    except SafeET.ParseError as error:
+        raise NotWellFormed(str(error)) from None
+    return content

@@ -7,6 +7,7 @@ from fastapi.responses import PlainTextResponse
 
 from services.assets import service as asset_service
 from services.deps import PrincipalDep, SessionDep, SettingsDep
+from services.kit.ids import MAX_DB_ID, PathId
 from services.ledger import exports, monitor
 from services.ledger import service as ledger_service
 from services.ledger.enums import EntryKind, EntryStatus
@@ -42,11 +43,11 @@ WRITE_ERRORS: dict[int | str, dict[str, str]] = {
 def list_entries(
     session: SessionDep,
     principal: PrincipalDep,
-    asset_id: int | None = None,
+    asset_id: Annotated[int | None, Query(ge=1, le=MAX_DB_ID)] = None,
     kind: Annotated[list[EntryKind] | None, Query()] = None,
     entry_status: Annotated[EntryStatus | None, Query(alias="status")] = None,
     account: str | None = None,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=MAX_DB_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EntryPage:
     """Lists entries in chain order; pass the last ``seq`` as ``after_seq`` for the next page."""
@@ -67,13 +68,13 @@ def list_entries(
 
 
 @router.get("/v1/ledger/entries/{seq}", response_model=EntryRead, responses=READ_ERRORS)
-def read_entry(seq: int, session: SessionDep, principal: PrincipalDep) -> EntryRead:
+def read_entry(seq: PathId, session: SessionDep, principal: PrincipalDep) -> EntryRead:
     """Returns one entry with its lines, status, decision and hashes."""
     return EntryRead.of(ledger_service.get_entry(session, principal=principal, seq=seq))
 
 
 def _decide(
-    seq: int,
+    seq: PathId,
     approve: bool,
     body: DecisionRequest,
     session: SessionDep,
@@ -105,7 +106,7 @@ def _decide(
 
 @router.post("/v1/ledger/entries/{seq}/approve", response_model=EntryRead, responses=WRITE_ERRORS)
 def approve_entry(
-    seq: int,
+    seq: PathId,
     session: SessionDep,
     principal: PrincipalDep,
     idempotency_key: IdempotencyKeyDep = None,
@@ -117,7 +118,7 @@ def approve_entry(
 
 @router.post("/v1/ledger/entries/{seq}/void", response_model=EntryRead, responses=WRITE_ERRORS)
 def void_entry(
-    seq: int,
+    seq: PathId,
     session: SessionDep,
     principal: PrincipalDep,
     idempotency_key: IdempotencyKeyDep = None,
@@ -134,7 +135,7 @@ def void_entry(
     responses=WRITE_ERRORS,
 )
 def reverse_entry(
-    seq: int,
+    seq: PathId,
     session: SessionDep,
     principal: PrincipalDep,
     idempotency_key: IdempotencyKeyDep = None,
@@ -169,7 +170,7 @@ def reverse_entry(
 def balances(
     session: SessionDep,
     principal: PrincipalDep,
-    asset_id: int | None = None,
+    asset_id: Annotated[int | None, Query(ge=1, le=MAX_DB_ID)] = None,
     currency: str | None = None,
     prefix: Annotated[str | None, Query(description="e.g. 'agency:' or 'forfeited:'")] = None,
 ) -> list[BalanceRead]:

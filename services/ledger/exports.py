@@ -17,15 +17,24 @@ from services.ledger import service as ledger_service
 VIEWS = ("entries", "balances", "shares-by-agency", "shares-by-country", "assets")
 
 
+# A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection":
+# tab and carriage return too, which some spreadsheets skip before reading the formula).
+FORMULA_STARTS = frozenset("=+-@\t\r")
+
+
+def cell(value: Any) -> Any:
+    """A text cell that would start a formula gets a leading ``'``; an empty one stays empty."""
+    if isinstance(value, str) and value and value[0] in FORMULA_STARTS:
+        return f"'{value}"
+    return value
+
+
 def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
-        # Cells starting with = + - @ would be formulas in a spreadsheet: quote them as text.
-        writer.writerow(
-            [f"'{cell}" if isinstance(cell, str) and cell[:1] in "=+-@" else cell for cell in row]
-        )
+        writer.writerow([cell(value) for value in row])
     return buffer.getvalue()
 
 

@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.deps import PrincipalDep, SessionDep
 from services.errors import ServiceError
+from services.kit.ids import PathId
 from services.watchlists import service as watchlist_service
 from services.watchlists.formats import MAX_FILE_BYTES, ListFormat
 from services.watchlists.schemas import (
@@ -137,7 +138,7 @@ async def load_watchlist(
     },
 )
 def dismiss_match(
-    match_id: int, body: DismissalCreate, session: SessionDep, principal: PrincipalDep
+    match_id: PathId, body: DismissalCreate, session: SessionDep, principal: PrincipalDep
 ) -> SubjectMatchRead:
     """Marks a match false, with a reason: that subject and entry never alert again (audited)."""
     view = watchlist_service.dismiss_match(
@@ -149,7 +150,7 @@ def dismiss_match(
 @router.get(
     "/v1/watchlists/rescreens/{job_id}", response_model=RescreenRead, responses=_READ_RESPONSES
 )
-def read_rescreen(job_id: int, session: SessionDep, principal: PrincipalDep) -> RescreenRead:
+def read_rescreen(job_id: PathId, session: SessionDep, principal: PrincipalDep) -> RescreenRead:
     """Returns a rescreen job's progress."""
     return RescreenRead.model_validate(
         watchlist_service.get_rescreen(session, principal=principal, job_id=job_id)

@@ -22,6 +22,7 @@ from services.console.views import SCORE_BANDS
 from services.console.web import ConsoleRoute, PostUserDep, UserDep, render, require, see_other
 from services.deps import SessionDep, get_settings
 from services.errors import NotFound, ServiceError
+from services.kit.ids import PathId
 from services.kit.time import utc_now
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -238,7 +239,7 @@ def _notes(detail: alert_service.AlertDetail) -> list[alert_service.HistoryItem]
 
 
 @router.get("/alerts/{alert_id}")
-def alert_page(request: Request, alert_id: int, session: SessionDep, user: UserDep) -> Response:
+def alert_page(request: Request, alert_id: PathId, session: SessionDep, user: UserDep) -> Response:
     """One alert: reports, reasons, the subject against its baseline and peers, what to do."""
     detail = alert_service.get_alert(session, principal=user.principal, alert_id=alert_id)
     alert = detail.alert
@@ -261,7 +262,7 @@ def alert_page(request: Request, alert_id: int, session: SessionDep, user: UserD
 
 @router.post("/alerts/{alert_id}/transition")
 async def transition(
-    request: Request, alert_id: int, session: SessionDep, user: PostUserDep
+    request: Request, alert_id: PathId, session: SessionDep, user: PostUserDep
 ) -> Response:
     """Takes one move of the lifecycle, with the version the page showed."""
     form = await request.form()
@@ -298,7 +299,7 @@ def transition_data(form: Any) -> dict[str, Any]:
 
 @router.post("/alerts/{alert_id}/assign")
 def assign(
-    alert_id: int,
+    alert_id: PathId,
     session: SessionDep,
     user: PostUserDep,
     version: Annotated[int, Form(ge=1)],
@@ -316,7 +317,7 @@ def assign(
 
 @router.post("/alerts/{alert_id}/notes")
 def add_note(
-    alert_id: int,
+    alert_id: PathId,
     session: SessionDep,
     user: PostUserDep,
     text: Annotated[str, Form(min_length=1, max_length=10_000)],

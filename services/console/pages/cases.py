@@ -20,6 +20,7 @@ from services.deps import SessionDep, get_settings
 from services.errors import ServiceError
 from services.filings import service as filing_service
 from services.filings.endpoints import get_filing_profile
+from services.kit.ids import PathId
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -103,7 +104,7 @@ def create_case(
 
 
 @router.get("/cases/{case_id}")
-def case_page(request: Request, case_id: int, session: SessionDep, user: UserDep) -> Response:
+def case_page(request: Request, case_id: PathId, session: SessionDep, user: UserDep) -> Response:
     """A case: alerts, subjects, transactions, narrative, timeline, moves and filings."""
     detail = case_service.get_case(session, principal=user.principal, case_id=case_id)
     case = detail.case
@@ -126,7 +127,7 @@ def case_page(request: Request, case_id: int, session: SessionDep, user: UserDep
 
 @router.post("/cases/{case_id}/edit")
 def edit_case(
-    case_id: int,
+    case_id: PathId,
     session: SessionDep,
     user: PostUserDep,
     version: Annotated[int, Form(ge=1)],
@@ -149,7 +150,7 @@ def edit_case(
 
 @router.post("/cases/{case_id}/transition")
 async def transition_case(
-    request: Request, case_id: int, session: SessionDep, user: PostUserDep
+    request: Request, case_id: PathId, session: SessionDep, user: PostUserDep
 ) -> Response:
     form = await request.form()
     body = forms.parse_model(TransitionRequest, transition_data(form))
@@ -168,7 +169,7 @@ async def transition_case(
 
 @router.post("/cases/{case_id}/notes")
 def add_case_note(
-    case_id: int,
+    case_id: PathId,
     session: SessionDep,
     user: PostUserDep,
     text: Annotated[str, Form(min_length=1, max_length=10_000)],
@@ -182,7 +183,7 @@ def add_case_note(
 
 @router.get("/cases/{case_id}/exports/{kind}")
 def export_case(
-    request: Request, case_id: int, kind: str, session: SessionDep, user: UserDep
+    request: Request, case_id: PathId, kind: str, session: SessionDep, user: UserDep
 ) -> Response:
     """Downloads a filing; what the filing still lacks is a checklist page (the API's 422)."""
     profile = get_filing_profile(request)

@@ -33,6 +33,7 @@ from services.console.service import ConsoleUser
 from services.console.web import ConsoleRoute, PostUserDep, UserDep, render, see_other
 from services.deps import SessionDep
 from services.errors import ServiceError
+from services.kit.ids import PathId
 from services.kit.time import utc_now
 from services.ledger import service as ledger_service
 from services.ledger.enums import EntryStatus, ShareRole
@@ -106,7 +107,7 @@ def assets_page(
 
 
 @router.get("/assets/{asset_id}")
-def asset_page(request: Request, asset_id: int, session: SessionDep, user: UserDep) -> Response:
+def asset_page(request: Request, asset_id: PathId, session: SessionDep, user: UserDep) -> Response:
     """One asset: dates and deadlines, what can happen next, participants, sharing, postings."""
     asset = asset_service.get(session, principal=user.principal, asset_id=asset_id)
     current = AssetStatus(asset.status)
@@ -183,7 +184,7 @@ def _transition_body(form: Any, currency: str) -> AssetTransition:
 
 @router.post("/assets/{asset_id}/transition")
 async def asset_transition(
-    request: Request, asset_id: int, session: SessionDep, user: PostUserDep
+    request: Request, asset_id: PathId, session: SessionDep, user: PostUserDep
 ) -> Response:
     """One lifecycle step; guarded, and posting to the ledger where it must."""
     form = await request.form()
@@ -210,7 +211,7 @@ async def asset_transition(
 
 @router.post("/assets/{asset_id}/participants")
 def add_participant(
-    asset_id: int,
+    asset_id: PathId,
     session: SessionDep,
     user: PostUserDep,
     idempotency_key: Annotated[str, Form(min_length=1, max_length=200)],
@@ -261,7 +262,7 @@ def add_participant(
 
 @router.post("/assets/{asset_id}/postings")
 def propose_posting(
-    asset_id: int,
+    asset_id: PathId,
     session: SessionDep,
     user: PostUserDep,
     idempotency_key: Annotated[str, Form(min_length=1, max_length=200)],
@@ -335,7 +336,7 @@ def ledger_page(request: Request, session: SessionDep, user: UserDep) -> Respons
 
 @router.post("/ledger/{seq}/{decision}")
 def decide(
-    seq: int,
+    seq: PathId,
     decision: str,
     session: SessionDep,
     user: PostUserDep,

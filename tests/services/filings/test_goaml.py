@@ -208,3 +208,37 @@ class TestMissing:
         assert response.json()["errors"][0]["field"] == "profile.goaml.UIF-MX.fx_rates.EUR"
         response = profiled_api.get(f"/v1/cases/{case['id']}/exports/goaml?fiu=NOPE")
         assert response.status_code == 422
+
+
+class TestHostileText:
+    def test_control_characters_in_a_name_still_make_well_formed_xml(self, profiled_api, session):
+        report = mx_report()
+        report["subject"]["name"] = "Jorge\x00 Sali\x07nas\x1b Vega\x0b"
+        case = open_case(
+            profiled_api, session, [report], narrative="Dep\x01ósitos\x08 en efectivo."
+        )
+        response = profiled_api.get(f"/v1/cases/{case['id']}/exports/goaml")
+        assert response.status_code == 200, response.text
+        root = parse(response.content)  # well-formed: it parses
+        assert root.findtext("reason") == "Dep ósitos en efectivo."
+        names = " ".join(element.text or "" for element in root.iter() if "name" in element.tag)
+        assert "Jorge" in names
+        assert not any(ord(ch) < 0x20 for ch in response.content.decode() if ch not in "\n\t\r")
+
+    def test_a_narrative_too_long_for_goaml_is_a_422_naming_the_field(self, profiled_api, session):
+        case = open_case(profiled_api, session, [mx_report()], narrative="x" * 4001)
+        response = profiled_api.get(f"/v1/cases/{case['id']}/exports/goaml")
+        assert response.status_code == 422
+        assert response.json()["errors"] == [
+            {"field": "reason", "message": "at most 4000 characters in goAML (4001 given)"}
+        ]
+
+    def test_a_field_too_long_for_goaml_is_a_422_naming_the_field(self, profiled_api, session):
+        report = mx_report()
+        report["subject"]["name"] = "Jorge " + "V" * 101  # goAML: last_name up to 100
+        case = open_case(profiled_api, session, [report])
+        response = profiled_api.get(f"/v1/cases/{case['id']}/exports/goaml")
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"] == [
+            {"field": "last_name", "message": "at most 100 characters in goAML (101 given)"}
+        ]
