@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 
 from refdata.wire import ReportV1
 from services import metrics
@@ -24,6 +26,7 @@ from services.db import RetryOnDisconnect, make_engine, make_sessionmaker
 from services.errors import ServiceError
 from services.filings.endpoints import router as filings_router
 from services.health.endpoints import router as health_router
+from services.kit.logs import describe_error
 from services.ledger.endpoints import router as ledger_router
 from services.ledger.monitor import anchor, verify_periodically
 from services.ledger.service import POSTING_OBSERVER
@@ -36,6 +39,8 @@ from services.watchlists.endpoints import router as watchlists_router
 from services.watchlists.service import IndexHolder
 
 PublisherFactory = Callable[[Settings], ReportPublisher]
+
+log = logging.getLogger(__name__)
 
 # Threads for the hot read paths. The work is mostly Python holding the GIL, so a few threads
 # keep the database busy while more only contend for the GIL: with 4 instead of 30 the queue
@@ -111,6 +116,17 @@ def create_app(settings: Settings, publisher_factory: PublisherFactory | None = 
             body["errors"] = error.details
         headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
         return JSONResponse(body, status_code=error.status_code, headers=headers)
+
+    @app.exception_handler(DataError)
+    async def _data_error(_request: Request, error: DataError) -> JSONResponse:
+        # The database refused a value the request carried (a NUL character in a text,
+        # a number out of a column's range): the request is at fault, not the server. The
+        # database's message may quote the value, so it is not repeated.
+        log.warning("request refused by the database: %s", describe_error(error))
+        return JSONResponse(
+            {"detail": "a value of the request is not storable (e.g. a NUL character)"},
+            status_code=422,
+        )
 
     app.state.principal_cache = PrincipalCache()  # revocation takes effect within its ttl
     app.add_middleware(RetryOnDisconnect)  # added first: inside the timing middleware

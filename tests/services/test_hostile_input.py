@@ -126,3 +126,20 @@ def test_odd_audit_cursors(api: Api, cursor: str) -> None:
 )
 def test_csv_cells(value: Any, written: Any) -> None:
     assert cell(value) == written
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/v1/alerts", {"institution_id": "US\x00FI"}),
+        ("/v1/cases", {"assignee": "ana\x00"}),
+        ("/v1/audit", {"actor": "token:\x00"}),
+    ],
+)
+def test_nul_characters_never_make_a_500(api: Api, path: str, params: dict[str, str]) -> None:
+    """PostgreSQL refuses NUL in text (a DataError): the request's fault, a 422."""
+    response = api.get(path, role=Role.ADMIN, params=params)
+    assert response.status_code in {200, 422}, response.text
+    if api.session.get_bind().dialect.name == "postgresql":
+        assert response.status_code == 422
+        assert "\x00" not in response.text
