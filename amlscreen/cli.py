@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -175,13 +175,22 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     from services.auth.service import create_token
     from services.db import make_engine, make_sessionmaker, transaction
     from services.errors import ServiceError
+    from services.kit.time import utc_now
 
     settings = _settings()
     engine = make_engine(settings.effective_database_url)
     try:
         with transaction(make_sessionmaker(engine)) as session:
             token = create_token(
-                session, role=Role(args.role), institution_id=args.institution, label=args.label
+                session,
+                role=Role(args.role),
+                institution_id=args.institution,
+                label=args.label,
+                expires_at=(
+                    utc_now() + timedelta(days=args.expires_in_days)
+                    if args.expires_in_days is not None
+                    else None
+                ),
             )
     except ServiceError as error:
         print(f"error: {error.message}", file=sys.stderr)
@@ -684,6 +693,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=[role.value for role in Role])
     create.add_argument("--institution", help="institution id (reporter tokens only)")
     create.add_argument("--label", help="free text to recognise the token by")
+    create.add_argument(
+        "--expires-in-days",
+        type=float,
+        metavar="DAYS",
+        help="the token stops working after this many days (default: never)",
+    )
     create.set_defaults(handler=cmd_token_create)
     listing = token.add_parser("list", help="list issued tokens (ids, roles, never the secrets)")
     listing.set_defaults(handler=cmd_token_list)

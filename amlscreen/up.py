@@ -12,11 +12,13 @@ from types import FrameType
 from amlscreen.synthetic import ensure_default_model
 from models.registry import ModelArtefactError
 from services.auth.enums import Role
-from services.auth.service import create_token
+from services.auth.service import replace_labelled_token
 from services.config import Settings
 from services.db import make_engine, make_sessionmaker, transaction
 from services.migrate import upgrade
 from streaming.broker import EmbeddedBroker, ensure_topics
+
+BOOTSTRAP_LABEL = "bootstrap admin (amlscreen up)"
 
 
 def _say(text: str) -> None:
@@ -91,10 +93,11 @@ def run_all(settings: Settings) -> int:
         engine = make_engine(settings.effective_database_url)
         try:
             with transaction(make_sessionmaker(engine)) as session:
-                admin_token = create_token(
+                # The previous start's bootstrap token is revoked: one live admin token.
+                admin_token = replace_labelled_token(
                     session,
                     role=Role.ADMIN,
-                    label="bootstrap admin (amlscreen up)",
+                    label=BOOTSTRAP_LABEL,
                     token=settings.admin_token.get_secret_value() if settings.admin_token else None,
                 )
         finally:

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,6 +29,8 @@ class Principal:
     token_id: int
     role: Role
     institution_id: str | None
+    # When the token stops working (None: never); caches keep the principal no longer.
+    expires_at: datetime | None = None
 
     @property
     def actor(self) -> str:
@@ -46,8 +49,14 @@ def create_token(
     institution_id: str | None = None,
     label: str | None = None,
     token: str | None = None,
+    expires_at: datetime | None = None,
 ) -> str:
-    """Stores a new token and returns its clear text (the only time it is seen)."""
+    """Stores a new token and returns its clear text (the only time it is seen).
+
+    ``expires_at`` (optional, timezone-aware) is when it stops being accepted.
+    """
+    if expires_at is not None and expires_at.tzinfo is None:
+        raise ServiceError("a token's expiry needs a time zone", 422)
     if role is Role.REPORTER and not institution_id:
         raise ServiceError("a reporter token needs an institution", 422)
     if role is not Role.REPORTER and institution_id:
@@ -62,18 +71,28 @@ def create_token(
                 institution_id=institution_id,
                 label=label,
                 created_at=utc_now(),
+                expires_at=expires_at,
             )
         )
         session.flush()
     return clear
 
 
+def is_expired(expires_at: datetime | None, now: datetime) -> bool:
+    return expires_at is not None and now >= expires_at
+
+
 def authenticate(session: Session, token: str) -> Principal | None:
-    """Returns the principal of a valid, unrevoked token, else None."""
+    """Returns the principal of a valid, unrevoked, unexpired token, else None."""
     row = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == digest(token)))
-    if row is None or row.revoked_at is not None:
+    if row is None or row.revoked_at is not None or is_expired(row.expires_at, utc_now()):
         return None
-    return Principal(token_id=row.id, role=Role(row.role), institution_id=row.institution_id)
+    return Principal(
+        token_id=row.id,
+        role=Role(row.role),
+        institution_id=row.institution_id,
+        expires_at=row.expires_at,
+    )
 
 
 class PrincipalCache:
@@ -123,7 +142,11 @@ class PrincipalCache:
                     del entries[next(iter(entries))]
             key = digest(token)
             entries.pop(key, None)  # re-inserted last: the eviction order is insertion order
-            entries[key] = (now + self.ttl, principal)
+            until = now + self.ttl
+            if principal.expires_at is not None:
+                # Never past the token's own expiry.
+                until = min(until, now + (principal.expires_at - utc_now()).total_seconds())
+            entries[key] = (until, principal)
 
     def clear(self) -> None:
         with self._lock:
@@ -146,6 +169,30 @@ def revoke_token(session: Session, token_id: int) -> bool:
         row.revoked_at = utc_now()
         session.flush()
     return True
+
+
+def replace_labelled_token(
+    session: Session, *, role: Role, label: str, token: str | None = None
+) -> str:
+    """Issues the token of a one-of-a-kind label (e.g. ``amlscreen up``'s bootstrap admin)
+    and revokes every earlier unrevoked token with that label (flush only).
+
+    A process that mints a token at every start would otherwise leave a live admin token
+    behind for each start. With ``token`` given (a configured one), that one is kept.
+    """
+    clear = create_token(session, role=role, label=label, token=token)
+    current = digest(clear)
+    earlier = session.scalars(
+        select(ApiToken).where(
+            ApiToken.label == label,
+            ApiToken.revoked_at.is_(None),
+            ApiToken.token_sha256 != current,
+        )
+    ).all()
+    for row in earlier:
+        row.revoked_at = utc_now()
+    session.flush()
+    return clear
 
 
 def list_tokens(session: Session) -> Sequence[ApiToken]:

@@ -28,6 +28,7 @@ class SessionRow(NamedTuple):
     role: str
     institution_id: str | None
     token_revoked_at: datetime | None
+    token_expires_at: datetime | None
 
 
 class ConsoleRepository:
@@ -68,6 +69,7 @@ class ConsoleRepository:
                 ApiToken.role,
                 ApiToken.institution_id,
                 ApiToken.revoked_at,
+                ApiToken.expires_at,
             )
             .join(ApiToken, ApiToken.id == ConsoleSession.token_id)
             .where(ConsoleSession.sid_sha256 == sid_sha256)

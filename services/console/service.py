@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from services.alerts import lifecycle
 from services.audit.service import AUDIT_READ_ROLES
 from services.auth.enums import INVESTIGATIVE_ROLES, Role
-from services.auth.service import Principal, authenticate
+from services.auth.service import Principal, authenticate, is_expired
 from services.console.orm import ConsoleSession
 from services.console.repository import ConsoleRepository
 from services.errors import ServiceError
@@ -173,12 +173,17 @@ def resolve(session: Session, *, cookie: str | None, key: bytes, now: datetime) 
         raise SignInRequired()
     if row.token_revoked_at is not None:
         raise SignInRequired("your token has been revoked: sign in with a valid one")
+    if is_expired(row.token_expires_at, now):
+        raise SignInRequired("your token has expired: sign in with a valid one")
     if now >= row.expires_at or now - row.last_seen_at >= SESSION_IDLE:
         raise SignInRequired("your session has expired: sign in again")
     if now - row.last_seen_at >= TOUCH_EVERY:
         repository.touch(row.id, now)
     principal = Principal(
-        token_id=row.token_id, role=Role(row.role), institution_id=row.institution_id
+        token_id=row.token_id,
+        role=Role(row.role),
+        institution_id=row.institution_id,
+        expires_at=row.token_expires_at,
     )
     return _user(key, sid, row.id, principal)
 

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from services.kit.logs import describe_error
+
 router = APIRouter(tags=["health"])
+log = logging.getLogger(__name__)
 
 
 @router.get("/healthz")
@@ -22,5 +26,8 @@ def readyz(request: Request) -> Any:
         with request.app.state.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception as error:  # any driver error means not ready
-        return JSONResponse({"status": "unavailable", "database": str(error)[:200]}, 503)
+        # Unauthenticated callers learn that the database is unreachable, never why: the
+        # driver's text names hosts, users and databases. The log has the kind of error.
+        log.warning("not ready: database unreachable: %s", describe_error(error))
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
     return {"status": "ready", "database": "ok"}

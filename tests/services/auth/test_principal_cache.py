@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from services.auth.service import (
     revoke_token,
 )
 from services.config import Settings
+from services.kit.time import utc_now
 
 
 class Clock:
@@ -50,6 +52,27 @@ class TestPrincipalCache:
         assert cache.get("aml_one") == principal(1)
         clock.now += 0.1
         assert cache.get("aml_one") is None
+
+    def test_never_kept_past_the_tokens_expiry(self) -> None:
+        clock = Clock()
+        cache = PrincipalCache(ttl=600.0, clock=clock)
+        expiring = Principal(
+            token_id=7,
+            role=Role.INVESTIGATOR,
+            institution_id=None,
+            expires_at=utc_now() + timedelta(seconds=2),
+        )
+        cache.put("aml_seven", expiring)
+        assert cache.get("aml_seven") == expiring
+        clock.now += 2.5
+        assert cache.get("aml_seven") is None, "the ttl is 600 s, the token's expiry 2 s"
+
+    def test_an_expired_token_is_not_authenticated(self, session: Session) -> None:
+        past = utc_now() - timedelta(seconds=1)
+        expired = create_token(session, role=Role.ADMIN, expires_at=past)
+        future = create_token(session, role=Role.ADMIN, expires_at=past + timedelta(days=1))
+        assert authenticate(session, expired) is None
+        assert authenticate(session, future) is not None
 
     def test_bounded_expired_first_then_oldest(self) -> None:
         clock = Clock()
