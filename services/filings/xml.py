@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET  # noqa: S405 - building documents, never parsing input
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,10 +23,33 @@ SCHEMAS = {"SARX": "EFL_SARXBatchSchema.xsd", "CTRX": "EFL_CTRXBatchSchema.xsd"}
 ET.register_namespace("fc2", FINCEN_NS)
 
 
-def clean(value: Any, max_length: int) -> str:
-    """Returns a value FinCEN accepts: no CR/LF/TAB, no edge spaces, at most ``max_length``."""
-    text = " ".join(str(value).split())
-    return text[:max_length].rstrip()
+# Characters XML 1.0 does not allow (C0 controls but tab, LF, CR; lone surrogates; U+FFFE/F).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+class ValueTooLong(ServiceError):
+    """A value longer than the filing format allows: refused, never cut."""
+
+    def __init__(self, field_name: str, max_length: int, length: int) -> None:
+        super().__init__(
+            f"{field_name} allows {max_length} characters, the value has {length}: shorten it",
+            422,
+            [
+                {
+                    "field": field_name,
+                    "message": f"at most {max_length} characters ({length} given)",
+                }
+            ],
+        )
+
+
+def clean(value: Any, max_length: int, field_name: str = "value") -> str:
+    """Returns a value FinCEN accepts: no CR/LF/TAB or control characters, no edge spaces;
+    longer than ``max_length``, it is refused (:class:`ValueTooLong`), never cut."""
+    text = " ".join(_NOT_XML.sub(" ", str(value)).split())
+    if len(text) > max_length:
+        raise ValueTooLong(field_name, max_length, len(text))
+    return text
 
 
 def whole_dollars(amount: Decimal) -> int:
@@ -50,7 +74,7 @@ class FinCENBuilder:
 
     def text(self, parent: ET.Element, name: str, value: Any, max_length: int = 150) -> ET.Element:
         element = ET.SubElement(parent, self.tag(name))
-        element.text = clean(value, max_length) if value is not None else ""
+        element.text = clean(value, max_length, name) if value is not None else ""
         return element
 
     def flag(self, parent: ET.Element, name: str, on: bool = True) -> ET.Element:

@@ -362,3 +362,28 @@ class TestAuditAndValidation:
             validate_fincen("SARX", bad)
         assert raised.value.status_code == 500
         assert raised.value.details
+
+
+class TestNothingCut:
+    def test_a_name_longer_than_fincen_allows_is_a_422_naming_the_field(
+        self, profiled_api, session
+    ):
+        subject = person("Ana " + "B" * 151, ssn="123-45-6789")
+        case = open_case(profiled_api, session, [str_report(subject, cash("9500.00"))])
+        response = export(profiled_api, case["id"])
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"] == [
+            {
+                "field": "RawEntityIndividualLastName",
+                "message": "at most 150 characters (151 given)",
+            }
+        ]
+
+    def test_control_characters_never_reach_the_xml(self, profiled_api, session, fincen_schemas):
+        subject = person("Ana\x00 Ber\x1bnal", ssn="123-45-6789")
+        case = open_case(profiled_api, session, [str_report(subject, cash("9500.00"))])
+        response = export(profiled_api, case["id"])
+        assert response.status_code == 200, response.text
+        assert_valid(fincen_schemas, response.content)
+        assert b"\x00" not in response.content
+        assert b"\x1b" not in response.content
