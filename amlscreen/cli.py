@@ -430,13 +430,22 @@ def cmd_score(args: argparse.Namespace) -> int:
     """Scores a JSONL file of reports with the worker's feature and model code."""
     from amlscreen.backtest import score_reports
     from models.registry import ModelArtefactError, load_bundle
+    from refdata.fx import FxRatesError, load_rates
 
     try:
         bundle = load_bundle(_model_path(args))
     except ModelArtefactError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    summary = score_reports(Path(args.input), Path(args.output), bundle, threshold=args.threshold)
+    rates_file = Path(args.fx_rates) if args.fx_rates else _settings().fx_rates_file
+    try:
+        rates = load_rates(rates_file)
+    except FxRatesError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    summary = score_reports(
+        Path(args.input), Path(args.output), bundle, threshold=args.threshold, rates=rates
+    )
     print(
         f"{summary['reports']} reports scored with {bundle.version}, {summary['alerts']} alerts"
         f" (threshold {summary['threshold']:.3f}) → {args.output}",
@@ -644,6 +653,12 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("output", metavar="OUT.jsonl")
     score.add_argument("--model", help="artefact path (default: AMLSCREEN_MODEL_PATH)")
     score.add_argument("--threshold", type=float, help="alert threshold (default: the card's)")
+    score.add_argument(
+        "--fx-rates",
+        metavar="FILE",
+        help="exchange-rate table, CSV currency,units_per_usd"
+        " (default: AMLSCREEN_FX_RATES_FILE, else the shipped approximate table)",
+    )
     evaluation = add(
         "evaluate",
         cmd_evaluate,
