@@ -372,7 +372,7 @@ def _model_path(args: argparse.Namespace) -> Path:
 def cmd_train(args: argparse.Namespace) -> int:
     """Trains a model (synthetic worlds, or labelled JSONL) and writes the artefact and card."""
     from amlscreen.synthetic import synthetic_dataset, worlds_dataset
-    from models.train import TrainConfig, labelled_dataset, train
+    from models.train import InsufficientLabelsError, TrainConfig, labelled_dataset, train
 
     out = Path(args.out) if args.out else _settings().effective_model_path
     config = TrainConfig(seed=args.seed, n_reports=args.n_reports)
@@ -387,7 +387,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         dataset = synthetic_dataset(config.seed, config.n_reports, start=config.start)
     extra = _dispositions() if args.with_dispositions else None
-    bundle = train(config, out, dataset=dataset, extra=extra)
+    try:
+        bundle = train(config, out, dataset=dataset, extra=extra)
+    except InsufficientLabelsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     validation = bundle.card["metrics"]["validation"]
     print(
         f"{bundle.version} written to {out} (card {out.name.removesuffix('.skops')}.card.json)\n"
