@@ -40,6 +40,14 @@ from typing import Any
 import iso4217
 import polars as pl
 
+from models.peers import (
+    PEER_COLUMNS,
+    baselines,
+    daily_counts,
+    merge_counts,
+    peer_inputs,
+    with_peers,
+)
 from refdata.business_days import DEFAULT_CALENDAR, BusinessCalendar
 from refdata.countries import HIGH_RISK_COUNTRIES
 from refdata.fx import FxRates, configured_rates
@@ -893,7 +901,9 @@ def _feature_exprs(coverage_start: int) -> dict[str, pl.Expr]:
     return exprs
 
 
-FEATURE_COLUMNS: tuple[str, ...] = tuple(_feature_exprs(0))
+# The peer-relative columns (models.peers) come last: they are added after finish, once the
+# peer groups' baselines are known.
+FEATURE_COLUMNS: tuple[str, ...] = (*_feature_exprs(0), *PEER_COLUMNS)
 # Kept beside the features for reasons and rules (never fed to the model).
 EXPLANATION_COLUMNS = (
     "ctr_in_cents",
@@ -913,7 +923,9 @@ EXPLANATION_COLUMNS = (
 
 
 def finish(frame: pl.LazyFrame, *, coverage_start: int) -> pl.LazyFrame:
-    """Window + counterparty aggregates → report identity, model inputs, explanation columns."""
+    """Window + counterparty aggregates → report identity, model inputs, explanation columns,
+    and the peer working columns (:data:`models.peers.PEER_INPUTS`) that
+    :func:`models.peers.with_peers` turns into the peer columns."""
     return frame.select(_finish_exprs(coverage_start))
 
 
@@ -930,6 +942,7 @@ def _finish_exprs(coverage_start: int) -> list[pl.Expr | str]:
         "t",
         *[pl.col(name) for name in EXPLANATION_COLUMNS],
         *[expr.alias(name) for name, expr in exprs.items()],
+        *peer_inputs(inst="inst", entity="entity", naics2="naics2", mx=_flag("flags", F_MX)),
     ]
 
 
@@ -946,8 +959,9 @@ def feature_chunks(
 ) -> Iterator[pl.DataFrame]:
     """Features of every row of a history, one subject chunk at a time (unordered chunks).
 
-    ``compact`` holds the rows in arrival order with ``with_keys`` applied. Chunks keep
-    memory bounded; each runs exactly the functions the worker runs.
+    ``compact`` holds the rows in arrival order with ``with_keys`` applied. Each chunk runs
+    exactly the functions the worker runs. The peer columns need every chunk's reports first
+    (a peer group spans subjects), so the chunks are held until the baselines are known.
     """
     if compact.is_empty():
         return
@@ -960,12 +974,18 @@ def feature_chunks(
         .collect()
     )
     n_chunks = max(1, compact.height // chunk_rows)
+    parts: list[pl.DataFrame] = []
     for chunk in range(n_chunks):
         part = compact.lazy().filter((pl.col("sid") % n_chunks) == chunk)
         windows = window_features(part, part, calendar=calendar).join(
             cp.lazy(), on="seq", how="left"
         )
-        yield finish(windows, coverage_start=start).collect()
+        parts.append(finish(windows, coverage_start=start).collect())
+    counts = merge_counts(daily_counts(part) for part in parts)
+    days = pl.concat([part.select("pday") for part in parts]).unique()["pday"].to_list()
+    baseline = baselines(counts, days)
+    while parts:
+        yield with_peers(parts.pop(0), baseline)
 
 
 def build_features(
@@ -988,7 +1008,8 @@ def build_features(
 
 def empty_features() -> pl.DataFrame:
     """A feature frame with no rows and every column."""
-    return finish(_empty_targets().lazy(), coverage_start=0).collect()
+    finished = finish(_empty_targets().lazy(), coverage_start=0).collect()
+    return with_peers(finished, baselines(daily_counts(finished), []))
 
 
 def _empty_targets() -> pl.DataFrame:
