@@ -372,17 +372,30 @@ def _model_path(args: argparse.Namespace) -> Path:
 def cmd_train(args: argparse.Namespace) -> int:
     """Trains a model (synthetic worlds, or labelled JSONL) and writes the artefact and card."""
     from amlscreen.synthetic import synthetic_dataset, worlds_dataset
-    from models.train import InsufficientLabelsError, TrainConfig, labelled_dataset, train
+    from models.train import (
+        DEFAULT_REPORTS_PER_TRAINING_WORLD,
+        DEFAULT_TRAINING_WORLDS,
+        InsufficientLabelsError,
+        TrainConfig,
+        labelled_dataset,
+        train,
+    )
 
     out = Path(args.out) if args.out else _settings().effective_model_path
-    config = TrainConfig(seed=args.seed, n_reports=args.n_reports)
+    worlds = DEFAULT_TRAINING_WORLDS if args.worlds is None else args.worlds
+    n_reports = args.n_reports or (
+        DEFAULT_REPORTS_PER_TRAINING_WORLD if worlds else TrainConfig.n_reports
+    )
+    config = TrainConfig(seed=args.seed, n_reports=n_reports)
     if args.data:
         if not args.labels:
             print("error: --data needs --labels", file=sys.stderr)
             return 2
         dataset = labelled_dataset(Path(args.data), Path(args.labels))
-    elif args.worlds:
-        seeds = range(args.world_seed, args.world_seed + args.worlds)
+    elif worlds:
+        # Domain randomisation (the default): many populations drawn from wide priors, so
+        # that the model learns laundering rather than one population's habits.
+        seeds = range(args.world_seed, args.world_seed + worlds)
         dataset = worlds_dataset(seeds, config.n_reports, start=config.start, days=config.days)
     else:
         dataset = synthetic_dataset(config.seed, config.n_reports, start=config.start)
@@ -624,21 +637,36 @@ def build_parser() -> argparse.ArgumentParser:
     add("broker", cmd_broker, "the embedded Kafka-compatible broker alone")
 
     from models.evaluate import EvaluationConfig
-    from models.train import TrainConfig
+    from models.train import (
+        DEFAULT_REPORTS_PER_TRAINING_WORLD,
+        DEFAULT_TRAINING_WORLDS,
+        TrainConfig,
+    )
 
     train = add(
         "train", cmd_train, "train a model (synthetic or labelled data), write artefact + card"
     )
     train.add_argument("--data", help="reports JSONL (wire format) to train on")
     train.add_argument("--labels", help="labels JSONL: institution_id, report_id, typology")
-    train.add_argument("--seed", type=int, default=TrainConfig.seed, help="generator seed")
-    train.add_argument("--n-reports", type=int, default=TrainConfig.n_reports)
+    train.add_argument(
+        "--seed",
+        type=int,
+        default=TrainConfig.seed,
+        help="generator seed of the default world (--worlds 0)",
+    )
+    train.add_argument(
+        "--n-reports",
+        type=int,
+        help=f"reports per world (default {DEFAULT_REPORTS_PER_TRAINING_WORLD:,}; with"
+        f" --worlds 0, {TrainConfig.n_reports:,})",
+    )
     train.add_argument("--out", help="artefact path (default: AMLSCREEN_MODEL_PATH)")
     train.add_argument(
         "--worlds",
         type=int,
         metavar="N",
-        help="train on N worlds drawn from the priors (--n-reports each), not the default world",
+        help=f"train on N worlds drawn from the priors, --n-reports each (default"
+        f" {DEFAULT_TRAINING_WORLDS}; 0: the default world alone, the former default)",
     )
     train.add_argument(
         "--world-seed",

@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
 DEFAULT_TRAINING_SEED = 20_260_105
+# `amlscreen train` without data: domain randomisation over drawn worlds 1..24, 40k reports
+# each (the composition layer, amlscreen.synthetic, draws them).
+DEFAULT_TRAINING_WORLDS = 24
+DEFAULT_REPORTS_PER_TRAINING_WORLD = 40_000
 
 
 @dataclass(frozen=True)
