@@ -17,10 +17,7 @@ def rows(day: int, group: int, values: list[int], first_seq: int = 0) -> pl.Data
             "seq": list(range(first_seq, first_seq + n)),
             "pday": [day] * n,
             "pgroup": [group] * n,
-            **{
-                f"pb_{name}": (values if name == "usd" else [0] * n)
-                for name in P.PEER_FEATURES
-            },
+            **{f"pb_{name}": (values if name == "usd" else [0] * n) for name in P.PEER_FEATURES},
         },
         schema_overrides={"pday": pl.Int32, **{f"pb_{n}": pl.Int16 for n in P.PEER_FEATURES}},
     )
