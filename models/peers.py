@@ -295,7 +295,8 @@ def online_peers(cache: PeerCache, stored: StoredCounts, finished: pl.DataFrame)
         cache.counts, cache.first, cache.last = stored(first, complete), first, complete
         cache.frozen.clear()
     elif cache.last < complete:
-        cache.counts = merge_counts([cache.counts, stored(cache.last + 1, complete)])
+        # New days only: appended, not re-aggregated (baselines sums whatever rows it gets).
+        cache.counts = pl.concat([cache.counts, stored(cache.last + 1, complete)])
         cache.last = complete
     cache.counts = cache.counts.filter(pl.col("day") >= first)
     cache.first = first
@@ -313,7 +314,7 @@ def online_peers(cache: PeerCache, stored: StoredCounts, finished: pl.DataFrame)
             continue
         if counts is None:
             extra = [] if recent is None else [recent]
-            counts = merge_counts([cache.counts, *extra, own.filter(pl.col("day") <= last)])
+            counts = pl.concat([cache.counts, *extra, own.filter(pl.col("day") <= last)])
         parts.append(baselines(counts, [day]))
     return with_peers(
         finished, pl.concat(parts) if parts else pl.DataFrame(schema=_BASELINE_SCHEMA)
