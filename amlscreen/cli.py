@@ -382,22 +382,39 @@ def _model_path(args: argparse.Namespace) -> Path:
 def cmd_train(args: argparse.Namespace) -> int:
     """Trains a model (synthetic worlds, or labelled JSONL) and writes the artefact and card."""
     from amlscreen.synthetic import synthetic_dataset, worlds_dataset
-    from models.train import TrainConfig, labelled_dataset, train
+    from models.train import (
+        DEFAULT_REPORTS_PER_TRAINING_WORLD,
+        DEFAULT_TRAINING_WORLDS,
+        InsufficientLabelsError,
+        TrainConfig,
+        labelled_dataset,
+        train,
+    )
 
     out = Path(args.out) if args.out else _settings().effective_model_path
-    config = TrainConfig(seed=args.seed, n_reports=args.n_reports)
+    worlds = DEFAULT_TRAINING_WORLDS if args.worlds is None else args.worlds
+    n_reports = args.n_reports or (
+        DEFAULT_REPORTS_PER_TRAINING_WORLD if worlds else TrainConfig.n_reports
+    )
+    config = TrainConfig(seed=args.seed, n_reports=n_reports)
     if args.data:
         if not args.labels:
             print("error: --data needs --labels", file=sys.stderr)
             return 2
         dataset = labelled_dataset(Path(args.data), Path(args.labels))
-    elif args.worlds:
-        seeds = range(args.world_seed, args.world_seed + args.worlds)
+    elif worlds:
+        # Domain randomisation (the default): many populations drawn from wide priors, so
+        # that the model learns laundering rather than one population's habits.
+        seeds = range(args.world_seed, args.world_seed + worlds)
         dataset = worlds_dataset(seeds, config.n_reports, start=config.start, days=config.days)
     else:
         dataset = synthetic_dataset(config.seed, config.n_reports, start=config.start)
     extra = _dispositions() if args.with_dispositions else None
-    bundle = train(config, out, dataset=dataset, extra=extra)
+    try:
+        bundle = train(config, out, dataset=dataset, extra=extra)
+    except InsufficientLabelsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     validation = bundle.card["metrics"]["validation"]
     print(
         f"{bundle.version} written to {out} (card {out.name.removesuffix('.skops')}.card.json)\n"
@@ -440,13 +457,22 @@ def cmd_score(args: argparse.Namespace) -> int:
     """Scores a JSONL file of reports with the worker's feature and model code."""
     from amlscreen.backtest import score_reports
     from models.registry import ModelArtefactError, load_bundle
+    from refdata.fx import FxRatesError, load_rates
 
     try:
         bundle = load_bundle(_model_path(args))
     except ModelArtefactError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    summary = score_reports(Path(args.input), Path(args.output), bundle, threshold=args.threshold)
+    rates_file = Path(args.fx_rates) if args.fx_rates else _settings().fx_rates_file
+    try:
+        rates = load_rates(rates_file)
+    except FxRatesError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    summary = score_reports(
+        Path(args.input), Path(args.output), bundle, threshold=args.threshold, rates=rates
+    )
     print(
         f"{summary['reports']} reports scored with {bundle.version}, {summary['alerts']} alerts"
         f" (threshold {summary['threshold']:.3f}) → {args.output}",
@@ -621,21 +647,36 @@ def build_parser() -> argparse.ArgumentParser:
     add("broker", cmd_broker, "the embedded Kafka-compatible broker alone")
 
     from models.evaluate import EvaluationConfig
-    from models.train import TrainConfig
+    from models.train import (
+        DEFAULT_REPORTS_PER_TRAINING_WORLD,
+        DEFAULT_TRAINING_WORLDS,
+        TrainConfig,
+    )
 
     train = add(
         "train", cmd_train, "train a model (synthetic or labelled data), write artefact + card"
     )
     train.add_argument("--data", help="reports JSONL (wire format) to train on")
     train.add_argument("--labels", help="labels JSONL: institution_id, report_id, typology")
-    train.add_argument("--seed", type=int, default=TrainConfig.seed, help="generator seed")
-    train.add_argument("--n-reports", type=int, default=TrainConfig.n_reports)
+    train.add_argument(
+        "--seed",
+        type=int,
+        default=TrainConfig.seed,
+        help="generator seed of the default world (--worlds 0)",
+    )
+    train.add_argument(
+        "--n-reports",
+        type=int,
+        help=f"reports per world (default {DEFAULT_REPORTS_PER_TRAINING_WORLD:,}; with"
+        f" --worlds 0, {TrainConfig.n_reports:,})",
+    )
     train.add_argument("--out", help="artefact path (default: AMLSCREEN_MODEL_PATH)")
     train.add_argument(
         "--worlds",
         type=int,
         metavar="N",
-        help="train on N worlds drawn from the priors (--n-reports each), not the default world",
+        help=f"train on N worlds drawn from the priors, --n-reports each (default"
+        f" {DEFAULT_TRAINING_WORLDS}; 0: the default world alone, the former default)",
     )
     train.add_argument(
         "--world-seed",
@@ -654,6 +695,12 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("output", metavar="OUT.jsonl")
     score.add_argument("--model", help="artefact path (default: AMLSCREEN_MODEL_PATH)")
     score.add_argument("--threshold", type=float, help="alert threshold (default: the card's)")
+    score.add_argument(
+        "--fx-rates",
+        metavar="FILE",
+        help="exchange-rate table, CSV currency,units_per_usd"
+        " (default: AMLSCREEN_FX_RATES_FILE, else the shipped approximate table)",
+    )
     evaluation = add(
         "evaluate",
         cmd_evaluate,

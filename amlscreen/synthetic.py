@@ -27,6 +27,9 @@ from simulator.generate import GeneratorConfig, generate
 from simulator.world import TypologyParams, World
 
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
+# The default model of `amlscreen up` (ensure_default_model): TrainConfig.small()'s reports
+# spread over this many drawn worlds.
+DEFAULT_MODEL_WORLDS = 6
 
 
 def world_of(seed: int | None) -> World:
@@ -171,6 +174,12 @@ def ensure_default_model(path: Path) -> None:
             if not source:
                 raise
     config = TrainConfig.small()
-    dataset = synthetic_dataset(config.seed, config.n_reports, start=config.start)
+    # Domain randomisation, small: a few drawn worlds rather than one population's habits.
+    dataset = worlds_dataset(
+        range(1, 1 + DEFAULT_MODEL_WORLDS),
+        config.n_reports // DEFAULT_MODEL_WORLDS,
+        start=config.start,
+        days=config.days,
+    )
     dataset.description["default"] = True
     train(config, path, dataset=dataset)

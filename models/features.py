@@ -19,9 +19,11 @@ Frames, in order:
 ``finish`` → the model's input columns :data:`FEATURE_COLUMNS` (+ explanation columns).
 
 Amounts used by features are US-dollar cents computed exactly from the minor units with the
-fixed rates of :data:`refdata.fx.FX_USD_PER_UNIT` (integer arithmetic, so sums never depend on
-the order of rows). Money itself stays exact in the store; these cents only feed features and
-rules.
+rate table of :mod:`refdata.fx` (every ISO 4217 currency; configurable; integer arithmetic,
+so sums never depend on the order of rows). A currency without a rate counts as zero and sets
+``F_FX_UNKNOWN`` (a reason on the report). Money itself stays exact in the store; these cents
+only feed features and rules. The rates are reference data, not part of the model: the
+feature digest does not cover them, so a refreshed rate file needs no retraining.
 """
 
 from __future__ import annotations
@@ -38,9 +40,17 @@ from typing import Any
 import iso4217
 import polars as pl
 
+from models.peers import (
+    PEER_COLUMNS,
+    baselines,
+    daily_counts,
+    merge_counts,
+    peer_inputs,
+    with_peers,
+)
 from refdata.business_days import DEFAULT_CALENDAR, BusinessCalendar
 from refdata.countries import HIGH_RISK_COUNTRIES
-from refdata.fx import FX_USD_PER_UNIT
+from refdata.fx import FxRates, configured_rates
 from refdata.subject import document_subject_key
 from refdata.thresholds import MX_ROR_CENTS, NEAR_FRACTION, US_CTR_CENTS
 
@@ -252,6 +262,7 @@ CONTEXT_SCHEMA: dict[str, pl.DataType] = {
 TARGET_EXTRA = (
     "institution_id",
     "report_id",
+    "currency",
     "subject_key",
     "naics2",
     "entity",
@@ -305,30 +316,34 @@ def _bit(condition: pl.Expr, flag: int) -> pl.Expr:
     )
 
 
-def encode(flat: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
-    """Flat rows → compact rows: integer codes, exact USD cents, flags (see module docstring)."""
-    first, final = _encode_exprs()
+def encode(flat: pl.LazyFrame | pl.DataFrame, rates: FxRates | None = None) -> pl.LazyFrame:
+    """Flat rows → compact rows: integer codes, exact USD cents, flags (see module docstring).
+
+    ``rates``: the exchange-rate table (default: the process's, ``AMLSCREEN_FX_RATES_FILE``
+    or the shipped one).
+    """
+    first, final = _encode_exprs(configured_rates() if rates is None else rates)
     return flat.lazy().with_columns(*first).select(*final)
 
 
-@lru_cache(maxsize=1)
-def _encode_exprs() -> tuple[list[pl.Expr], list[pl.Expr]]:
-    """The expressions of :func:`encode`, built once (the worker encodes every batch)."""
-    numerators = {code: num for code, (num, _) in FX_USD_PER_UNIT.items()}
-    denominators = {code: den for code, (_, den) in FX_USD_PER_UNIT.items()}
-    scale = {code: 10 ** _exponent(code) for code in FX_USD_PER_UNIT}
+@lru_cache(maxsize=4)
+def _encode_exprs(rates: FxRates) -> tuple[list[pl.Expr], list[pl.Expr]]:
+    """The expressions of :func:`encode`, built once per rate table (the worker encodes every
+    batch)."""
+    # units per USD = p / q, so USD cents = amount_minor * 100 * q / (p * 10**exponent).
+    # 128-bit intermediate: a decimal rate's q can reach 10**6 and amounts 10**14 minor units.
+    codes = rates.currencies
+    p_of = {code: p for code, p, _ in rates.units_per_usd}
+    q_of = {code: q for code, _, q in rates.units_per_usd}
+    scale = {code: 10 ** _exponent(code) for code in codes}
     currency = pl.col("currency")
-    num = currency.replace_strict(numerators, default=None, return_dtype=pl.Int64)
-    den = currency.replace_strict(denominators, default=None, return_dtype=pl.Int64)
-    unit = currency.replace_strict(scale, default=None, return_dtype=pl.Int64)
-    exact = (pl.col("amount_minor") * 100 * num) // (den * unit)
+    p = currency.replace_strict(p_of, default=None, return_dtype=pl.Int128)
+    q = currency.replace_strict(q_of, default=None, return_dtype=pl.Int128)
+    unit = currency.replace_strict(scale, default=None, return_dtype=pl.Int128)
+    exact = (pl.col("amount_minor").cast(pl.Int128) * 100 * q) // (p * unit)
     first = [
-        exact.alias("_cents"),
-        currency.replace_strict(
-            {code: 10 ** _exponent(code) for code in FX_USD_PER_UNIT},
-            default=100,
-            return_dtype=pl.Int64,
-        ).alias("_unit"),
+        exact.clip(0, UINT32_MAX).cast(pl.Int64).alias("_cents"),
+        currency.replace_strict(scale, default=100, return_dtype=pl.Int64).alias("_unit"),
     ]
     amount = pl.col("amount_minor")
     cents = pl.col("_cents")
@@ -366,8 +381,9 @@ def _encode_exprs() -> tuple[list[pl.Expr], list[pl.Expr]]:
         pl.col("subject_key"),
         pl.col("institution_id"),
         pl.col("report_id"),
+        pl.col("currency"),
         pl.col("t"),
-        cents.fill_null(0).clip(0, UINT32_MAX).cast(pl.Int64).alias("cents"),
+        cents.fill_null(0).alias("cents"),
         flags.alias("flags"),
         pl.col("instrument")
         .replace_strict(INSTRUMENT_CODE, default=0, return_dtype=pl.UInt8)
@@ -885,7 +901,9 @@ def _feature_exprs(coverage_start: int) -> dict[str, pl.Expr]:
     return exprs
 
 
-FEATURE_COLUMNS: tuple[str, ...] = tuple(_feature_exprs(0))
+# The peer-relative columns (models.peers) come last: they are added after finish, once the
+# peer groups' baselines are known.
+FEATURE_COLUMNS: tuple[str, ...] = (*_feature_exprs(0), *PEER_COLUMNS)
 # Kept beside the features for reasons and rules (never fed to the model).
 EXPLANATION_COLUMNS = (
     "ctr_in_cents",
@@ -905,7 +923,9 @@ EXPLANATION_COLUMNS = (
 
 
 def finish(frame: pl.LazyFrame, *, coverage_start: int) -> pl.LazyFrame:
-    """Window + counterparty aggregates → report identity, model inputs, explanation columns."""
+    """Window + counterparty aggregates → report identity, model inputs, explanation columns,
+    and the peer working columns (:data:`models.peers.PEER_INPUTS`) that
+    :func:`models.peers.with_peers` turns into the peer columns."""
     return frame.select(_finish_exprs(coverage_start))
 
 
@@ -916,11 +936,13 @@ def _finish_exprs(coverage_start: int) -> list[pl.Expr | str]:
     return [
         "institution_id",
         "report_id",
+        "currency",
         "subject_key",
         "seq",
         "t",
         *[pl.col(name) for name in EXPLANATION_COLUMNS],
         *[expr.alias(name) for name, expr in exprs.items()],
+        *peer_inputs(inst="inst", entity="entity", naics2="naics2", mx=_flag("flags", F_MX)),
     ]
 
 
@@ -937,8 +959,9 @@ def feature_chunks(
 ) -> Iterator[pl.DataFrame]:
     """Features of every row of a history, one subject chunk at a time (unordered chunks).
 
-    ``compact`` holds the rows in arrival order with ``with_keys`` applied. Chunks keep
-    memory bounded; each runs exactly the functions the worker runs.
+    ``compact`` holds the rows in arrival order with ``with_keys`` applied. Each chunk runs
+    exactly the functions the worker runs. The peer columns need every chunk's reports first
+    (a peer group spans subjects), so the chunks are held until the baselines are known.
     """
     if compact.is_empty():
         return
@@ -951,12 +974,18 @@ def feature_chunks(
         .collect()
     )
     n_chunks = max(1, compact.height // chunk_rows)
+    parts: list[pl.DataFrame] = []
     for chunk in range(n_chunks):
         part = compact.lazy().filter((pl.col("sid") % n_chunks) == chunk)
         windows = window_features(part, part, calendar=calendar).join(
             cp.lazy(), on="seq", how="left"
         )
-        yield finish(windows, coverage_start=start).collect()
+        parts.append(finish(windows, coverage_start=start).collect())
+    counts = merge_counts(daily_counts(part) for part in parts)
+    days = pl.concat([part.select("pday") for part in parts]).unique()["pday"].to_list()
+    baseline = baselines(counts, days)
+    while parts:
+        yield with_peers(parts.pop(0), baseline)
 
 
 def build_features(
@@ -979,7 +1008,8 @@ def build_features(
 
 def empty_features() -> pl.DataFrame:
     """A feature frame with no rows and every column."""
-    return finish(_empty_targets().lazy(), coverage_start=0).collect()
+    finished = finish(_empty_targets().lazy(), coverage_start=0).collect()
+    return with_peers(finished, baselines(daily_counts(finished), []))
 
 
 def _empty_targets() -> pl.DataFrame:
@@ -1008,7 +1038,8 @@ def feature_config() -> dict[str, Any]:
     return {
         "windows_s": WINDOWS,
         "counterparty_window_s": COUNTERPARTY_WINDOW_S,
-        "fx_usd_per_unit": {code: list(rate) for code, rate in FX_USD_PER_UNIT.items()},
+        # The conversion, not the rates (reference data: a new rate file needs no retraining).
+        "fx": "usd_cents_floor_exact",
         "high_risk_countries": list(HIGH_RISK_COUNTRIES),
         "near_fraction": list(NEAR_FRACTION),
         "thresholds_cents": {"us_ctr": US_CTR_CENTS, "mx_ror": MX_ROR_CENTS},

@@ -144,6 +144,26 @@ def _nanmedian(values: FloatArray) -> FloatArray:
     return np.nan_to_num(np.asarray(medians, dtype=np.float64), nan=0.0)
 
 
+class MissingSafeBooster(HistGradientBoostingClassifier):
+    """``HistGradientBoostingClassifier`` that accepts a column with no value at all.
+
+    scikit-learn's binning fails on a column that is entirely missing in the rows it bins
+    (``ValueError: window shape cannot be larger than input array shape``). That happens on a
+    user's own population: a field it never sends (``account_opened``, NAICS), or one present
+    in too few rows to survive a calibration fold or the early-stopping split. Such a column
+    carries no information in those rows, so it is binned as a constant: no tree can split on
+    it, exactly as if it were absent, and prediction never reads it.
+    """
+
+    def _bin_data(self, X: Any, sample_weight: Any, is_training_data: bool) -> Any:  # noqa: N803
+        if is_training_data:
+            empty = np.isnan(X).all(axis=0)
+            if empty.any():
+                X = X.copy()  # noqa: N806 - scikit-learn naming
+                X[:, empty] = 0.0
+        return super()._bin_data(X, sample_weight, is_training_data)
+
+
 class TwoStageClassifier(ClassifierMixin, BaseEstimator):
     """A laundering detector and a typology head, as one multi-class classifier.
 
@@ -271,11 +291,11 @@ def _weights(weights: FloatArray | None) -> dict[str, Any]:
 
 
 def _default_detector() -> Any:
-    return HistGradientBoostingClassifier(random_state=0)
+    return MissingSafeBooster(random_state=0)
 
 
 def _default_typer() -> Any:
-    return HistGradientBoostingClassifier(random_state=0)
+    return MissingSafeBooster(random_state=0)
 
 
 def model_columns() -> list[str]:
@@ -295,7 +315,7 @@ def make_pipeline(
     """The detection pipeline over :data:`models.features.FEATURE_COLUMNS` (Polars input)."""
     # Codes (instrument, channel, NAICS sector) stay ordinal: native categorical support would
     # put a ColumnTransformer with a functools.partial into the artefact, one more type to trust.
-    booster = HistGradientBoostingClassifier(
+    booster = MissingSafeBooster(
         learning_rate=learning_rate,
         max_iter=max_iter,
         max_leaf_nodes=31,
@@ -306,7 +326,7 @@ def make_pipeline(
         n_iter_no_change=20,
         random_state=random_state,
     )
-    typer = HistGradientBoostingClassifier(
+    typer = MissingSafeBooster(
         learning_rate=0.1,
         max_iter=typer_max_iter,
         max_leaf_nodes=15,

@@ -17,8 +17,8 @@ model says. The defaults:
     ``min_legs_3d`` within 72 hours summing over T — across branches and institutions.
     Forces an alert.
 ``mx_ror`` (Mexico, operación relevante)
-    Cash at a Mexican institution of at least the MXN equivalent of USD 7,500 (at the fixed
-    rate of ``refdata.fx.FX_USD_PER_UNIT``). Quarterly report; no forced alert.
+    Cash at a Mexican institution of at least the MXN equivalent of USD 7,500 (at the rate
+    table's MXN rate, ``refdata.fx``). Quarterly report; no forced alert.
 ``high_risk_jurisdiction`` (FATF R.19; SAR subtype 928)
     The counterparty's country is on the configured high-risk list (default: the FATF "call
     for action" countries and grey-listed ones with sanctions exposure). Forces an alert.

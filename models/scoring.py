@@ -27,6 +27,7 @@ import polars as pl
 from sklearn.utils.validation import validate_data
 
 from models.features import (
+    F_FX_UNKNOWN,
     FEATURE_COLUMNS,
     STR_GROUPS,
     WINDOWS,
@@ -38,6 +39,7 @@ from models.features import (
 from models.pipeline import NEGATIVE_LABEL
 from models.registry import ModelBundle
 from models.rules import RULE_IDS, RuleConfig, RuleHit, evaluate, forcing, rule_masks
+from refdata.fx import FxRates
 
 Row = Mapping[str, Any]
 
@@ -364,6 +366,8 @@ class Scorer:
         alerts = (scores >= self.threshold) | forced if n else np.zeros(0, dtype=bool)
         typologies: list[str | None] = [None] * n
         reasons: list[list[str]] = [[hit.reason for hit in row] for row in hits]
+        for flagged, currency in fx_unknown(features):
+            reasons[flagged].insert(0, fx_unknown_reason(currency))
         top: list[dict[str, float]] = [{} for _ in range(n)]
         rows = np.flatnonzero(alerts)
         if rows.size:
@@ -479,6 +483,27 @@ class Scorer:
         return sentences, values
 
 
+def fx_unknown(features: pl.DataFrame) -> list[tuple[int, str]]:
+    """(row, currency) of the reports whose currency has no rate (flag ``F_FX_UNKNOWN``)."""
+    if features.is_empty():
+        return []
+    flagged = features.select(
+        pl.int_range(pl.len()).alias("row"),
+        pl.col("currency").fill_null("?"),
+        ((pl.col("flags") & F_FX_UNKNOWN) != 0).alias("unknown"),
+    ).filter(pl.col("unknown"))
+    return list(zip(flagged["row"].to_list(), flagged["currency"].to_list(), strict=True))
+
+
+def fx_unknown_reason(currency: str) -> str:
+    """The sentence a report gets when its amount could not be converted to US dollars."""
+    return (
+        f"Amount in {currency}, which has no exchange rate to US dollars in the rate table: "
+        "it counts as $0 in amount features, CTR aggregation and structuring "
+        "(add the currency to the rate file, AMLSCREEN_FX_RATES_FILE)"
+    )
+
+
 # Groups that shape the score but make no reason on their own (customer profile context).
 _SILENT = frozenset({"profile"})
 
@@ -533,9 +558,14 @@ def read_jsonl(path: Path) -> Iterable[dict[str, Any]]:
                 yield orjson.loads(line)
 
 
-def score_file(source: Path, target: Path, scorer: Scorer) -> dict[str, int]:
-    """``amlscreen score``: one JSON line out per report in, in input order."""
-    compact = with_keys(encode(flatten(read_jsonl(source)))).collect()
+def score_file(
+    source: Path, target: Path, scorer: Scorer, *, rates: FxRates | None = None
+) -> dict[str, int]:
+    """``amlscreen score``: one JSON line out per report in, in input order.
+
+    ``rates``: the exchange-rate table (default: the process's, see :mod:`refdata.fx`).
+    """
+    compact = with_keys(encode(flatten(read_jsonl(source)), rates)).collect()
     result = score_history(compact, scorer)
     with target.open("wb") as out:
         for row in result.drop("seq").iter_rows(named=True):

@@ -22,7 +22,7 @@ and whenever the partition it lives on was assigned anew (``streaming.detection`
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -44,6 +44,14 @@ from models.features import (
     flatten,
     window_features,
     with_gaps,
+)
+from models.peers import (
+    COUNT_SCHEMA,
+    PEER_INPUTS,
+    PeerCache,
+    daily_counts,
+    merge_counts,
+    online_peers,
 )
 from refdata.business_days import DEFAULT_CALENDAR, BusinessCalendar
 
@@ -116,6 +124,7 @@ class WindowState:
         self._tail = 0  # oldest live global id
         self.watermark = NO_TIME  # newest report time seen
         self.coverage_start: int | None = None
+        self.peers = PeerCache()
 
     # ---- subjects ------------------------------------------------------------------------
     @property
@@ -391,13 +400,36 @@ class HistoryStore(Protocol):
         and time in ``(since, until]``, as :data:`models.features.EDGE_ROW_SCHEMA` rows."""
         ...
 
+    def peer_counts(self, first_day: int, last_day: int) -> pl.DataFrame:
+        """The persisted peer counts of days [first_day, last_day] (``models.peers``
+        ``COUNT_SCHEMA``), summed over every worker."""
+        ...
+
+
+_PEER_ROW_SCHEMA: dict[str, pl.DataType] = {
+    "pday": pl.Int32(),
+    "pgroup": pl.Int64(),
+    **{name: pl.Int16() for name in PEER_INPUTS[2:]},
+}
+
 
 @dataclass(slots=True)
 class BatchFeatures:
-    """Features of one micro-batch's reports, and the rows to add to the state on commit."""
+    """Features of one micro-batch's reports, and the rows to add to the state on commit.
+
+    ``peer_rows``: each report's peer group, day and bins (``models.peers.PEER_INPUTS``), in
+    batch order; once the batch is stored, the counts of the reports actually inserted
+    (:func:`peer_counts_of`) are added to the persisted daily counts.
+    """
 
     features: pl.DataFrame
     pending: pl.DataFrame
+    peer_rows: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_PEER_ROW_SCHEMA))
+
+
+def peer_counts_of(peer_rows: pl.DataFrame) -> pl.DataFrame:
+    """Daily peer counts (``models.peers.COUNT_SCHEMA``) of some of a batch's ``peer_rows``."""
+    return daily_counts(peer_rows)
 
 
 def batch_features(
@@ -461,7 +493,7 @@ def batch_features(
     counterparty = counterparty_features(batch.lazy(), edges(edge_inputs(edge_frame))).select(
         "seq", "cp_payers_7d", "cp_payees_7d"
     )
-    result = (
+    finished = (
         finish(
             windows.join(counterparty, on="seq", how="left"),
             coverage_start=state.coverage_start,
@@ -469,8 +501,11 @@ def batch_features(
         .sort("seq")
         .collect(engine=ONLINE_ENGINE)
     )
+    result = online_peers(state.peers, store.peer_counts, finished)
     del first
-    return BatchFeatures(result, batch.sort("seq").select("sid", *CONTEXT_SCHEMA))
+    return BatchFeatures(
+        result, batch.sort("seq").select("sid", *CONTEXT_SCHEMA), finished.select(PEER_INPUTS)
+    )
 
 
 def _load(
@@ -519,6 +554,14 @@ class MemoryStore:
         self._documents: list[dict[str, Any]] = []
         self._frames: list[pl.DataFrame] = []
         self._flat: pl.DataFrame | None = None
+        self._peer_counts = pl.DataFrame(schema=COUNT_SCHEMA)
+
+    def add_peer_counts(self, counts: pl.DataFrame) -> None:
+        """What the worker persists after a batch's commit (``services.reports.peers``)."""
+        self._peer_counts = merge_counts([self._peer_counts, counts])
+
+    def peer_counts(self, first_day: int, last_day: int) -> pl.DataFrame:
+        return self._peer_counts.filter((pl.col("day") >= first_day) & (pl.col("day") <= last_day))
 
     def add(self, documents: Sequence[dict[str, Any]], flat: pl.DataFrame) -> None:
         self._documents.extend(documents)

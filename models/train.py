@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
 DEFAULT_TRAINING_SEED = 20_260_105
+# `amlscreen train` without data: domain randomisation over drawn worlds 1..24, 40k reports
+# each (the composition layer, amlscreen.synthetic, draws them).
+DEFAULT_TRAINING_WORLDS = 24
+DEFAULT_REPORTS_PER_TRAINING_WORLD = 40_000
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,13 @@ class TrainConfig:
     typer_max_iter: int = 150
     beta: float = 2.0
     source: str = "synthetic"
+    # The fewest labels a model is trained from (check_labels): the calibration folds need
+    # positives in each fold, the threshold needs positives in the validation part, and a
+    # detector learnt from one or two schemes learns those schemes, not laundering.
+    min_fit_positives: int = 30
+    min_validation_positives: int = 5
+    min_positive_subjects: int = 5
+    min_negatives: int = 500
 
     @classmethod
     def small(cls) -> TrainConfig:
@@ -161,6 +172,51 @@ def add_dispositions(dataset: Dataset, extra: Dataset, weight: float = 5.0) -> D
     )
 
 
+class InsufficientLabelsError(ValueError):
+    """The labelled data has too few examples of a class to train and validate a model."""
+
+
+def check_labels(
+    config: TrainConfig,
+    labels: npt.NDArray[np.str_],
+    subjects: Sequence[str | None],
+    fit_rows: npt.NDArray[np.int64],
+    valid_rows: npt.NDArray[np.int64],
+) -> None:
+    """Raises :class:`InsufficientLabelsError` saying which counts are short and how many are
+    needed, before any fitting starts."""
+    positive = labels != NEGATIVE_LABEL
+    found = {
+        "laundering reports in the fit part (the first "
+        f"{1 - config.validation_share:.0%} by arrival)": (
+            int(positive[fit_rows].sum()),
+            config.min_fit_positives,
+        ),
+        "laundering reports in the validation part (the last "
+        f"{config.validation_share:.0%} by arrival)": (
+            int(positive[valid_rows].sum()),
+            config.min_validation_positives,
+        ),
+        "distinct laundering subjects": (
+            len({subjects[int(i)] for i in np.flatnonzero(positive)}),
+            config.min_positive_subjects,
+        ),
+        "legitimate reports": (int((~positive).sum()), config.min_negatives),
+    }
+    short = [
+        f"{have:,} {what}, at least {need:,} needed"
+        for what, (have, need) in found.items()
+        if have < need
+    ]
+    if short:
+        raise InsufficientLabelsError(
+            "too few labels to train a model: "
+            + "; ".join(short)
+            + ". Label more reports (a typology per laundering report, from at least "
+            f"{config.min_positive_subjects} different subjects, spread over the period)."
+        )
+
+
 def _sample(
     labels: npt.NDArray[np.str_], share: float, rng: np.random.Generator
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
@@ -214,6 +270,7 @@ def train(
     order = np.argsort(features["seq"].to_numpy(), kind="stable")
     cut = int(order.size * (1 - config.validation_share))
     fit_rows, valid_rows = np.sort(order[:cut]), np.sort(order[cut:])
+    check_labels(config, labels, features["subject_key"].to_list(), fit_rows, valid_rows)
     rng = np.random.default_rng(config.seed)
     keep, weights = _sample(labels[fit_rows], config.negative_share, rng)
     chosen = fit_rows[keep]

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from refdata.fx import load_rates
+
 
 class Settings(BaseSettings):
     """Everything a process needs to know about its surroundings (DESIGN.md §4)."""
@@ -64,11 +66,17 @@ class Settings(BaseSettings):
     ledger_anchor_seq: int | None = Field(default=None, ge=1)
     ledger_anchor_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     log_level: str = "INFO"
+    # Exchange rates of detection (CSV currency,units_per_usd; refdata.fx). Unset: the shipped
+    # approximate table. models.features reads the same variable (refdata.fx.configured_rates),
+    # so the worker and `amlscreen score` convert alike.
+    fx_rates_file: Path | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.admin_token is not None and len(self.admin_token.get_secret_value()) < 24:
             raise ValueError("AMLSCREEN_ADMIN_TOKEN must be at least 24 characters long")
+        if self.fx_rates_file is not None:
+            load_rates(self.fx_rates_file)  # a bad rate file stops the process at start
         return self
 
     @cached_property

@@ -7,14 +7,18 @@ belongs to the simulated world.
 
 from __future__ import annotations
 
-from refdata.fx import FX_USD_PER_UNIT
 from refdata.thresholds import MX_ROR_CENTS
 
-# Units of each currency per 100 US dollars at detection's fixed rates (MXN: 1,725), so that
+# Units of each currency per 100 US dollars at detection's shipped rates
+# (refdata/data/fx_rates.csv; tests/simulator/test_world.py holds the two together), so that
 # an amount the simulation books converts back to what was meant.
 UNITS_PER_100_USD: dict[str, int] = {
-    currency: denominator * 100 // numerator
-    for currency, (numerator, denominator) in FX_USD_PER_UNIT.items()
+    "USD": 100,
+    "MXN": 1725,
+    "CAD": 136,
+    "EUR": 92,
+    "GBP": 79,
+    "CNY": 720,
 }
 MXN_PER_USD_X100 = UNITS_PER_100_USD["MXN"]
 # The currency a foreign counterparty of each country would pay in, when not in US dollars.

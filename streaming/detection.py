@@ -57,11 +57,12 @@ from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 from models.features import EDGE_ROW_SCHEMA, flatten
 from models.registry import load_bundle
 from models.scoring import ScoredBatch, Scorer
-from models.state import WindowState, batch_features
+from models.state import WindowState, batch_features, peer_counts_of
 from refdata.business_days import DEFAULT_CALENDAR, BusinessCalendar
 from services.alerts.schemas import AlertCreate
 from services.alerts.service import alert_to_message, raise_alerts
 from services.config import Settings
+from services.reports import peers as peer_repository
 from services.reports.orm import Report
 from services.reports.repository import pg_text_array
 from services.reports.service import Assessment, IncomingReport, PersistOutcome
@@ -222,6 +223,9 @@ class SqlHistoryStore:
                     columns["t"].append(_epoch(moment))
         return pl.DataFrame(columns, schema=EDGE_ROW_SCHEMA)
 
+    def peer_counts(self, first_day: int, last_day: int) -> pl.DataFrame:
+        return peer_repository.counts_between(self.session, first_day, last_day)
+
     def _edge_rows_postgres(self, accounts: Sequence[str], since: int, until: int) -> pl.DataFrame:
         """One statement: both sides of the payments, each through its index; times as
         epoch seconds (no datetime per row). Read through the driver's cursor: plain tuples
@@ -265,6 +269,7 @@ class _Assessed:
     reasons: list[list[str]]
     pending: pl.DataFrame
     screenings: dict[int, ReportScreening]  # by position, the reports that matched
+    peer_rows: pl.DataFrame  # models.peers inputs of each report, in batch order
 
 
 class DetectionHook:
@@ -360,7 +365,9 @@ class DetectionHook:
         screenings = self._screen(session, items, scored)
         self._observe("watchlist", started)
         reasons = [self._reasons(scored, index) for index in range(len(items))]
-        self._assessed = _Assessed(list(items), scored, reasons, batch.pending, screenings)
+        self._assessed = _Assessed(
+            list(items), scored, reasons, batch.pending, screenings, batch.peer_rows
+        )
         return [
             Assessment(float(score), reason)
             for score, reason in zip(scored.scores.tolist(), reasons, strict=True)
@@ -385,6 +392,9 @@ class DetectionHook:
             if scored.alerts[index]
         ]
         stored = raise_alerts(session, alerts) if alerts else []
+        if inserted:
+            # The peer baselines count each stored report once, whichever worker stored it.
+            peer_repository.add_counts(session, peer_counts_of(assessed.peer_rows[inserted]))
         matched = [index for index in inserted if index in assessed.screenings]
         if matched:
             ids = watchlist_service.watchlist_ids(session)

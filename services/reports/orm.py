@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.db import Base, UTCDateTime
@@ -62,3 +71,16 @@ class SubjectIdentifier(Base):
     id_type: Mapped[str] = mapped_column(String(16))
     country: Mapped[str | None] = mapped_column(String(2))
     subject_key: Mapped[str] = mapped_column(String(80), index=True)
+
+
+class PeerCount(Base):
+    """Reports per peer group, event day, peer feature and bin (``models.peers``), summed
+    over every worker: the baselines of the peer-relative features are read from here."""
+
+    __tablename__ = "peer_counts"
+
+    day: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    pgroup: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    feature: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    bin: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(BigInteger)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from amlscreen import synthetic
+from amlscreen.cli import main
 from amlscreen.synthetic import (
     ensure_default_model,
     join_datasets,
@@ -17,6 +19,7 @@ from amlscreen.synthetic import (
 )
 from models.pipeline import NEGATIVE_LABEL
 from models.registry import ModelArtefactError, card_path
+from models.train import TrainConfig
 from tests.models.test_registry import tiny_model
 
 START = datetime(2026, 2, 2, tzinfo=UTC)
@@ -71,3 +74,33 @@ class TestDefaultModel:
             handle.write(b"\0")
         with pytest.raises(ModelArtefactError):
             ensure_default_model(copy)
+
+
+class _Drawn(Exception):
+    """Raised by the stand-in dataset builder: what matters is what it was asked for."""
+
+
+class TestDomainRandomisationByDefault:
+    @staticmethod
+    def _record(monkeypatch) -> dict:
+        asked: dict = {}
+
+        def fake(seeds, reports_per_world, **_):
+            asked.update(seeds=list(seeds), reports=reports_per_world)
+            raise _Drawn
+
+        monkeypatch.setattr(synthetic, "worlds_dataset", fake)
+        return asked
+
+    def test_train_without_data_draws_many_worlds(self, monkeypatch, tmp_path):
+        asked = self._record(monkeypatch)
+        with pytest.raises(_Drawn):
+            main(["train", "--out", str(tmp_path / "m.skops")])
+        assert asked == {"seeds": list(range(1, 25)), "reports": 40_000}
+
+    def test_the_up_default_model_draws_worlds(self, monkeypatch, tmp_path):
+        asked = self._record(monkeypatch)
+        with pytest.raises(_Drawn):
+            ensure_default_model(tmp_path / "model.skops")
+        assert asked["seeds"] == list(range(1, 1 + synthetic.DEFAULT_MODEL_WORLDS))
+        assert asked["reports"] * len(asked["seeds"]) == TrainConfig.small().n_reports

@@ -299,3 +299,37 @@ def test_feature_digest_changes_with_the_configuration(monkeypatch):
     before = F.feature_digest()
     monkeypatch.setattr(F, "HIGH_RISK_COUNTRIES", (*F.HIGH_RISK_COUNTRIES, "ZZ"))
     assert F.feature_digest() != before
+
+
+class TestCurrencies:
+    def test_any_iso_4217_currency_converts_with_the_rate_table(self):
+        flat = F.flatten(
+            [
+                report(1, at="2026-03-02T10:00:00Z", amount="1450000", currency="JPY"),
+                report(2, at="2026-03-02T10:00:00Z", amount="3067.500", currency="KWD"),
+                report(3, at="2026-03-02T10:00:00Z", amount="920.00", currency="EUR"),
+            ]
+        )
+        compact = F.encode(flat).collect()
+        # JPY 145, KWD 0.306 (three decimals), EUR 0.92 per USD in the shipped table.
+        assert compact["cents"].to_list() == [1_000_000, 1_002_450, 100_000]
+        assert not any(flag & F.F_FX_UNKNOWN for flag in compact["flags"].to_list())
+
+    def test_a_currency_without_a_rate_is_flagged_not_silently_zero(self):
+        from refdata.fx import parse_rates  # noqa: PLC0415
+
+        rates = parse_rates("currency,units_per_usd\nUSD,1\n", "t")
+        flat = F.flatten([report(1, at="2026-03-02T10:00:00Z", amount="15000", currency="JPY")])
+        compact = F.encode(flat, rates).collect()
+        assert compact["cents"].to_list() == [0]
+        assert compact["flags"][0] & F.F_FX_UNKNOWN
+        assert compact["currency"].to_list() == ["JPY"]
+
+    def test_rates_are_reference_data_not_part_of_the_feature_digest(self, monkeypatch, tmp_path):
+        from refdata import fx  # noqa: PLC0415
+
+        before = F.feature_digest()
+        path = tmp_path / "rates.csv"
+        path.write_text("EUR,0.5\n")
+        monkeypatch.setenv(fx.FX_RATES_ENV, str(path))
+        assert F.feature_digest() == before

@@ -182,3 +182,26 @@ def test_investigator_decisions_become_labels():
     assert dataset.labels == ["structuring", "legit"]
     # The confirmed report's features saw the two earlier legs of its history.
     assert dataset.features["day_near_n"][0] == 3
+
+
+class TestUnknownCurrency:
+    def test_a_report_without_a_rate_says_so(self, scorer, tmp_path):
+        from refdata.fx import parse_rates  # noqa: PLC0415
+
+        source = tmp_path / "in.jsonl"
+        target = tmp_path / "out.jsonl"
+        documents = [
+            report(1, at=f"{MONDAY}T10:00:00Z", amount="9000.00", currency="CHF"),
+            report(2, at=f"{MONDAY}T11:00:00Z", amount="9000.00"),
+        ]
+        source.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in documents))
+        rates = parse_rates("USD,1\n", "only dollars")
+        score_file(source, target, scorer, rates=rates)
+        rows = [orjson.loads(line) for line in target.read_bytes().splitlines()]
+        assert "no exchange rate" in rows[0]["reasons"][0]
+        assert "CHF" in rows[0]["reasons"][0]
+        assert not any("exchange rate" in reason for reason in rows[1]["reasons"])
+        # With the shipped table CHF converts and no such reason appears.
+        score_file(source, target, scorer)
+        rows = [orjson.loads(line) for line in target.read_bytes().splitlines()]
+        assert not any("exchange rate" in reason for reason in rows[0]["reasons"])

@@ -15,7 +15,8 @@ import polars as pl
 import pytest
 
 from models.features import FEATURE_COLUMNS, features_from_documents, flatten
-from models.state import MemoryStore, WindowState, batch_features
+from models.peers import PEER_COLUMNS
+from models.state import MemoryStore, WindowState, batch_features, peer_counts_of
 from simulator.generate import GeneratorConfig, generate
 
 
@@ -50,6 +51,7 @@ def online(documents: list[dict], sizes: list[int], restart_at: int | None) -> p
         if not stored_first:
             store.add(batch, flat)
         state.append(result.pending)  # after the commit
+        store.add_peer_counts(peer_counts_of(result.peer_rows))
         parts.append(result.features)
     return pl.concat(parts)
 
@@ -82,6 +84,24 @@ def test_the_comparison_can_fail(stream):
     offline = features_from_documents(stream[:2000])
     tampered = offline.with_columns(
         pl.when(pl.col("seq") == 1500).then(pl.col("usd_7d") + 0.01).otherwise(pl.col("usd_7d"))
+    )
+    with pytest.raises(AssertionError):
+        assert_identical(offline, tampered)
+
+
+def test_the_peer_columns_are_compared_and_judge_most_reports(stream):
+    offline = features_from_documents(stream, chunk_rows=3000)
+    assert set(PEER_COLUMNS) <= set(offline.columns)
+    # After the first days nearly every report has a peer group with enough reports (a
+    # rare kind, e.g. Mexican entities, may have fewer than 200 in all).
+    late = offline.filter(pl.col("t") > offline["t"].min() + 5 * 86_400)
+    assert late["peer_level"].null_count() < late.height * 0.01
+    assert late["peer_pct_usd"].drop_nulls().is_between(0, 1).all()
+    assert offline.filter(pl.col("t") < offline["t"].min() + 86_400)["peer_level"].is_null().all()
+    tampered = offline.with_columns(
+        pl.when(pl.col("seq") == 9000)
+        .then(pl.col("peer_pct_payers_30d") + 1e-12)
+        .otherwise(pl.col("peer_pct_payers_30d"))
     )
     with pytest.raises(AssertionError):
         assert_identical(offline, tampered)

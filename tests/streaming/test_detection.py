@@ -12,14 +12,16 @@ import pytest
 from sqlalchemy import func, select
 
 from models.features import features_from_documents, flatten
+from models.peers import PEER_FEATURES
 from models.registry import load_bundle
 from models.scoring import Scorer
-from models.state import WindowState, batch_features
+from models.state import WindowState, batch_features, peer_counts_of
 from refdata.wire import ReportV1
 from services.alerts.orm import Alert
 from services.db import transaction
+from services.reports import peers as peer_repository
 from services.reports.enums import ReportStatus
-from services.reports.orm import Report
+from services.reports.orm import PeerCount, Report
 from services.reports.service import Assessment, IncomingReport, SourcePosition, persist_reports
 from streaming.detection import DetectionHook, SqlHistoryStore
 from streaming.worker import AlertMessage
@@ -214,8 +216,24 @@ def test_worker_features_match_offline_through_the_store(sessions):
         with transaction(sessions) as session:
             features = Features(state)
             outcome = persist_reports(session, items, assessor=features)
+            # What the hook does after the insert: the peer baselines of every worker.
+            peer_repository.add_counts(session, peer_counts_of(features.result.peer_rows))
         assert len(outcome.inserted) == len(items)
         result = features.result
         state.append(result.pending)
         parts.append(result.features)
     assert_identical(offline, pl.concat(parts))
+
+
+def test_the_hook_counts_each_inserted_report_once_for_the_peer_baselines(sessions, scorer):
+    hook = DetectionHook(scorer)
+    run(sessions, hook, incoming(ordinary(6)))
+    run(sessions, hook, incoming(ordinary(6)))  # redelivered: nothing inserted, nothing added
+    run(sessions, hook, incoming(ordinary(9)[6:], first=6))
+    with sessions() as session:
+        total = session.scalar(select(func.sum(PeerCount.n)))
+        stored = peer_repository.counts_between(session, 0, 10**6)
+    assert total == 9 * len(PEER_FEATURES)
+    assert stored.group_by("feature").agg(pl.col("n").sum())["n"].to_list() == [9] * len(
+        PEER_FEATURES
+    )

@@ -1,0 +1,22 @@
+"""The persisted peer counts: increments add up, reads select days."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from models.peers import COUNT_SCHEMA
+from services.reports import peers
+
+
+def counts(rows: list[tuple[int, int, int, int, int]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=COUNT_SCHEMA, orient="row")
+
+
+def test_counts_add_up_and_are_read_by_day(session):
+    peers.add_counts(session, counts([(10, 5, 0, 3, 2), (11, 5, 0, 3, 1), (12, 7, 1, 0, 4)]))
+    peers.add_counts(session, counts([(10, 5, 0, 3, 5), (12, 7, 1, 1, 1)]))
+    read = peers.counts_between(session, 10, 11).sort("day")
+    assert read.rows() == [(10, 5, 0, 3, 7), (11, 5, 0, 3, 1)]
+    assert peers.counts_between(session, 12, 12).sort("bin")["n"].to_list() == [4, 1]
+    assert peers.counts_between(session, 13, 12).is_empty()
+    peers.add_counts(session, counts([]))  # nothing to add is fine
