@@ -25,7 +25,6 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.config import Settings
@@ -40,6 +39,7 @@ from services.reports.service import (
 )
 from streaming.intake import FileRelay
 from streaming.metrics import WorkerMetrics
+from streaming.poison import is_transient, poison_reason
 from streaming.producer import MAX_REQUEST_BYTES
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,8 @@ class _Prepared:
     count: int = 0  # messages, valid or not
     items: list[IncomingReport] = field(default_factory=list)
     rejects: list[tuple[Any, DecodeError]] = field(default_factory=list)
-    messages: dict[int, Any] = field(default_factory=dict)  # id(item) → its Kafka message
+    # (topic, partition, offset) of each valid report → its Kafka message, for the DLQ.
+    messages: dict[tuple[str, int, int], Any] = field(default_factory=dict)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     # Reports read from files on the format topics, for the reports topic (streaming.intake).
     relay: list[tuple[bytes, bytes]] = field(default_factory=list)
@@ -194,6 +195,32 @@ def make_consumer(settings: Settings, **overrides: Any) -> KafkaConsumer:
         receive_limit(config["fetch_max_bytes"], config["max_partition_fetch_bytes"]),
     )
     return KafkaConsumer(**config)
+
+
+def _decode(
+    message: Any, topic: str, partition: int, max_bytes: int
+) -> IncomingReport | DecodeError:
+    """One message as a validated report with its position, or why it is refused."""
+    decoded = decode_report(message.value, max_bytes=max_bytes)
+    if isinstance(decoded, DecodeError):
+        return decoded
+    item = IncomingReport(
+        decoded, SourcePosition(topic, partition, message.offset, message.timestamp)
+    )
+    try:
+        # Computed here, off the store thread (both are cached on first use).
+        decoded.subject_key  # noqa: B018
+        item.digest  # noqa: B018
+    except orjson.JSONEncodeError as error:
+        # e.g. an integer beyond 64 bits in an extension field: storable nowhere.
+        return DecodeError(DecodeFailure.INVALID, f"not storable: {error}")
+    return item
+
+
+def _position(item: IncomingReport) -> tuple[str, int, int]:
+    source = item.source
+    assert source is not None  # the worker's reports all come from a topic
+    return (source.topic, source.partition, source.offset)
 
 
 class Worker:
@@ -304,8 +331,10 @@ class Worker:
         """Waits for a batch in flight; commits its offsets, or rewinds it (and ``also``)."""
         try:
             result = pending.future.result()
-        except (OperationalError, DBAPIError, KafkaError) as error:
-            cause = "database" if isinstance(error, DBAPIError) else "broker"
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            cause = "broker" if isinstance(error, KafkaError) else "database"
             self.metrics.batch_failures.labels(cause).inc()
             log.warning("batch failed (%s), replaying it: %s", cause, error)
             self._rewind(pending.records, also)
@@ -365,24 +394,14 @@ class Worker:
                 prepared.offsets[partition] = offset
                 continue
             for message in messages:
-                decoded = decode_report(message.value, max_bytes=max_bytes)
-                if isinstance(decoded, DecodeError):
-                    prepared.rejects.append((message, decoded))
-                    continue
-                item = IncomingReport(
-                    decoded, SourcePosition(topic, number, message.offset, message.timestamp)
-                )
                 try:
-                    # Computed here, off the store thread (both are cached on first use).
-                    decoded.subject_key  # noqa: B018
-                    item.digest  # noqa: B018
-                except orjson.JSONEncodeError as error:
-                    # e.g. an integer beyond 64 bits in an extension field: storable nowhere.
-                    prepared.rejects.append(
-                        (message, DecodeError(DecodeFailure.INVALID, f"not storable: {error}"))
-                    )
+                    item = _decode(message, topic, number, max_bytes)
+                except Exception as error:  # a bug met by one message: that message's DLQ entry
+                    item = poison_reason(error)
+                if isinstance(item, DecodeError):
+                    prepared.rejects.append((message, item))
                     continue
-                prepared.messages[id(item)] = message
+                prepared.messages[_position(item)] = message
                 prepared.items.append(item)
             prepared.offsets[partition] = messages[-1].offset + 1
         prepared.count = count
@@ -409,7 +428,10 @@ class Worker:
             if done and time.perf_counter() > until:
                 self.consumer.seek(partition, message.offset)
                 return message.offset, done
-            expanded = self.relay.expand(message)
+            try:
+                expanded = self.relay.expand(message)
+            except Exception as error:  # a reader's bug met by one file: that file's DLQ entry
+                expanded = poison_reason(error)
             done += 1
             if isinstance(expanded, DecodeError):
                 prepared.rejects.append((message, expanded))
@@ -422,17 +444,15 @@ class Worker:
         metrics = self.metrics
         rejects = prepared.rejects
         started = time.perf_counter()
-        alert_messages: Sequence[AlertMessage] = ()
-        with transaction(self.sessions) as session:
-            outcome = persist_reports(session, prepared.items, assessor=self.hook)
-            if self.hook is not None:
-                alert_messages = self.hook(session, outcome)
+        outcome, alert_messages, refused = self._store_parts(prepared.items)
         metrics.stage_duration.labels("persist").observe(time.perf_counter() - started)
 
+        for item, error in refused:
+            rejects.append((prepared.messages[_position(item)], error))
         for item in outcome.conflicts:
             rejects.append(
                 (
-                    prepared.messages[id(item)],
+                    prepared.messages[_position(item)],
                     DecodeError(
                         DecodeFailure.CONFLICT,
                         f"report {item.report.institution_id}/{item.report.report_id} was"
@@ -480,6 +500,57 @@ class Worker:
             started=prepared.started,
             finished=time.time(),
         )
+
+    def _transact(
+        self, items: Sequence[IncomingReport]
+    ) -> tuple[PersistOutcome, Sequence[AlertMessage]]:
+        """One transaction: persist and detect ``items``."""
+        alert_messages: Sequence[AlertMessage] = ()
+        with transaction(self.sessions) as session:
+            outcome = persist_reports(session, items, assessor=self.hook)
+            if self.hook is not None:
+                alert_messages = self.hook(session, outcome)
+        return outcome, alert_messages
+
+    def _store_parts(
+        self, items: Sequence[IncomingReport]
+    ) -> tuple[PersistOutcome, list[AlertMessage], list[tuple[IncomingReport, DecodeError]]]:
+        """Stores the batch; if it fails for its data, splits it until the culprits are alone.
+
+        A failure that is not transient (``streaming.poison``) is blamed on the batch's
+        reports: the batch is cut in halves, each tried in its own transaction, first half
+        first (so the order of a subject's reports is kept), down to single reports. Those that
+        still fail are returned with their reason for the DLQ; every other report is stored. A
+        transient failure propagates: the caller rewinds the whole batch (the parts already
+        committed are duplicates on replay, absorbed by the idempotent store).
+        """
+        outcome = PersistOutcome()
+        alerts: list[AlertMessage] = []
+        refused: list[tuple[IncomingReport, DecodeError]] = []
+        parts: list[Sequence[IncomingReport]] = [items]
+        while parts:
+            part = parts.pop()
+            try:
+                done, raised = self._transact(part)
+            except Exception as error:
+                if is_transient(error):
+                    raise
+                if len(part) > 1:
+                    log.warning(
+                        "a batch of %d reports failed (%s): splitting it to isolate the cause",
+                        len(part),
+                        type(error).__name__,
+                    )
+                    middle = len(part) // 2
+                    parts += [part[middle:], part[:middle]]  # the first half is popped first
+                    continue
+                refused.append((part[0], poison_reason(error)))
+                continue
+            outcome.inserted += done.inserted
+            outcome.duplicates += done.duplicates
+            outcome.conflicts += done.conflicts
+            alerts += raised
+        return outcome, alerts, refused
 
     def _commit(self, result: BatchResult) -> None:
         """Commits the batch's offsets (``last + 1`` per partition); this thread only."""
