@@ -1,11 +1,13 @@
-"""The consumer loop: micro-batches, at-least-once, idempotent writes, DLQ for bad input.
+"""The consumer loop: transport only — poll → decode → screen → publish → commit.
 
-Per batch: decode → persist and detect (one DB transaction) → dead letters and alerts →
-flush producer → commit offsets ``last + 1``. Offsets are committed only after the database
-commit and after the DLQ and alerts were acknowledged, so a crash anywhere replays the batch,
-and the idempotent store absorbs it. Decoding the next batch overlaps the transaction of the
-current one (``Worker.run``); offsets are still committed batch after batch, in order.
-"""
+Per batch: decode and validate each message (``_prepare``); screen the valid reports in one
+database transaction (``streaming.screening.screen``: classify, assess, store, raise alerts);
+send the dead letters and alerts and flush the producer; commit offsets ``last + 1``. Offsets
+are committed only after the database commit and after the DLQ and alerts were acknowledged,
+so a crash anywhere replays the batch, and the idempotent store absorbs it. A batch refused
+for its data is split until the culprits are alone (``Worker._store_parts``,
+``streaming.poison``). Decoding the next batch overlaps the transaction of the current one
+(``Worker.run``); offsets are still committed batch after batch, in order."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -30,41 +32,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.config import Settings
 from services.db import transaction
 from services.reports.decode import DecodeError, DecodeFailure, decode_report
-from services.reports.service import (
-    Assessor,
-    IncomingReport,
-    PersistOutcome,
-    SourcePosition,
-    persist_reports,
-)
+from services.reports.service import IncomingReport, PersistOutcome, SourcePosition
+from streaming.detection import Detector
 from streaming.intake import FileRelay
 from streaming.metrics import WorkerMetrics
 from streaming.poison import is_transient, poison_reason
 from streaming.producer import MAX_REQUEST_BYTES
+from streaming.screening import AlertMessage, Screened, screen
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class AlertMessage:
-    """One message for the alerts topic, and what its metrics need once it is acknowledged."""
-
-    key: bytes
-    value: bytes
-    typology: str | None = None
-    # The Kafka record timestamp of the report that raised the alert (produce-to-alert).
-    produced_at_ms: int | None = None
-
-
-class BatchHook(Assessor, Protocol):
-    """Detection, inside the batch's transaction.
-
-    ``assess`` scores the batch's new reports before they are written (``persist_reports``
-    stores the score with each row); ``__call__`` runs after the insert and returns the
-    messages to publish on the alerts topic, for reports this transaction inserted.
-    """
-
-    def __call__(self, session: Session, outcome: PersistOutcome) -> Sequence[AlertMessage]: ...
 
 
 @dataclass(slots=True)
@@ -138,8 +114,8 @@ def worker_gc() -> Iterator[None]:
     A batch allocates hundreds of thousands of short-lived containers (validated models,
     documents, rows), nearly all freed by reference counting when the batch ends. With
     CPython's default thresholds they trigger a collection every 700 allocations that walks
-    everything still alive, the batch itself included; that doubled the decode time and added
-    30 % to a batch. The heap present at start (modules, the model) is frozen out of the
+    everything still alive, the batch itself included (docs/benchmarks.md, "Measurements
+    behind the code"). The heap present at start (modules, the model) is frozen out of the
     collector, and young collections run every 100,000 net allocations instead.
     """
     thresholds = gc.get_threshold()
@@ -234,16 +210,20 @@ class Worker:
         consumer: KafkaConsumer,
         producer: KafkaProducer,
         metrics: WorkerMetrics | None = None,
-        hook: BatchHook | None = None,
+        detector: Detector | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        on_batch: Callable[[BatchResult], None] | None = None,
     ) -> None:
+        """``on_batch`` is called with each batch's result once its offsets were committed
+        (what a benchmark times)."""
         self.settings = settings
         self.sessions = sessions
         self.consumer = consumer
         self.producer = producer
         self.metrics = metrics or WorkerMetrics()
-        self.hook = hook
+        self.detector = detector
         self._sleep = sleep
+        self._on_batch = on_batch
         self._stopping = False
         self.relay = FileRelay(settings)
 
@@ -371,9 +351,6 @@ class Worker:
         self._commit(result)
         return result
 
-    def batch_done(self, result: BatchResult) -> None:
-        """Called after each batch's offsets were committed (for benchmarks and tests)."""
-
     # ---- the stages of a batch -----------------------------------------------------------
     def _prepare(self, records: dict[TopicPartition, list[Any]]) -> _Prepared:
         """Decodes and validates a batch; computes each report's canonical form and hash."""
@@ -440,7 +417,7 @@ class Worker:
         return messages[-1].offset + 1, done
 
     def _store(self, prepared: _Prepared) -> BatchResult:
-        """The batch's transaction (persist + detection), then its dead letters and alerts."""
+        """The batch's transaction (screening), then its dead letters and alerts."""
         metrics = self.metrics
         rejects = prepared.rejects
         started = time.perf_counter()
@@ -501,16 +478,10 @@ class Worker:
             finished=time.time(),
         )
 
-    def _transact(
-        self, items: Sequence[IncomingReport]
-    ) -> tuple[PersistOutcome, Sequence[AlertMessage]]:
-        """One transaction: persist and detect ``items``."""
-        alert_messages: Sequence[AlertMessage] = ()
+    def _transact(self, items: Sequence[IncomingReport]) -> Screened:
+        """One transaction: screen ``items`` (``streaming.screening``)."""
         with transaction(self.sessions) as session:
-            outcome = persist_reports(session, items, assessor=self.hook)
-            if self.hook is not None:
-                alert_messages = self.hook(session, outcome)
-        return outcome, alert_messages
+            return screen(session, items, self.detector)
 
     def _store_parts(
         self, items: Sequence[IncomingReport]
@@ -531,7 +502,7 @@ class Worker:
         while parts:
             part = parts.pop()
             try:
-                done, raised = self._transact(part)
+                screened = self._transact(part)
             except Exception as error:
                 if is_transient(error):
                     raise
@@ -546,10 +517,10 @@ class Worker:
                     continue
                 refused.append((part[0], poison_reason(error)))
                 continue
-            outcome.inserted += done.inserted
-            outcome.duplicates += done.duplicates
-            outcome.conflicts += done.conflicts
-            alerts += raised
+            outcome.inserted += screened.outcome.inserted
+            outcome.duplicates += screened.outcome.duplicates
+            outcome.conflicts += screened.outcome.conflicts
+            alerts += screened.alerts
         return outcome, alerts, refused
 
     def _commit(self, result: BatchResult) -> None:
@@ -563,7 +534,8 @@ class Worker:
             # The group rebalanced: the new owner replays from the last commit, idempotently.
             log.warning("offset commit refused after a rebalance: %s", error)
         self.metrics.stage_duration.labels("commit").observe(time.perf_counter() - started)
-        self.batch_done(result)
+        if self._on_batch is not None:
+            self._on_batch(result)
 
     def _dead_letter(self, message: Any, error: DecodeError) -> Any:
         headers = [

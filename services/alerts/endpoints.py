@@ -8,8 +8,6 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from services.alerts import service as alert_service
-from services.alerts.concurrency import etag, precondition
-from services.alerts.enums import EntityType
 from services.alerts.schemas import (
     AlertPage,
     AlertQuery,
@@ -23,6 +21,7 @@ from services.alerts.schemas import (
     TransitionRequest,
 )
 from services.deps import PrincipalDep, SessionDep, run_blocking
+from services.kit.concurrency import etag, precondition
 from services.reports.schemas import ReportRead
 
 router = APIRouter(tags=["alerts"])
@@ -236,11 +235,5 @@ def add_alert_note(
     alert_id: int, body: NoteCreate, session: SessionDep, principal: PrincipalDep
 ) -> NoteRead:
     """Appends a note to the alert."""
-    note = alert_service.add_note(
-        session,
-        principal=principal,
-        entity_type=EntityType.ALERT,
-        entity_id=alert_id,
-        text=body.text,
-    )
+    note = alert_service.add_note(session, principal=principal, alert_id=alert_id, text=body.text)
     return NoteRead.model_validate(note)

@@ -6,8 +6,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import AwareDatetime
 
 from services.alerts import service as alert_service
-from services.alerts.concurrency import etag, precondition
-from services.alerts.enums import AlertStatus, EntityType
+from services.alerts.enums import AlertStatus
 from services.alerts.schemas import (
     AlertSummary,
     AssignmentRequest,
@@ -27,6 +26,7 @@ from services.cases.schemas import (
     TransactionRead,
 )
 from services.deps import PrincipalDep, SessionDep
+from services.kit.concurrency import etag, precondition
 
 router = APIRouter(tags=["cases"])
 
@@ -226,7 +226,5 @@ def add_case_note(
     case_id: int, body: NoteCreate, session: SessionDep, principal: PrincipalDep
 ) -> NoteRead:
     """Appends a note to the case."""
-    note = alert_service.add_note(
-        session, principal=principal, entity_type=EntityType.CASE, entity_id=case_id, text=body.text
-    )
+    note = case_service.add_note(session, principal=principal, case_id=case_id, text=body.text)
     return NoteRead.model_validate(note)

@@ -19,7 +19,7 @@ from refdata.wire import ReportV1
 from services.config import Settings
 from services.reports.decode import DecodeError, DecodeFailure
 from services.reports.orm import Report
-from streaming.detection import DetectionHook
+from streaming.detection import Detector
 from streaming.metrics import WorkerMetrics
 from streaming.poison import is_transient, poison_reason
 from streaming.producer import make_producer
@@ -39,7 +39,7 @@ def _stored_ids(sessions) -> list[str]:
         return sorted(session.scalars(select(Report.report_id)))
 
 
-def _worker(settings: Settings, sessions, hook: Any = None) -> Worker:
+def _worker(settings: Settings, sessions, detector: Any = None) -> Worker:
     consumer = make_consumer(settings)
     return Worker(
         settings=settings,
@@ -47,7 +47,7 @@ def _worker(settings: Settings, sessions, hook: Any = None) -> Worker:
         consumer=consumer,
         producer=make_producer(settings.bootstrap_servers),
         metrics=WorkerMetrics(),
-        hook=hook,
+        detector=detector,
     )
 
 
@@ -116,7 +116,7 @@ def test_a_row_the_database_refuses_is_isolated(
     _corrupting(monkeypatch, "R-00000006", corrupt)
     documents = [make_report(i) for i in range(1, 11)]
     _produce(settings, [orjson.dumps(document) for document in documents])
-    worker = _worker(settings, sessions, hook=DetectionHook(scorer))
+    worker = _worker(settings, sessions, detector=Detector(scorer))
     worker.run(idle_exit_s=6.0)
 
     assert _stored_ids(sessions) == [f"R-{i:08d}" for i in range(1, 11) if i != 6]
@@ -128,7 +128,7 @@ def test_a_row_the_database_refuses_is_isolated(
     assert b"INSERT" not in headers["aml.error.reason"]  # the driver's message, no statement
 
 
-class FailingOn(DetectionHook):
+class FailingOn(Detector):
     """Detection that raises on one report, as a bug met by one message would."""
 
     def __init__(self, scorer: Scorer, report_id: str) -> None:
@@ -146,7 +146,7 @@ def test_a_step_raising_on_one_report_dead_letters_only_that_report(
 ) -> None:
     documents = [make_report(i) for i in range(1, 21)]
     _produce(settings, [orjson.dumps(document) for document in documents])
-    worker = _worker(settings, sessions, hook=FailingOn(scorer, "R-00000013"))
+    worker = _worker(settings, sessions, detector=FailingOn(scorer, "R-00000013"))
     worker.run(idle_exit_s=6.0)
 
     assert _stored_ids(sessions) == [f"R-{i:08d}" for i in range(1, 21) if i != 13]
