@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -530,9 +530,10 @@ class Worker:
             self.consumer.commit(
                 {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in result.offsets.items()}
             )
-        except CommitFailedError as error:
-            # The group rebalanced: the new owner replays from the last commit, idempotently.
-            log.warning("offset commit refused after a rebalance: %s", error)
+        except (CommitFailedError, RebalanceInProgressError) as error:
+            # The group rebalanced (or is rebalancing): the partitions' next owner replays from
+            # the last commit, idempotently. Raised out of the loop, this stopped the worker.
+            log.warning("offset commit refused during a rebalance: %s", type(error).__name__)
         self.metrics.stage_duration.labels("commit").observe(time.perf_counter() - started)
         if self._on_batch is not None:
             self._on_batch(result)

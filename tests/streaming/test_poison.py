@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
+from kafka.errors import CommitFailedError, RebalanceInProgressError
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
@@ -23,7 +24,7 @@ from streaming.detection import Detector
 from streaming.metrics import WorkerMetrics
 from streaming.poison import is_transient, poison_reason
 from streaming.producer import make_producer
-from streaming.worker import Worker, make_consumer
+from streaming.worker import BatchResult, Worker, make_consumer
 from tests.fixtures.reports import make_report
 from tests.models.test_registry import tiny_model
 from tests.streaming.test_worker import _dlq_messages, _produce
@@ -193,3 +194,33 @@ def test_failures_are_classified() -> None:
     assert not is_transient(ZeroDivisionError())
     reason = poison_reason(ValueError("bad"))
     assert reason == DecodeError(DecodeFailure.ERROR, "processing failed: ValueError: bad")
+
+
+class _Rebalancing:
+    """A consumer whose group is rebalancing when the batch's offsets are committed."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def commit(self, offsets: Any) -> None:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [RebalanceInProgressError("rebalancing"), CommitFailedError("generation changed")],
+    ids=["in-progress", "failed"],
+)
+def test_an_offset_commit_refused_by_a_rebalance_does_not_stop_the_worker(error) -> None:
+    """The e2e bench with two workers once died on RebalanceInProgressError at commit time."""
+    done: list[BatchResult] = []
+    worker = Worker(
+        settings=Settings(),
+        sessions=None,  # type: ignore[arg-type]
+        consumer=_Rebalancing(error),  # type: ignore[arg-type]
+        producer=None,  # type: ignore[arg-type]
+        metrics=WorkerMetrics(),
+        on_batch=done.append,
+    )
+    worker._commit(BatchResult())
+    assert done == [BatchResult()]
