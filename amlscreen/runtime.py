@@ -10,7 +10,7 @@ from prometheus_client import start_http_server
 from models.registry import ModelArtefactError
 from services.config import Settings
 from services.db import make_engine, make_sessionmaker
-from streaming.detection import build_detection_hook
+from streaming.detection import build_detector
 from streaming.metrics import WorkerMetrics
 from streaming.producer import make_producer
 from streaming.worker import Worker, make_consumer
@@ -38,7 +38,7 @@ def run_worker(settings: Settings) -> int:
         )
     consumer = make_consumer(settings)
     try:
-        hook = build_detection_hook(settings, consumer=consumer, metrics=metrics)
+        detector = build_detector(settings, consumer=consumer, metrics=metrics)
     except ModelArtefactError as error:
         consumer.close(autocommit=False)
         print(  # noqa: T201 - the operator's console message
@@ -55,7 +55,7 @@ def run_worker(settings: Settings) -> int:
         consumer=consumer,
         producer=make_producer(settings.bootstrap_servers),
         metrics=metrics,
-        hook=hook,
+        detector=detector,
     )
     worker.install_signal_handlers()
     log.info("worker consuming %s from %s", settings.topic_reports, settings.bootstrap_servers)

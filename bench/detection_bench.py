@@ -225,16 +225,13 @@ def run_memory(args: argparse.Namespace, scorer: Scorer) -> None:
 
 
 def run_postgres(args: argparse.Namespace, scorer: Scorer) -> None:
-    """The whole hook on PostgreSQL: store queries, report updates, alerts."""
+    """The whole screening path on PostgreSQL: store queries, scored inserts, alerts."""
     from refdata.wire import ReportV1  # noqa: PLC0415
     from services.db import make_engine, make_sessionmaker, transaction  # noqa: PLC0415
     from services.migrate import upgrade  # noqa: PLC0415
-    from services.reports.service import (  # noqa: PLC0415
-        IncomingReport,
-        SourcePosition,
-        persist_reports,
-    )
-    from streaming.detection import DetectionHook  # noqa: PLC0415
+    from services.reports.service import IncomingReport, SourcePosition  # noqa: PLC0415
+    from streaming.detection import Detector  # noqa: PLC0415
+    from streaming.screening import screen  # noqa: PLC0415
 
     name = f"amlscreen_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as connection:
@@ -247,7 +244,7 @@ def run_postgres(args: argparse.Namespace, scorer: Scorer) -> None:
         n = args.batches * args.batch_size
         config = GeneratorConfig(seed=616, n_reports=n, start=datetime(2026, 4, 6, tzinfo=UTC))
         documents = [item.report for item in generate(config)]
-        hook = DetectionHook(scorer)
+        detector = Detector(scorer)
         totals: list[float] = []
         for index in range(args.batches):
             batch = documents[index * args.batch_size : (index + 1) * args.batch_size]
@@ -262,7 +259,7 @@ def run_postgres(args: argparse.Namespace, scorer: Scorer) -> None:
             with transaction(sessions) as session:
                 # The worker's transaction: classify, assess (features, score), insert with
                 # the scores, alerts; then the commit.
-                hook(session, persist_reports(session, items, assessor=hook))
+                screen(session, items, detector)
             totals.append(time.perf_counter() - started)
         size = args.batch_size
         median = statistics.median(totals[1:])

@@ -8,7 +8,7 @@ Throughput (default). Per run: a fresh PostgreSQL database (migrated), a fresh t
 ``--partitions`` partitions on one embedded broker, ``--warmup + --reports`` generator reports
 produced keyed by subject key. The raw kafka-python consume rate of that topic is measured
 first (a plain consumer reading every message), then the real ``Worker`` with the detection
-hook (``build_detection_hook``) consumes the topic until every report is stored. The warm-up
+detector (``build_detector``) consumes the topic until every report is stored. The warm-up
 reports are the first days of the same generated stream: when they have been processed, the
 worker's window state and the store hold the subjects' history, so the measured reports are
 scored against a warm state (``--warmup 0``: a cold start, every subject loaded from an empty
@@ -56,7 +56,7 @@ from services.migrate import upgrade
 from services.reports.orm import Report
 from simulator.generate import GeneratorConfig, generate
 from streaming.broker import EmbeddedBroker, ensure_topics
-from streaming.detection import build_detection_hook
+from streaming.detection import build_detector
 from streaming.metrics import STAGES, WorkerMetrics
 from streaming.producer import make_producer
 from streaming.worker import BatchResult, Worker, make_consumer
@@ -173,7 +173,7 @@ class TimedWorker(Worker):
     """The real worker; records each batch and stops once ``target`` reports are stored."""
 
     def __init__(self, *, target: int | None, report: Any = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(on_batch=self.batch_done, **kwargs)
         self.target = target
         self.report = report
         self.progress: list[Progress] = []
@@ -197,7 +197,7 @@ def build_worker(
     settings: Settings, *, target: int | None, metrics: WorkerMetrics, report: Any = None
 ) -> TimedWorker:
     consumer = make_consumer(settings)
-    hook = build_detection_hook(settings, consumer=consumer, metrics=metrics)
+    detector = build_detector(settings, consumer=consumer, metrics=metrics)
     return TimedWorker(
         target=target,
         report=report,
@@ -206,7 +206,7 @@ def build_worker(
         consumer=consumer,
         producer=make_producer(settings.bootstrap_servers),
         metrics=metrics,
-        hook=hook,
+        detector=detector,
     )
 
 

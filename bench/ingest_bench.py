@@ -5,7 +5,7 @@
 
 Each run: produce N reports to a fresh topic on a fresh embedded broker, time a plain
 KafkaConsumer reading them all (raw rate), then time the worker's own loop (``Worker.run``,
-no detection hook) storing them all (a fresh database each run), from the start of its first
+no detector) storing them all (a fresh database each run), from the start of its first
 batch to the end of its last, on SQLite and on PostgreSQL. Prints medians and the ratio.
 ``--processes N``: N worker processes in one consumer group (the scale-out unit, one per
 group of partitions) share the topic; the rate is theirs together, from the first batch
@@ -67,7 +67,7 @@ class _Counting(Worker):
     """The real worker loop; stops once ``target`` reports are stored."""
 
     def __init__(self, *, target: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(on_batch=self.batch_done, **kwargs)
         self.target = target
         self.stored = 0
         self.first: float | None = None
@@ -132,7 +132,7 @@ def _group_rate(settings: Settings, n: int, processes: int) -> tuple[float, list
 
 
 def worker_rate(settings: Settings, n: int, processes: int = 1) -> float:
-    """The worker (no detection hook) storing the topic: from its first batch to its last."""
+    """The worker (no detector) storing the topic: from its first batch to its last."""
     if processes > 1:
         rate, shares = _group_rate(settings, n, processes)
         print(f"    reports per process: {shares}", flush=True)

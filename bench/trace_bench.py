@@ -28,34 +28,15 @@ from services.auth.enums import Role
 from services.auth.service import Principal
 from services.db import make_engine, make_sessionmaker
 from services.migrate import upgrade
+from services.reports.repository import REPORT_COLUMNS
 from services.tracing import service as tracing
 
 ADMIN_URL = os.environ.get(
     "AMLSCREEN_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 START = datetime(2026, 1, 1, tzinfo=UTC)
-COLUMNS = (
-    "institution_id",
-    "report_id",
-    "report_type",
-    "jurisdiction",
-    "filed_at",
-    "subject_key",
-    "subject_id",
-    "transaction_id",
-    "txn_at",
-    "amount_minor",
-    "currency",
-    "instrument",
-    "direction",
-    "account_id",
-    "counterparty_account_id",
-    "counterparty_country",
-    "document",
-    "content_sha256",
-    "status",
-    "received_at",
-)
+# The store's own column order, up to ``received_at``: the rows carry no source nor score.
+COLUMNS = REPORT_COLUMNS[: REPORT_COLUMNS.index("received_at") + 1]
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -4,8 +4,8 @@
     .venv/bin/python bench/watchlist_throughput.py --entries 20000 --reports 50000 --warmup 50000
 
 Per run, two measurements of ``bench/e2e_bench.py``'s throughput set-up (a fresh PostgreSQL
-database, a fresh topic, the same generated stream, the real ``Worker`` with the detection
-hook of ``build_detection_hook``, which screens every report's subject and counterparty):
+database, a fresh topic, the same generated stream, the real ``Worker`` with the
+detector of ``build_detector``, which screens every report's subject and counterparty):
 one with no list loaded and one with a synthetic list of ``--entries`` entries loaded before
 the worker starts, in alternating order (run 0: without first; run 1: with first; …). The
 ratio with/without is taken within each run; medians of ``--runs``.

@@ -547,7 +547,7 @@ class MemoryStore:
     """An in-process :class:`HistoryStore` over reports added in arrival order.
 
     For tests, benchmarks and file backtests of the online path; the worker reads the real
-    report store (``streaming.detection.SqlHistoryStore``).
+    report store (``services.reports.history.ReportHistory``).
     """
 
     def __init__(self) -> None:

@@ -14,7 +14,8 @@ class computed_once(functools.cached_property[T], Generic[T]):  # noqa: N801 - a
     On Python 3.11 ``cached_property`` takes one lock per property, shared by every instance
     of the class, around each first computation (3.12 removed it, gh-87634). The worker's
     polling thread computes several of these values for every report while its store thread
-    reads others, and the lock cost about 8 % of the polling thread's time. The values are pure
+    reads others, and the lock was a measurable share of the polling thread's time
+    (docs/benchmarks.md, "Measurements behind the code"). The values are pure
     functions of a frozen model: computing one twice in a race is harmless, so no lock is
     needed. Pydantic models that use it list it in ``ignored_types``.
     """

@@ -4,10 +4,19 @@ Every nested object keeps unknown fields (``extra="allow"``) so that nothing a r
 is dropped. Amounts are exact decimals (strings or JSON numbers); JSON numbers are exact up to
 15 significant digits, which covers every amount the format accepts, but strings are the
 recommended form.
+
+Control characters. No text field may hold a C0 control (U+0000–U+001F), DEL or a C1 control
+(U+0080–U+009F); pydantic already refuses lone surrogates. PostgreSQL refuses NUL in text,
+XML 1.0 (goAML, FinCEN) the other C0 controls, and none of them belongs in a name, an
+identifier or a code.
+Only multi-line free text — the suspicion narrative and string values of extension fields —
+may hold tab, line feed and carriage return (a narrative has paragraphs). A report that breaks
+this rule is refused at validation, so it reaches the DLQ with the field named, never the store.
 """
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -40,6 +49,9 @@ from refdata.once import computed_once
 from refdata.subject import identifier_digest, normalize_identifier, subject_key
 
 SCHEMA_VERSION = 1
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# The same, less tab, line feed and carriage return: for multi-line free text.
+_CONTROL_IN_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
 
 
@@ -54,6 +66,31 @@ def _check_country(code: str) -> str:
     return code
 
 
+def _refuse_control(value: str, pattern: re.Pattern[str] = _CONTROL) -> str:
+    found = pattern.search(value)
+    if found is not None:
+        raise ValueError(f"control character U+{ord(found.group()):04X} is not allowed in text")
+    return value
+
+
+def _refuse_control_in_lines(value: str) -> str:
+    return _refuse_control(value, _CONTROL_IN_LINES)
+
+
+def _check_extension(value: Any) -> None:
+    """Extension fields (kept as sent) follow the text rule too, their names strictly."""
+    if isinstance(value, str):
+        _refuse_control_in_lines(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                _refuse_control(key)
+            _check_extension(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_extension(item)
+
+
 def _check_currency(code: str) -> str:
     currency_exponent(code)  # raises ValueError with a clear message
     return code
@@ -62,7 +99,9 @@ def _check_currency(code: str) -> str:
 CountryCode = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_check_country)]
 CurrencyCode = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_check_currency)]
 Identifier = Annotated[str, Field(pattern=_ID_PATTERN)]
-ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_refuse_control)]
+Code = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_refuse_control)]
+Narrative = Annotated[str, Field(max_length=17_000), AfterValidator(_refuse_control_in_lines)]
 _AMOUNT_TYPES = (str, int, float, Decimal)
 # Amounts leave the model as strings so that a round trip never goes through a float.
 Amount = Annotated[Decimal, PlainSerializer(lambda value: str(value), return_type=str)]
@@ -73,10 +112,16 @@ class _Open(BaseModel):
         extra="allow", str_strip_whitespace=True, frozen=True, ignored_types=(computed_once,)
     )
 
+    @model_validator(mode="after")
+    def _check_extensions(self) -> Any:
+        if self.__pydantic_extra__:
+            _check_extension(self.__pydantic_extra__)
+        return self
+
 
 class PartyIdentifier(_Open):
     type: IdentifierType
-    value: Annotated[str, Field(min_length=1, max_length=64)]
+    value: Code
     country: CountryCode | None = None
 
     def normalized(self) -> str:
@@ -91,7 +136,7 @@ class PartyIdentifier(_Open):
 
 
 class Subject(_Open):
-    subject_id: Annotated[str, Field(min_length=1, max_length=64)]
+    subject_id: Code
     type: SubjectType
     name: ShortText | None = None
     country: CountryCode | None = None
@@ -115,7 +160,7 @@ class Counterparty(_Open):
 
 
 class Transaction(_Open):
-    transaction_id: Annotated[str, Field(min_length=1, max_length=64)]
+    transaction_id: Code
     timestamp: AwareDatetime
     amount: Amount
     currency: CurrencyCode
@@ -148,10 +193,8 @@ class Transaction(_Open):
 
 
 class Suspicion(_Open):
-    categories: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        min_length=1, max_length=50
-    )
-    narrative: Annotated[str, Field(max_length=17_000)] | None = None
+    categories: list[Code] = Field(min_length=1, max_length=50)
+    narrative: Narrative | None = None
     activity_from: AwareDatetime | None = None
     activity_to: AwareDatetime | None = None
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DataError
 from refdata.wire import ReportV1
 from services import metrics
 from services.alerts.endpoints import router as alerts_router
+from services.assets.endpoints import ledger_views as asset_ledger_views
 from services.assets.endpoints import router as assets_router
 from services.audit.endpoints import router as audit_router
 from services.auth.service import PrincipalCache
@@ -141,6 +142,7 @@ def create_app(settings: Settings, publisher_factory: PublisherFactory | None = 
     app.include_router(tracing_router)
     app.include_router(assets_router)
     app.include_router(ledger_router)
+    app.include_router(asset_ledger_views)  # /v1/ledger/shares and exports read assets too
     app.include_router(watchlists_router)
     app.include_router(programme_router)
     console.install(app)

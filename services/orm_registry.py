@@ -7,6 +7,7 @@ from services.auth import orm as auth_orm
 from services.cases import orm as cases_orm
 from services.console import orm as console_orm
 from services.db import Base
+from services.ledger import orm as ledger_orm
 from services.reports import orm as reports_orm
 from services.subjects import orm as subjects_orm
 from services.watchlists import orm as watchlists_orm
@@ -19,6 +20,7 @@ __all__ = [
     "auth_orm",
     "cases_orm",
     "console_orm",
+    "ledger_orm",
     "reports_orm",
     "subjects_orm",
     "watchlists_orm",

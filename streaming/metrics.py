@@ -44,8 +44,8 @@ class WorkerMetrics:
     Set by the consumer loop (``streaming.worker.Worker``): ``reports_consumed``,
     ``dlq_messages``, ``batch_size``, ``stage_duration`` (decode, persist, publish, commit),
     ``batch_failures`` and ``consumer_lag`` (through :meth:`update_lag`).
-    Set by detection (the batch hook): ``stage_duration`` (features, score, watchlist, alert),
-    ``alerts_raised`` and ``produce_to_alert`` (through :meth:`alert_published`).
+    Set by detection (``streaming.screening``): ``stage_duration`` (features, score,
+    watchlist, alert), ``alerts_raised`` and ``produce_to_alert`` (through :meth:`alert_published`).
     Set by whoever loads the scoring model: ``model_info`` and ``model_loaded`` (through
     :meth:`set_model`).
     """

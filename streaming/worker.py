@@ -1,11 +1,13 @@
-"""The consumer loop: micro-batches, at-least-once, idempotent writes, DLQ for bad input.
+"""The consumer loop: transport only — poll → decode → screen → publish → commit.
 
-Per batch: decode → persist and detect (one DB transaction) → dead letters and alerts →
-flush producer → commit offsets ``last + 1``. Offsets are committed only after the database
-commit and after the DLQ and alerts were acknowledged, so a crash anywhere replays the batch,
-and the idempotent store absorbs it. Decoding the next batch overlaps the transaction of the
-current one (``Worker.run``); offsets are still committed batch after batch, in order.
-"""
+Per batch: decode and validate each message (``_prepare``); screen the valid reports in one
+database transaction (``streaming.screening.screen``: classify, assess, store, raise alerts);
+send the dead letters and alerts and flush the producer; commit offsets ``last + 1``. Offsets
+are committed only after the database commit and after the DLQ and alerts were acknowledged,
+so a crash anywhere replays the batch, and the idempotent store absorbs it. A batch refused
+for its data is split until the culprits are alone (``Worker._store_parts``,
+``streaming.poison``). Decoding the next batch overlaps the transaction of the current one
+(``Worker.run``); offsets are still committed batch after batch, in order."""
 
 from __future__ import annotations
 
@@ -19,52 +21,26 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.config import Settings
 from services.db import transaction
 from services.reports.decode import DecodeError, DecodeFailure, decode_report
-from services.reports.service import (
-    Assessor,
-    IncomingReport,
-    PersistOutcome,
-    SourcePosition,
-    persist_reports,
-)
+from services.reports.service import IncomingReport, PersistOutcome, SourcePosition
+from streaming.detection import Detector
 from streaming.intake import FileRelay
 from streaming.metrics import WorkerMetrics
+from streaming.poison import is_transient, poison_reason
 from streaming.producer import MAX_REQUEST_BYTES
+from streaming.screening import AlertMessage, Screened, screen
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class AlertMessage:
-    """One message for the alerts topic, and what its metrics need once it is acknowledged."""
-
-    key: bytes
-    value: bytes
-    typology: str | None = None
-    # The Kafka record timestamp of the report that raised the alert (produce-to-alert).
-    produced_at_ms: int | None = None
-
-
-class BatchHook(Assessor, Protocol):
-    """Detection, inside the batch's transaction.
-
-    ``assess`` scores the batch's new reports before they are written (``persist_reports``
-    stores the score with each row); ``__call__`` runs after the insert and returns the
-    messages to publish on the alerts topic, for reports this transaction inserted.
-    """
-
-    def __call__(self, session: Session, outcome: PersistOutcome) -> Sequence[AlertMessage]: ...
 
 
 @dataclass(slots=True)
@@ -87,7 +63,8 @@ class _Prepared:
     count: int = 0  # messages, valid or not
     items: list[IncomingReport] = field(default_factory=list)
     rejects: list[tuple[Any, DecodeError]] = field(default_factory=list)
-    messages: dict[int, Any] = field(default_factory=dict)  # id(item) → its Kafka message
+    # (topic, partition, offset) of each valid report → its Kafka message, for the DLQ.
+    messages: dict[tuple[str, int, int], Any] = field(default_factory=dict)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     # Reports read from files on the format topics, for the reports topic (streaming.intake).
     relay: list[tuple[bytes, bytes]] = field(default_factory=list)
@@ -137,8 +114,8 @@ def worker_gc() -> Iterator[None]:
     A batch allocates hundreds of thousands of short-lived containers (validated models,
     documents, rows), nearly all freed by reference counting when the batch ends. With
     CPython's default thresholds they trigger a collection every 700 allocations that walks
-    everything still alive, the batch itself included; that doubled the decode time and added
-    30 % to a batch. The heap present at start (modules, the model) is frozen out of the
+    everything still alive, the batch itself included (docs/benchmarks.md, "Measurements
+    behind the code"). The heap present at start (modules, the model) is frozen out of the
     collector, and young collections run every 100,000 net allocations instead.
     """
     thresholds = gc.get_threshold()
@@ -196,6 +173,32 @@ def make_consumer(settings: Settings, **overrides: Any) -> KafkaConsumer:
     return KafkaConsumer(**config)
 
 
+def _decode(
+    message: Any, topic: str, partition: int, max_bytes: int
+) -> IncomingReport | DecodeError:
+    """One message as a validated report with its position, or why it is refused."""
+    decoded = decode_report(message.value, max_bytes=max_bytes)
+    if isinstance(decoded, DecodeError):
+        return decoded
+    item = IncomingReport(
+        decoded, SourcePosition(topic, partition, message.offset, message.timestamp)
+    )
+    try:
+        # Computed here, off the store thread (both are cached on first use).
+        decoded.subject_key  # noqa: B018
+        item.digest  # noqa: B018
+    except orjson.JSONEncodeError as error:
+        # e.g. an integer beyond 64 bits in an extension field: storable nowhere.
+        return DecodeError(DecodeFailure.INVALID, f"not storable: {error}")
+    return item
+
+
+def _position(item: IncomingReport) -> tuple[str, int, int]:
+    source = item.source
+    assert source is not None  # the worker's reports all come from a topic
+    return (source.topic, source.partition, source.offset)
+
+
 class Worker:
     """One consumer in the ``amlscreen-worker`` group: the scale-out unit."""
 
@@ -207,16 +210,20 @@ class Worker:
         consumer: KafkaConsumer,
         producer: KafkaProducer,
         metrics: WorkerMetrics | None = None,
-        hook: BatchHook | None = None,
+        detector: Detector | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        on_batch: Callable[[BatchResult], None] | None = None,
     ) -> None:
+        """``on_batch`` is called with each batch's result once its offsets were committed
+        (what a benchmark times)."""
         self.settings = settings
         self.sessions = sessions
         self.consumer = consumer
         self.producer = producer
         self.metrics = metrics or WorkerMetrics()
-        self.hook = hook
+        self.detector = detector
         self._sleep = sleep
+        self._on_batch = on_batch
         self._stopping = False
         self.relay = FileRelay(settings)
 
@@ -304,8 +311,10 @@ class Worker:
         """Waits for a batch in flight; commits its offsets, or rewinds it (and ``also``)."""
         try:
             result = pending.future.result()
-        except (OperationalError, DBAPIError, KafkaError) as error:
-            cause = "database" if isinstance(error, DBAPIError) else "broker"
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            cause = "broker" if isinstance(error, KafkaError) else "database"
             self.metrics.batch_failures.labels(cause).inc()
             log.warning("batch failed (%s), replaying it: %s", cause, error)
             self._rewind(pending.records, also)
@@ -342,9 +351,6 @@ class Worker:
         self._commit(result)
         return result
 
-    def batch_done(self, result: BatchResult) -> None:
-        """Called after each batch's offsets were committed (for benchmarks and tests)."""
-
     # ---- the stages of a batch -----------------------------------------------------------
     def _prepare(self, records: dict[TopicPartition, list[Any]]) -> _Prepared:
         """Decodes and validates a batch; computes each report's canonical form and hash."""
@@ -365,24 +371,14 @@ class Worker:
                 prepared.offsets[partition] = offset
                 continue
             for message in messages:
-                decoded = decode_report(message.value, max_bytes=max_bytes)
-                if isinstance(decoded, DecodeError):
-                    prepared.rejects.append((message, decoded))
-                    continue
-                item = IncomingReport(
-                    decoded, SourcePosition(topic, number, message.offset, message.timestamp)
-                )
                 try:
-                    # Computed here, off the store thread (both are cached on first use).
-                    decoded.subject_key  # noqa: B018
-                    item.digest  # noqa: B018
-                except orjson.JSONEncodeError as error:
-                    # e.g. an integer beyond 64 bits in an extension field: storable nowhere.
-                    prepared.rejects.append(
-                        (message, DecodeError(DecodeFailure.INVALID, f"not storable: {error}"))
-                    )
+                    item = _decode(message, topic, number, max_bytes)
+                except Exception as error:  # a bug met by one message: that message's DLQ entry
+                    item = poison_reason(error)
+                if isinstance(item, DecodeError):
+                    prepared.rejects.append((message, item))
                     continue
-                prepared.messages[id(item)] = message
+                prepared.messages[_position(item)] = message
                 prepared.items.append(item)
             prepared.offsets[partition] = messages[-1].offset + 1
         prepared.count = count
@@ -409,7 +405,10 @@ class Worker:
             if done and time.perf_counter() > until:
                 self.consumer.seek(partition, message.offset)
                 return message.offset, done
-            expanded = self.relay.expand(message)
+            try:
+                expanded = self.relay.expand(message)
+            except Exception as error:  # a reader's bug met by one file: that file's DLQ entry
+                expanded = poison_reason(error)
             done += 1
             if isinstance(expanded, DecodeError):
                 prepared.rejects.append((message, expanded))
@@ -418,21 +417,19 @@ class Worker:
         return messages[-1].offset + 1, done
 
     def _store(self, prepared: _Prepared) -> BatchResult:
-        """The batch's transaction (persist + detection), then its dead letters and alerts."""
+        """The batch's transaction (screening), then its dead letters and alerts."""
         metrics = self.metrics
         rejects = prepared.rejects
         started = time.perf_counter()
-        alert_messages: Sequence[AlertMessage] = ()
-        with transaction(self.sessions) as session:
-            outcome = persist_reports(session, prepared.items, assessor=self.hook)
-            if self.hook is not None:
-                alert_messages = self.hook(session, outcome)
+        outcome, alert_messages, refused = self._store_parts(prepared.items)
         metrics.stage_duration.labels("persist").observe(time.perf_counter() - started)
 
+        for item, error in refused:
+            rejects.append((prepared.messages[_position(item)], error))
         for item in outcome.conflicts:
             rejects.append(
                 (
-                    prepared.messages[id(item)],
+                    prepared.messages[_position(item)],
                     DecodeError(
                         DecodeFailure.CONFLICT,
                         f"report {item.report.institution_id}/{item.report.report_id} was"
@@ -481,6 +478,51 @@ class Worker:
             finished=time.time(),
         )
 
+    def _transact(self, items: Sequence[IncomingReport]) -> Screened:
+        """One transaction: screen ``items`` (``streaming.screening``)."""
+        with transaction(self.sessions) as session:
+            return screen(session, items, self.detector)
+
+    def _store_parts(
+        self, items: Sequence[IncomingReport]
+    ) -> tuple[PersistOutcome, list[AlertMessage], list[tuple[IncomingReport, DecodeError]]]:
+        """Stores the batch; if it fails for its data, splits it until the culprits are alone.
+
+        A failure that is not transient (``streaming.poison``) is blamed on the batch's
+        reports: the batch is cut in halves, each tried in its own transaction, first half
+        first (so the order of a subject's reports is kept), down to single reports. Those that
+        still fail are returned with their reason for the DLQ; every other report is stored. A
+        transient failure propagates: the caller rewinds the whole batch (the parts already
+        committed are duplicates on replay, absorbed by the idempotent store).
+        """
+        outcome = PersistOutcome()
+        alerts: list[AlertMessage] = []
+        refused: list[tuple[IncomingReport, DecodeError]] = []
+        parts: list[Sequence[IncomingReport]] = [items]
+        while parts:
+            part = parts.pop()
+            try:
+                screened = self._transact(part)
+            except Exception as error:
+                if is_transient(error):
+                    raise
+                if len(part) > 1:
+                    log.warning(
+                        "a batch of %d reports failed (%s): splitting it to isolate the cause",
+                        len(part),
+                        type(error).__name__,
+                    )
+                    middle = len(part) // 2
+                    parts += [part[middle:], part[:middle]]  # the first half is popped first
+                    continue
+                refused.append((part[0], poison_reason(error)))
+                continue
+            outcome.inserted += screened.outcome.inserted
+            outcome.duplicates += screened.outcome.duplicates
+            outcome.conflicts += screened.outcome.conflicts
+            alerts += screened.alerts
+        return outcome, alerts, refused
+
     def _commit(self, result: BatchResult) -> None:
         """Commits the batch's offsets (``last + 1`` per partition); this thread only."""
         started = time.perf_counter()
@@ -488,11 +530,13 @@ class Worker:
             self.consumer.commit(
                 {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in result.offsets.items()}
             )
-        except CommitFailedError as error:
-            # The group rebalanced: the new owner replays from the last commit, idempotently.
-            log.warning("offset commit refused after a rebalance: %s", error)
+        except (CommitFailedError, RebalanceInProgressError) as error:
+            # The group rebalanced (or is rebalancing): the partitions' next owner replays from
+            # the last commit, idempotently. Raised out of the loop, this stopped the worker.
+            log.warning("offset commit refused during a rebalance: %s", type(error).__name__)
         self.metrics.stage_duration.labels("commit").observe(time.perf_counter() - started)
-        self.batch_done(result)
+        if self._on_batch is not None:
+            self._on_batch(result)
 
     def _dead_letter(self, message: Any, error: DecodeError) -> Any:
         headers = [

@@ -9,8 +9,6 @@ from pydantic import ValidationError
 
 from services.alerts import service as alert_service
 from services.alerts.approvals import AWAITING_HEADER
-from services.alerts.concurrency import etag, precondition
-from services.alerts.enums import EntityType
 from services.alerts.schemas import (
     AlertPage,
     AlertQuery,
@@ -24,6 +22,7 @@ from services.alerts.schemas import (
     TransitionRequest,
 )
 from services.deps import PrincipalDep, SessionDep, SettingsDep, run_blocking
+from services.kit.concurrency import etag, precondition
 from services.kit.ids import PathId
 from services.reports.schemas import ReportRead
 
@@ -252,11 +251,5 @@ def add_alert_note(
     alert_id: PathId, body: NoteCreate, session: SessionDep, principal: PrincipalDep
 ) -> NoteRead:
     """Appends a note to the alert."""
-    note = alert_service.add_note(
-        session,
-        principal=principal,
-        entity_type=EntityType.ALERT,
-        entity_id=alert_id,
-        text=body.text,
-    )
+    note = alert_service.add_note(session, principal=principal, alert_id=alert_id, text=body.text)
     return NoteRead.model_validate(note)

@@ -18,10 +18,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from services.alerts.cursor import Cursor
 from services.alerts.enums import OPEN_STATUSES, AlertStatus, Disposition
 from services.alerts.orm import Alert, Note
 from services.alerts.schemas import AlertFilter, AlertSort
+from services.kit.cursor import Cursor
 from services.kit.sql import insert_ignoring_conflicts
 from services.reports.orm import Report
 

@@ -17,9 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from services.alerts import approvals
-from services.alerts import cursor as cursor_codec
 from services.alerts.approvals import SecondApproval
-from services.alerts.concurrency import Precondition, VersionConflict, check
 from services.alerts.deadlines import DEFAULT_POLICY, DeadlinePolicy, alert_deadline
 from services.alerts.enums import AlertStatus, EntityType
 from services.alerts.lifecycle import apply_transition, authorize_write, check_transition
@@ -37,6 +35,8 @@ from services.audit.repository import AuditRepository
 from services.auth.enums import INVESTIGATIVE_ROLES
 from services.auth.service import Principal
 from services.errors import Forbidden, NotFound
+from services.kit import cursor as cursor_codec
+from services.kit.concurrency import Precondition, VersionConflict, check
 from services.kit.time import utc_now
 from services.reports.orm import Report
 from services.subjects.service import (
@@ -431,7 +431,17 @@ def assign_alert(
     return alert
 
 
-def add_note(
+def add_note(session: Session, *, principal: Principal, alert_id: int, text: str) -> Note:
+    """Appends a note to an alert (notes change no state, so no version is needed)."""
+    authorize_write(principal)
+    if AlertRepository(session).get(alert_id) is None:
+        raise NotFound(f"{EntityType.ALERT.value} {alert_id} not found")
+    return append_note(
+        session, principal=principal, entity_type=EntityType.ALERT, entity_id=alert_id, text=text
+    )
+
+
+def append_note(
     session: Session,
     *,
     principal: Principal,
@@ -439,16 +449,8 @@ def add_note(
     entity_id: int,
     text: str,
 ) -> Note:
-    """Appends a note to an alert or a case (notes change no state, so no version is needed)."""
-    authorize_write(principal)
-    if entity_type is EntityType.ALERT:
-        exists = AlertRepository(session).get(entity_id) is not None
-    else:
-        from services.cases.repository import CaseRepository  # cases import alerts
-
-        exists = CaseRepository(session).get(entity_id) is not None
-    if not exists:
-        raise NotFound(f"{entity_type.value} {entity_id} not found")
+    """Records a note on an alert or a case the caller found and may write (``add_note``,
+    ``services.cases.service.add_note``), with its audit record."""
     note = AlertRepository(session).add_note(
         Note(
             entity_type=entity_type.value,

@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
+from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy.orm import Session
 
 from refdata.enums import Jurisdiction
-from services.assets import flows
+from services.assets import exports, flows
 from services.assets import service as asset_service
 from services.assets.enums import AssetStatus, AssetType, DeadlineKind
 from services.assets.schemas import (
@@ -35,7 +36,7 @@ from services.deps import PrincipalDep, SessionDep
 from services.kit.ids import PathId
 from services.ledger import service as ledger_service
 from services.ledger.endpoints import READ_ERRORS, WRITE_ERRORS, IdempotencyKeyDep
-from services.ledger.schemas import EntryRead
+from services.ledger.schemas import EntryRead, ShareTotal
 
 router = APIRouter(tags=["assets"])
 
@@ -435,3 +436,45 @@ def sharing_preview(
 def timeline(asset_id: PathId, session: SessionDep, principal: PrincipalDep) -> list[TimelineItem]:
     """The asset's history: lifecycle events, custody, and its ledger postings and decisions."""
     return asset_service.timeline(session, principal=principal, asset_id=asset_id)
+
+
+# Ledger views that read the asset register: served here, where both are known (assets post
+# to the ledger; the ledger knows nothing of assets). Their paths and tags stay the ledger's.
+ledger_views = APIRouter(tags=["ledger"])
+
+
+@ledger_views.get("/v1/ledger/shares", response_model=list[ShareTotal], responses=READ_ERRORS)
+def shares(
+    session: SessionDep,
+    principal: PrincipalDep,
+    by: Literal["agency", "country"] = "agency",
+) -> list[ShareTotal]:
+    """Totals shared per agency or per country: allocated, disbursed, outstanding."""
+    return [
+        ShareTotal(
+            key=row.key,
+            currency=row.currency,
+            allocated_minor=row.allocated_minor,
+            disbursed_minor=row.disbursed_minor,
+            outstanding_minor=row.outstanding_minor,
+        )
+        for row in asset_service.share_totals(session, principal=principal, by=by)
+    ]
+
+
+@ledger_views.get(
+    "/v1/ledger/exports/{view}.csv",
+    response_class=PlainTextResponse,
+    responses={**READ_ERRORS, 200: {"content": {"text/csv": {}}}},
+)
+def export_csv(
+    view: Literal["entries", "balances", "shares-by-agency", "shares-by-country", "assets"],
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> PlainTextResponse:
+    """Exports entries (one row per line), balances, sharing totals or the asset register."""
+    return PlainTextResponse(
+        exports.export(session, principal=principal, view=view),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="ledger-{view}.csv"'},
+    )

@@ -19,10 +19,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from services.db import Base, UTCDateTime
 
-# Assets post to the ledger: importing it here registers the ledger tables with the metadata
-# whenever the asset tables are (one import in ``services.orm_registry``).
-from services.ledger import orm as _ledger_orm  # noqa: F401
-
 _BigId = BigInteger().with_variant(Integer, "sqlite")
 
 

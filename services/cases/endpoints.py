@@ -7,8 +7,7 @@ from pydantic import AwareDatetime
 
 from services.alerts import service as alert_service
 from services.alerts.approvals import AWAITING_HEADER
-from services.alerts.concurrency import etag, precondition
-from services.alerts.enums import AlertStatus, EntityType
+from services.alerts.enums import AlertStatus
 from services.alerts.schemas import (
     AlertSummary,
     AssignmentRequest,
@@ -28,6 +27,7 @@ from services.cases.schemas import (
     TransactionRead,
 )
 from services.deps import PrincipalDep, SessionDep, SettingsDep
+from services.kit.concurrency import etag, precondition
 from services.kit.ids import PathId
 
 router = APIRouter(tags=["cases"])
@@ -244,7 +244,5 @@ def add_case_note(
     case_id: PathId, body: NoteCreate, session: SessionDep, principal: PrincipalDep
 ) -> NoteRead:
     """Appends a note to the case."""
-    note = alert_service.add_note(
-        session, principal=principal, entity_type=EntityType.CASE, entity_id=case_id, text=body.text
-    )
+    note = case_service.add_note(session, principal=principal, case_id=case_id, text=body.text)
     return NoteRead.model_validate(note)

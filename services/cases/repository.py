@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, select, tuple_
 from sqlalchemy.orm import Session
 
-from services.alerts.cursor import Cursor
 from services.alerts.orm import Alert
 from services.cases.orm import Case, CaseSubject
+from services.kit.cursor import Cursor
 from services.reports.orm import Report
 
 

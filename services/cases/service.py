@@ -17,8 +17,6 @@ from sqlalchemy.orm import Session
 
 from refdata.money import Money
 from services.alerts import approvals
-from services.alerts import cursor as cursor_codec
-from services.alerts.concurrency import Precondition, check
 from services.alerts.deadlines import case_deadline
 from services.alerts.enums import TERMINAL_STATUSES, AlertStatus, EntityType
 from services.alerts.lifecycle import (
@@ -27,11 +25,12 @@ from services.alerts.lifecycle import (
     cascade_decision,
     check_transition,
 )
-from services.alerts.orm import Alert
+from services.alerts.orm import Alert, Note
 from services.alerts.repository import AlertRepository
 from services.alerts.schemas import AssignmentRequest, TransitionRequest
 from services.alerts.service import (
     Moved,
+    append_note,
     authorize_read,
     flush_versioned,
     refresh_deadline,
@@ -43,6 +42,8 @@ from services.cases.orm import Case
 from services.cases.repository import CaseRepository
 from services.cases.schemas import CaseCreate, CaseUpdate
 from services.errors import Conflict, NotFound, ServiceError
+from services.kit import cursor as cursor_codec
+from services.kit.concurrency import Precondition, check
 from services.kit.time import utc_now
 from services.reports.orm import Report
 from services.subjects.service import SubjectSummaryData, summary
@@ -508,3 +509,13 @@ def _timeline(
             )
         )
     return sorted(items, key=lambda item: item.at)
+
+
+def add_note(session: Session, *, principal: Principal, case_id: int, text: str) -> Note:
+    """Appends a note to a case (notes change no state, so no version is needed)."""
+    authorize_write(principal)
+    if CaseRepository(session).get(case_id) is None:
+        raise NotFound(f"{EntityType.CASE.value} {case_id} not found")
+    return append_note(
+        session, principal=principal, entity_type=EntityType.CASE, entity_id=case_id, text=text
+    )

@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, status
-from fastapi.responses import PlainTextResponse
 
-from services.assets import service as asset_service
 from services.deps import PrincipalDep, SessionDep, SettingsDep
 from services.kit.ids import MAX_DB_ID, PathId
-from services.ledger import exports, monitor
+from services.ledger import monitor
 from services.ledger import service as ledger_service
 from services.ledger.enums import EntryKind, EntryStatus
 from services.ledger.schemas import (
@@ -16,7 +14,6 @@ from services.ledger.schemas import (
     DecisionRequest,
     EntryPage,
     EntryRead,
-    ShareTotal,
     VerifyRead,
 )
 
@@ -183,25 +180,6 @@ def balances(
     ]
 
 
-@router.get("/v1/ledger/shares", response_model=list[ShareTotal], responses=READ_ERRORS)
-def shares(
-    session: SessionDep,
-    principal: PrincipalDep,
-    by: Literal["agency", "country"] = "agency",
-) -> list[ShareTotal]:
-    """Totals shared per agency or per country: allocated, disbursed, outstanding."""
-    return [
-        ShareTotal(
-            key=row.key,
-            currency=row.currency,
-            allocated_minor=row.allocated_minor,
-            disbursed_minor=row.disbursed_minor,
-            outstanding_minor=row.outstanding_minor,
-        )
-        for row in asset_service.share_totals(session, principal=principal, by=by)
-    ]
-
-
 @router.get("/v1/ledger/verify", response_model=VerifyRead, responses=READ_ERRORS)
 def verify(
     request: Request,
@@ -225,21 +203,3 @@ def verify(
     if metrics is not None and (expect_seq, expect_hash) == monitor.anchor(settings):
         monitor.record(metrics, report)
     return VerifyRead.of(report)
-
-
-@router.get(
-    "/v1/ledger/exports/{view}.csv",
-    response_class=PlainTextResponse,
-    responses={**READ_ERRORS, 200: {"content": {"text/csv": {}}}},
-)
-def export_csv(
-    view: Literal["entries", "balances", "shares-by-agency", "shares-by-country", "assets"],
-    session: SessionDep,
-    principal: PrincipalDep,
-) -> PlainTextResponse:
-    """Exports entries (one row per line), balances, sharing totals or the asset register."""
-    return PlainTextResponse(
-        exports.export(session, principal=principal, view=view),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="ledger-{view}.csv"'},
-    )

@@ -18,6 +18,10 @@ class DecodeFailure(StrEnum):
     NOT_JSON = "not_json"
     INVALID = "invalid"
     CONFLICT = "conflict"
+    # The database refused the report's row (a data or integrity error), alone in its batch.
+    REFUSED = "refused"
+    # Processing the report raised an unexpected error, alone in its batch.
+    ERROR = "error"
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,12 +96,6 @@ class Assessment:
     reasons: list[str]
 
 
-class Assessor(Protocol):
-    """Scores the reports of a batch that are new to the store, before they are written."""
-
-    def assess(self, session: Session, items: Sequence[IncomingReport]) -> Sequence[Assessment]: ...
-
-
 @dataclass(slots=True)
 class PersistOutcome:
     inserted: list[IncomingReport] = field(default_factory=list)
@@ -176,62 +170,101 @@ def content_digest(document: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(document)).hexdigest()
 
 
-def persist_reports(
-    session: Session, items: Sequence[IncomingReport], *, assessor: Assessor | None = None
-) -> PersistOutcome:
-    """Stores new reports exactly once.
+@dataclass(slots=True)
+class Classified:
+    """A batch sorted against itself and the store, before anything is written."""
 
-    A redelivered identical report is a duplicate and changes nothing; a different report that
-    reuses an (institution_id, report_id) already stored, or seen earlier in the same batch,
-    is a conflict and is never written over the first one.
+    new: list[IncomingReport] = field(default_factory=list)
+    duplicates: list[IncomingReport] = field(default_factory=list)
+    conflicts: list[IncomingReport] = field(default_factory=list)
 
-    With an ``assessor`` (the worker's detection) the batch is first classified against the
-    store (new, identical duplicate, conflict), the new reports are assessed, and each is
-    written once with its score, reasons and ``status="processed"``: no second write of the
-    rows. The insert still ignores keys that appeared meanwhile (another worker after a
-    rebalance); those are classified again and are not in ``inserted``, so whatever the
-    assessor prepared for them (alerts) must be dropped.
-    """
-    outcome = PersistOutcome()
-    repository = ReportRepository(session)
+
+def _within_batch(items: Sequence[IncomingReport]) -> Classified:
+    """The first report of each key is a candidate; a later one is a duplicate or a conflict."""
+    batch = Classified()
     first_seen: dict[ReportKey, str] = {}
-    candidates: list[IncomingReport] = []
     for item in items:
         sha = item.digest
         seen = first_seen.get(item.key)
         if seen is None:
             first_seen[item.key] = sha
-            candidates.append(item)
+            batch.new.append(item)
         elif seen == sha:
-            outcome.duplicates.append(item)
+            batch.duplicates.append(item)
         else:
-            outcome.conflicts.append(item)
+            batch.conflicts.append(item)
+    return batch
 
-    assessments: Sequence[Assessment | None] = [None] * len(candidates)
-    if assessor is not None and candidates:
-        stored = repository.content_hashes(item.key for item in candidates)
-        fresh: list[IncomingReport] = []
-        for item in candidates:
-            known = stored.get(item.key)
-            if known is None:
-                fresh.append(item)
-            elif known == item.digest:
-                outcome.duplicates.append(item)
-            else:
-                outcome.conflicts.append(item)
-        candidates = fresh
-        assessments = assessor.assess(session, candidates) if candidates else []
-        if len(assessments) != len(candidates):
-            raise ValueError("the assessor must return one assessment per report")
 
+def classify(session: Session, items: Sequence[IncomingReport]) -> Classified:
+    """Sorts a batch into new reports, identical redeliveries and conflicting reuses of an id.
+
+    A different report that reuses an (institution_id, report_id) already stored, or seen
+    earlier in the same batch, is a conflict and is never written over the first one.
+    """
+    batch = _within_batch(items)
+    if not batch.new:
+        return batch
+    stored = ReportRepository(session).content_hashes(item.key for item in batch.new)
+    candidates, batch.new = batch.new, []
+    for item in candidates:
+        known = stored.get(item.key)
+        if known is None:
+            batch.new.append(item)
+        elif known == item.digest:
+            batch.duplicates.append(item)
+        else:
+            batch.conflicts.append(item)
+    return batch
+
+
+def store_classified(
+    session: Session, batch: Classified, assessments: Sequence[Assessment]
+) -> PersistOutcome:
+    """Writes the new reports of a classified batch once each, with their assessment.
+
+    Each row carries its score, reasons and ``status="processed"``: no second write of the
+    rows. The insert still ignores keys that appeared since :func:`classify` (another worker
+    after a rebalance); those are classified again and are not in ``inserted``, so whatever
+    was prepared for them (alerts) must be dropped.
+    """
+    if len(assessments) != len(batch.new):
+        raise ValueError("one assessment per new report is required")
+    outcome = PersistOutcome(duplicates=list(batch.duplicates), conflicts=list(batch.conflicts))
+    _insert(session, batch.new, assessments, outcome, checked=True)
+    return outcome
+
+
+def persist_reports(session: Session, items: Sequence[IncomingReport]) -> PersistOutcome:
+    """Stores new reports exactly once, unassessed (``status="received"``).
+
+    A redelivered identical report is a duplicate and changes nothing; a conflicting reuse of
+    an id (:func:`classify`) is never written over the first report.
+    """
+    batch = _within_batch(items)
+    outcome = PersistOutcome(duplicates=batch.duplicates, conflicts=batch.conflicts)
+    _insert(session, batch.new, [None] * len(batch.new), outcome, checked=False)
+    return outcome
+
+
+def _insert(
+    session: Session,
+    candidates: list[IncomingReport],
+    assessments: Sequence[Assessment | None],
+    outcome: PersistOutcome,
+    *,
+    checked: bool,
+) -> None:
+    """Inserts the candidates, sorts out those stored meanwhile, links their identifiers."""
+    repository = ReportRepository(session)
     now = utc_now()
-    processed_at = utc_now() if assessor is not None else now
+    processed_at = utc_now() if checked else now
     rows = [
         _row(item, now, assessment, processed_at)
         for item, assessment in zip(candidates, assessments, strict=True)
     ]
     # Classified rows are expected to be new: they are copied straight into the table.
-    inserted = repository.insert_new(rows, expect_new=assessor is not None)
+    inserted = repository.insert_new(rows, expect_new=checked)
     if len(inserted) == len(candidates):
         outcome.inserted = candidates
     else:
@@ -255,7 +288,6 @@ def persist_reports(
             for (digest, subject_key), identifier in links.items()
         ]
     )
-    return outcome
 
 
 @dataclass(slots=True)

@@ -198,7 +198,7 @@ class TestKafkaIntake:
 
 class _Recording(Worker):
     def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
+        super().__init__(on_batch=self.batch_done, **kwargs)
         self.results: list = []
 
     def batch_done(self, result) -> None:

@@ -10,12 +10,12 @@ import re
 from typing import Any
 
 import pytest
+from services.ledger.exports import cell
 
 from services.auth.enums import Role
 from services.console.endpoints import PAGE_ROUTERS
 from services.console.web import PREFIX
 from services.kit.ids import MAX_DB_ID
-from services.ledger.exports import cell
 from tests.fixtures import alerts as alert_fixtures
 from tests.fixtures.alerts import Api
 

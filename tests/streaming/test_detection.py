@@ -1,4 +1,4 @@
-"""Detection in the worker: the batch hook on real SQLite and PostgreSQL."""
+"""Detection in the worker: the detector and the screening path on real SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -21,10 +21,18 @@ from services.alerts.orm import Alert
 from services.db import transaction
 from services.reports import peers as peer_repository
 from services.reports.enums import ReportStatus
+from services.reports.history import ReportHistory
 from services.reports.orm import PeerCount, Report
-from services.reports.service import Assessment, IncomingReport, SourcePosition, persist_reports
-from streaming.detection import DetectionHook, SqlHistoryStore
-from streaming.worker import AlertMessage
+from services.reports.service import (
+    Assessment,
+    IncomingReport,
+    SourcePosition,
+    classify,
+    persist_reports,
+    store_classified,
+)
+from streaming.detection import Detector
+from streaming.screening import AlertMessage, screen
 from tests.models.test_features import report
 from tests.models.test_registry import tiny_model
 from tests.models.test_skew import assert_identical
@@ -44,9 +52,9 @@ def incoming(documents: list[dict[str, Any]], partition: int = 0, first: int = 0
     ]
 
 
-def run(sessions, hook: DetectionHook, items: list) -> list[AlertMessage]:
+def run(sessions, detector: Detector, items: list) -> list[AlertMessage]:
     with transaction(sessions) as session:
-        return list(hook(session, persist_reports(session, items, assessor=hook)))
+        return screen(session, items, detector).alerts
 
 
 def ordinary(count: int) -> list[dict[str, Any]]:
@@ -77,10 +85,10 @@ def structuring() -> list[dict[str, Any]]:
 
 class TestHook:
     def test_every_report_is_scored_and_alerts_carry_their_source(self, sessions, scorer):
-        hook = DetectionHook(Scorer(scorer.bundle, threshold=1.01))  # only forced alerts
+        detector = Detector(Scorer(scorer.bundle, threshold=1.01))  # only forced alerts
         documents = ordinary(20) + structuring()
-        messages = run(sessions, hook, incoming(documents[:10], first=0))
-        messages += run(sessions, hook, incoming(documents[10:], first=10))
+        messages = run(sessions, detector, incoming(documents[:10], first=0))
+        messages += run(sessions, detector, incoming(documents[10:], first=10))
         with sessions() as session:
             reports = session.scalars(select(Report).order_by(Report.id)).all()
             alerts = session.scalars(select(Alert).order_by(Alert.source_offset)).all()
@@ -105,34 +113,34 @@ class TestHook:
         assert [m.typology for m in messages] == [a.typology for a in alerts]
 
     def test_a_replayed_batch_raises_nothing_twice(self, sessions, scorer):
-        hook = DetectionHook(Scorer(scorer.bundle, threshold=1.01))
+        detector = Detector(Scorer(scorer.bundle, threshold=1.01))
         items = incoming(structuring())
-        assert len(run(sessions, hook, items)) == 2
-        assert run(sessions, hook, items) == []
+        assert len(run(sessions, detector, items)) == 2
+        assert run(sessions, detector, items) == []
         with sessions() as session:
             assert session.scalar(select(func.count()).select_from(Alert)) == 2
 
     def test_a_report_stored_meanwhile_by_another_worker_raises_no_alert_here(
         self, sessions, scorer
     ):
-        hook = DetectionHook(Scorer(scorer.bundle, threshold=1.01))
         items = incoming(structuring())
 
-        class Racing:
+        class Racing(Detector):
             """Assesses, then the last report appears in the store before our insert."""
 
             def assess(self, session, new):
-                assessed = hook.assess(session, new)
+                assessed = super().assess(session, new)
                 persist_reports(session, [items[-1]])  # as a worker after a rebalance would
                 return assessed
 
+        detector = Racing(Scorer(scorer.bundle, threshold=1.01))
         with transaction(sessions) as session:
-            outcome = persist_reports(session, items, assessor=Racing())
-            messages = hook(session, outcome)
+            screened = screen(session, items, detector)
+        outcome, messages = screened.outcome, screened.alerts
         assert [item.report.report_id for item in outcome.inserted] == ["R000001", "R000002"]
         assert [item.report.report_id for item in outcome.duplicates] == ["R000003"]
         assert [orjson.loads(m.value)["report_id"] for m in messages] == ["R000002"]
-        assert hook.state.next_seq == 2  # the state learns only what this worker stored
+        assert detector.state.next_seq == 2  # the state learns only what this worker stored
         with sessions() as session:
             assert [a.report_id for a in session.scalars(select(Alert))] == ["R000002"]
             statuses = dict(session.execute(select(Report.report_id, Report.status)).all())
@@ -143,35 +151,35 @@ class TestHook:
         }
 
     def test_the_state_learns_a_batch_only_once_committed(self, sessions, scorer):
-        hook = DetectionHook(scorer)
+        detector = Detector(scorer)
 
         def fail_before_commit() -> None:
             with transaction(sessions) as session:
                 items = incoming(ordinary(5))
-                hook(session, persist_reports(session, items, assessor=hook))
+                screen(session, items, detector)
                 raise RuntimeError("the database failed before the commit")
 
         with pytest.raises(RuntimeError):
             fail_before_commit()
-        assert hook.state.next_seq == 0
-        run(sessions, hook, incoming(ordinary(5)))
-        assert hook.state.next_seq == 5
+        assert detector.state.next_seq == 0
+        run(sessions, detector, incoming(ordinary(5)))
+        assert detector.state.next_seq == 5
 
     def test_a_reassigned_partition_is_reloaded_from_the_store(self, sessions, scorer):
         assigned = [("aml.reports", 0), ("aml.reports", 1)]
-        hook = DetectionHook(scorer, assignment=lambda: [_tp(*tp) for tp in assigned])
-        run(sessions, hook, incoming(ordinary(4), partition=0))
-        run(sessions, hook, incoming(structuring(), partition=1, first=100))
-        sids = hook.state.subject_ids(["SSN-x"])  # registering a key changes nothing loaded
-        assert not hook.state.loaded(sids).any()
-        p0 = hook.state.subject_ids([ReportV1.model_validate(ordinary(1)[0]).subject_key])
-        p1 = hook.state.subject_ids([ReportV1.model_validate(structuring()[0]).subject_key])
-        assert hook.state.loaded(p0).all()
-        assert hook.state.loaded(p1).all()
+        detector = Detector(scorer, assignment=lambda: [_tp(*tp) for tp in assigned])
+        run(sessions, detector, incoming(ordinary(4), partition=0))
+        run(sessions, detector, incoming(structuring(), partition=1, first=100))
+        sids = detector.state.subject_ids(["SSN-x"])  # registering a key changes nothing loaded
+        assert not detector.state.loaded(sids).any()
+        p0 = detector.state.subject_ids([ReportV1.model_validate(ordinary(1)[0]).subject_key])
+        p1 = detector.state.subject_ids([ReportV1.model_validate(structuring()[0]).subject_key])
+        assert detector.state.loaded(p0).all()
+        assert detector.state.loaded(p1).all()
         assigned.pop()  # partition 1 went to another worker
-        run(sessions, hook, incoming(ordinary(8)[4:], partition=0, first=50))
-        assert hook.state.loaded(p0).all()
-        assert not hook.state.loaded(p1).any()
+        run(sessions, detector, incoming(ordinary(8)[4:], partition=0, first=50))
+        assert detector.state.loaded(p0).all()
+        assert not detector.state.loaded(p1).any()
 
 
 def _tp(topic: str, partition: int) -> Any:
@@ -180,17 +188,14 @@ def _tp(topic: str, partition: int) -> Any:
     return TopicPartition(topic, partition)
 
 
-class Features:
-    """An assessor computing features only, in the worker's order: before the insert."""
-
-    def __init__(self, state: WindowState) -> None:
-        self.state = state
-        self.result: Any = None
-
-    def assess(self, session, new):
-        flat = flatten([i.document for i in new], [i.report.subject_key for i in new])
-        self.result = batch_features(self.state, flat, SqlHistoryStore(session))
-        return [Assessment(0.0, []) for _ in new]
+def features_then_store(session, state: WindowState, items: list) -> tuple[Any, Any]:
+    """Features only, in the worker's order: classified, features, then the insert."""
+    batch = classify(session, items)
+    new = batch.new
+    flat = flatten([i.document for i in new], [i.report.subject_key for i in new])
+    result = batch_features(state, flat, ReportHistory(session))
+    outcome = store_classified(session, batch, [Assessment(0.0, []) for _ in new])
+    return result, outcome
 
 
 def test_worker_features_match_offline_through_the_store(sessions):
@@ -214,22 +219,20 @@ def test_worker_features_match_offline_through_the_store(sessions):
         items = incoming(batch, first=position)
         position += len(batch)
         with transaction(sessions) as session:
-            features = Features(state)
-            outcome = persist_reports(session, items, assessor=features)
-            # What the hook does after the insert: the peer baselines of every worker.
-            peer_repository.add_counts(session, peer_counts_of(features.result.peer_rows))
+            result, outcome = features_then_store(session, state, items)
+            # What screening does after the insert: the peer baselines of every worker.
+            peer_repository.add_counts(session, peer_counts_of(result.peer_rows))
         assert len(outcome.inserted) == len(items)
-        result = features.result
         state.append(result.pending)
         parts.append(result.features)
     assert_identical(offline, pl.concat(parts))
 
 
-def test_the_hook_counts_each_inserted_report_once_for_the_peer_baselines(sessions, scorer):
-    hook = DetectionHook(scorer)
-    run(sessions, hook, incoming(ordinary(6)))
-    run(sessions, hook, incoming(ordinary(6)))  # redelivered: nothing inserted, nothing added
-    run(sessions, hook, incoming(ordinary(9)[6:], first=6))
+def test_screening_counts_each_inserted_report_once_for_the_peer_baselines(sessions, scorer):
+    detector = Detector(scorer)
+    run(sessions, detector, incoming(ordinary(6)))
+    run(sessions, detector, incoming(ordinary(6)))  # redelivered: nothing inserted, nothing added
+    run(sessions, detector, incoming(ordinary(9)[6:], first=6))
     with sessions() as session:
         total = session.scalar(select(func.sum(PeerCount.n)))
         stored = peer_repository.counts_between(session, 0, 10**6)

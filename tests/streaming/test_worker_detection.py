@@ -17,7 +17,7 @@ from services.alerts.orm import Alert
 from services.config import Settings
 from services.reports.enums import ReportStatus
 from services.reports.orm import Report
-from streaming.detection import DetectionHook
+from streaming.detection import Detector
 from streaming.metrics import WorkerMetrics
 from streaming.producer import make_producer
 from streaming.worker import Worker, make_consumer
@@ -77,7 +77,7 @@ def test_alerts_are_published_counted_and_timed(settings, sessions, scorer) -> N
         consumer=consumer,
         producer=make_producer(settings.bootstrap_servers),
         metrics=metrics,
-        hook=DetectionHook(scorer, assignment=consumer.assignment, metrics=metrics),
+        detector=Detector(scorer, assignment=consumer.assignment, metrics=metrics),
     )
     worker.run(idle_exit_s=6.0)
     elapsed = time.time() - produced_from
@@ -117,7 +117,7 @@ def test_a_replay_publishes_no_second_alert(settings, sessions, scorer) -> None:
             consumer=consumer,
             producer=make_producer(settings.bootstrap_servers),
             metrics=metrics,
-            hook=DetectionHook(scorer, assignment=consumer.assignment, metrics=metrics),
+            detector=Detector(scorer, assignment=consumer.assignment, metrics=metrics),
         ).run(idle_exit_s=6.0)
     assert _sample(metrics, "amlscreen_alerts_raised_total") == 0
     assert _sample(metrics, "amlscreen_produce_to_alert_seconds_count") == 0

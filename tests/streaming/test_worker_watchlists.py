@@ -23,7 +23,7 @@ from services.watchlists import service as watchlist_service
 from services.watchlists.formats import ListFormat
 from services.watchlists.orm import WatchlistMatch
 from services.watchlists.service import IndexHolder
-from streaming.detection import DetectionHook
+from streaming.detection import Detector
 from streaming.metrics import WorkerMetrics
 from streaming.producer import make_producer
 from streaming.worker import Worker, make_consumer
@@ -73,7 +73,7 @@ def _run_worker(settings: Settings, sessions, scorer: Scorer) -> None:
         consumer=consumer,
         producer=make_producer(settings.bootstrap_servers),
         metrics=metrics,
-        hook=DetectionHook(
+        detector=Detector(
             scorer,
             assignment=consumer.assignment,
             metrics=metrics,

@@ -13,8 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from services.alerts import service as alert_service
-from services.alerts.concurrency import Precondition, VersionConflict
-from services.alerts.enums import OPEN_STATUSES, AlertStatus, EntityType
+from services.alerts.enums import OPEN_STATUSES, AlertStatus
 from services.alerts.schemas import AlertFilter, AlertSort, AssignmentRequest, TransitionRequest
 from services.console import comparison, forms, views
 from services.console.repository import DISTINCT_COLUMNS, QueueRepository
@@ -22,6 +21,7 @@ from services.console.views import SCORE_BANDS
 from services.console.web import ConsoleRoute, PostUserDep, UserDep, render, require, see_other
 from services.deps import SessionDep, get_settings
 from services.errors import NotFound, ServiceError
+from services.kit.concurrency import Precondition, VersionConflict
 from services.kit.ids import PathId
 from services.kit.time import utc_now
 
@@ -323,11 +323,5 @@ def add_note(
     text: Annotated[str, Form(min_length=1, max_length=10_000)],
 ) -> Response:
     require(user.can.work_alerts, "this role cannot add notes")
-    alert_service.add_note(
-        session,
-        principal=user.principal,
-        entity_type=EntityType.ALERT,
-        entity_id=alert_id,
-        text=text,
-    )
+    alert_service.add_note(session, principal=user.principal, alert_id=alert_id, text=text)
     return see_other(f"/console/alerts/{alert_id}#notes", notice="noted")

@@ -8,8 +8,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from services.alerts import service as alert_service
-from services.alerts.concurrency import Precondition
-from services.alerts.enums import AlertStatus, EntityType
+from services.alerts.enums import AlertStatus
 from services.alerts.schemas import TransitionRequest
 from services.cases import service as case_service
 from services.cases.schemas import CaseCreate, CaseUpdate
@@ -20,6 +19,7 @@ from services.deps import SessionDep, get_settings
 from services.errors import ServiceError
 from services.filings import service as filing_service
 from services.filings.endpoints import get_filing_profile
+from services.kit.concurrency import Precondition
 from services.kit.ids import PathId
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -175,9 +175,7 @@ def add_case_note(
     text: Annotated[str, Form(min_length=1, max_length=10_000)],
 ) -> Response:
     require(user.can.work_alerts, "this role cannot add notes")
-    alert_service.add_note(
-        session, principal=user.principal, entity_type=EntityType.CASE, entity_id=case_id, text=text
-    )
+    case_service.add_note(session, principal=user.principal, case_id=case_id, text=text)
     return see_other(f"/console/cases/{case_id}#notes", notice="noted")
 
 

@@ -51,6 +51,52 @@ class TestWire:
         assert result.kind is DecodeFailure.INVALID
         assert fragment in result.reason
 
+    @pytest.mark.parametrize(
+        ("mutate", "field"),
+        [
+            (lambda d: d["subject"].update(subject_id="S\u0000bad"), "subject.subject_id"),
+            (lambda d: d["subject"].update(name="Ana\u0007 Ruiz"), "subject.name"),
+            (lambda d: d["subject"].update(name="Ana\nRuiz"), "subject.name"),
+            (lambda d: d["subject"].update(name="Ana \u009b Ruiz"), "subject.name"),  # C1
+            (lambda d: d["subject"]["identifiers"][0].update(value="900\u0000"), "identifiers"),
+            (lambda d: d["transaction"].update(transaction_id="T\u001f1"), "transaction_id"),
+            (lambda d: d["transaction"]["location"].update(region="T\u007fX"), "region"),
+            (lambda d: d.update(x_note="a\u0000b"), "(document)"),
+            (lambda d: d["subject"].update(x_tags=["ok", {"k\tey": "v"}]), "subject"),
+        ],
+    )
+    def test_control_characters_are_refused_in_text(self, mutate, field) -> None:
+        document = make_report(1)
+        mutate(document)
+        result = _decode(document)
+        assert isinstance(result, DecodeError)
+        assert result.kind is DecodeFailure.INVALID
+        assert field in result.reason
+        assert "control character U+" in result.reason
+
+    def test_only_free_text_may_hold_line_breaks(self) -> None:
+        text = "First paragraph.\r\n\tSecond paragraph."
+        document = make_str(1, x_comment=text)
+        document["suspicion"]["narrative"] = text
+        report = _decode(document)
+        assert isinstance(report, ReportV1)
+        assert report.suspicion is not None
+        assert report.suspicion.narrative == text.strip()
+        document["suspicion"]["narrative"] = "Deposits\u0000 hidden"
+        result = _decode(document)
+        assert isinstance(result, DecodeError)
+        assert "suspicion.narrative" in result.reason
+
+    def test_control_characters_are_refused_from_python_values_too(self) -> None:
+        """The HTTP path validates Python values, which may hold what JSON cannot."""
+        document = make_report(1)
+        document["subject"]["subject_id"] = "S\x00bad"
+        with pytest.raises(ValueError, match="U\\+0000"):
+            ReportV1.model_validate(document)
+        document["subject"]["subject_id"] = "S\ud800"  # a lone surrogate (pydantic refuses it)
+        with pytest.raises(ValueError, match="unicode"):
+            ReportV1.model_validate(document)
+
     def test_str_requires_suspicion(self) -> None:
         document = make_str(1)
         assert isinstance(_decode(document), ReportV1)

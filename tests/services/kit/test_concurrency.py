@@ -7,7 +7,6 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from services.alerts.concurrency import Precondition
 from services.alerts.enums import AlertStatus
 from services.alerts.orm import Alert
 from services.alerts.schemas import AssignmentRequest, TransitionRequest
@@ -17,6 +16,7 @@ from services.auth.enums import Role
 from services.auth.service import Principal
 from services.db import transaction
 from services.errors import ServiceError
+from services.kit.concurrency import Precondition
 from tests.fixtures.alerts import create_alert
 
 ALICE = Principal(token_id=1, role=Role.INVESTIGATOR, institution_id=None)

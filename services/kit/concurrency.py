@@ -1,4 +1,4 @@
-"""Optimistic concurrency for alerts and cases.
+"""Optimistic concurrency for versioned entities (alerts, cases): ETag and version checks.
 
 Every read returns the entity's ``version`` (and an ``ETag: "<version>"``); every write must
 say which version it was based on, with ``If-Match: "<version>"`` or a ``version`` field. A

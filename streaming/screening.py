@@ -1,0 +1,141 @@
+"""One micro-batch of reports, from decoded messages to stored alerts: the screening path.
+
+:func:`screen` reads top to bottom; every step is a call down into ``streaming.detection``
+(the detector), ``services.reports`` (the store), ``services.watchlists`` and
+``services.alerts``. It runs inside the transaction the worker owns (``streaming.worker``),
+which then publishes the alerts, dead-letters the conflicts and commits the offsets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from models.state import WindowState, peer_counts_of
+from services.alerts.service import alert_to_message, raise_alerts
+from services.reports import peers as peer_repository
+from services.reports.service import (
+    IncomingReport,
+    PersistOutcome,
+    classify,
+    persist_reports,
+    store_classified,
+)
+from services.watchlists import service as watchlist_service
+from streaming.detection import Assessed, Detector
+
+
+@dataclass(frozen=True, slots=True)
+class AlertMessage:
+    """One message for the alerts topic, and what its metrics need once it is acknowledged."""
+
+    key: bytes
+    value: bytes
+    typology: str | None = None
+    # The Kafka record timestamp of the report that raised the alert (produce-to-alert).
+    produced_at_ms: int | None = None
+
+
+@dataclass(slots=True)
+class Screened:
+    """What a batch's transaction did: reports stored, duplicates, conflicts, alerts raised."""
+
+    outcome: PersistOutcome
+    alerts: list[AlertMessage] = field(default_factory=list)
+
+
+def screen(
+    session: Session, items: Sequence[IncomingReport], detector: Detector | None
+) -> Screened:
+    """Screens one batch of validated reports inside the caller's transaction.
+
+    Without a detector the reports are only stored (``status="received"``).
+    """
+    if detector is None:
+        return Screened(persist_reports(session, items))
+    batch = classify(session, items)  # new, identical redeliveries, conflicting reuses of an id
+    if not batch.new:
+        detector.follow_assignment()
+        return Screened(PersistOutcome(duplicates=batch.duplicates, conflicts=batch.conflicts))
+    assessed = detector.assess(session, batch.new)  # features, model, rules, watchlists, reasons
+    outcome = store_classified(session, batch, assessed.assessments())  # rows with their scores
+    # Another worker may have stored some of them since classify (after a rebalance): they
+    # are its reports, alerts and state, not ours.
+    rows = assessed.rows_of(outcome.inserted)
+    started = time.perf_counter()
+    alerts = raise_batch_alerts(session, assessed, rows)
+    record_watchlist_matches(session, assessed, rows)
+    count_peers(session, assessed, rows)
+    learn_on_commit(session, detector.state, assessed, rows)
+    detector.observe("alert", started)
+    return Screened(outcome, alerts)
+
+
+def record_watchlist_matches(session: Session, assessed: Assessed, rows: Sequence[int]) -> None:
+    """Stores the watchlist matches of the inserted reports that matched."""
+    matched = [row for row in rows if row in assessed.screenings]
+    if not matched:
+        return
+    ids = watchlist_service.watchlist_ids(session)
+    watchlist_service.record_matches(
+        session,
+        [
+            watchlist_service.match_rows(
+                assessed.screenings[row],
+                institution_id=assessed.items[row].report.institution_id,
+                report_id=assessed.items[row].report.report_id,
+                found_by="worker",
+                watchlist_ids=ids,
+            )
+            for row in matched
+        ],
+    )
+
+
+def raise_batch_alerts(
+    session: Session, assessed: Assessed, rows: Sequence[int]
+) -> list[AlertMessage]:
+    """Stores the alerts of the inserted reports that alert (idempotently); returns them as
+    ``aml.alerts`` messages keyed by subject key."""
+    alerting = [row for row in rows if assessed.scored.alerts[row]]
+    if not alerting:
+        return []
+    stored = raise_alerts(session, [assessed.alert(row) for row in alerting])
+    produced = {
+        item.key: item.source.timestamp_ms if item.source else None
+        for item in (assessed.items[row] for row in alerting)
+    }
+    return [
+        AlertMessage(
+            alert.subject_key.encode(),
+            alert_to_message(alert),
+            alert.typology,
+            produced.get((alert.institution_id, alert.report_id)),
+        )
+        for alert in stored
+    ]
+
+
+def count_peers(session: Session, assessed: Assessed, rows: Sequence[int]) -> None:
+    """Adds the inserted reports to the peer groups' daily counts: the peer baselines count
+    each stored report once, whichever worker stored it."""
+    if rows:
+        peer_repository.add_counts(session, peer_counts_of(assessed.peer_rows[list(rows)]))
+
+
+def learn_on_commit(
+    session: Session, state: WindowState, assessed: Assessed, rows: Sequence[int]
+) -> None:
+    """The window state learns the inserted reports once (and only if) the batch commits."""
+    pending = assessed.pending
+    if len(rows) != len(assessed.items):
+        pending = pending[list(rows)]
+
+    def _apply(_session: Session) -> None:
+        state.append(pending)
+
+    event.listen(session, "after_commit", _apply, once=True)
