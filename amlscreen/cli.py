@@ -436,12 +436,31 @@ def cmd_score(args: argparse.Namespace) -> int:
     except ModelArtefactError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    summary = score_reports(Path(args.input), Path(args.output), bundle, threshold=args.threshold)
+    from services.alerts.policy import AlertPolicy
+
+    # The worker's alert policy (AMLSCREEN_ALERT_*), unless the command line overrides it.
+    overrides: dict[str, Any] = {}
+    if args.budget_per_day is not None:
+        overrides.update(alert_budget_per_day=args.budget_per_day, alert_budget_share=None)
+    if args.budget_share is not None:
+        overrides.update(alert_budget_share=args.budget_share, alert_budget_per_day=None)
+    policy = AlertPolicy.from_settings(_settings().model_copy(update=overrides))
+    summary = score_reports(
+        Path(args.input), Path(args.output), bundle, threshold=args.threshold, policy=policy
+    )
+    reports = max(summary["reports"], 1)
     print(
-        f"{summary['reports']} reports scored with {bundle.version}, {summary['alerts']} alerts"
-        f" (threshold {summary['threshold']:.3f}) → {args.output}",
+        f"{summary['reports']} reports scored with {bundle.version}: {summary['alerts']} reports"
+        f" alerted ({1000 * summary['alerts'] / reports:.1f} per 1,000) into"
+        f" {summary['episodes']} subject alerts ({1000 * summary['episodes'] / reports:.1f} per"
+        f" 1,000), {summary['alerts_per_day']:.2f} alerts/day over {summary['days']:.1f} days"
+        f" (model threshold {summary['threshold']:.3f}) → {args.output}",
         file=sys.stderr,
     )
+    print(f"alerts/day by institution: {summary['alerts_per_day_by_institution']}", file=sys.stderr)
+    print(f"alert policy: {summary['policy']}", file=sys.stderr)
+    if summary["threshold_versions"]:
+        print(f"budget threshold versions: {summary['threshold_versions']}", file=sys.stderr)
     return 0
 
 
@@ -644,6 +663,17 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("output", metavar="OUT.jsonl")
     score.add_argument("--model", help="artefact path (default: AMLSCREEN_MODEL_PATH)")
     score.add_argument("--threshold", type=float, help="alert threshold (default: the card's)")
+    budget = score.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--budget-per-day",
+        type=float,
+        help="alert budget: alerts/day per institution (default AMLSCREEN_ALERT_BUDGET_PER_DAY)",
+    )
+    budget.add_argument(
+        "--budget-share",
+        type=float,
+        help="alert budget: share of active subjects (default AMLSCREEN_ALERT_BUDGET_SHARE)",
+    )
     evaluation = add(
         "evaluate",
         cmd_evaluate,

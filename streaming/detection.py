@@ -59,8 +59,10 @@ from models.registry import load_bundle
 from models.scoring import ScoredBatch, Scorer
 from models.state import WindowState, batch_features
 from refdata.business_days import DEFAULT_CALENDAR, BusinessCalendar
+from services.alerts import flows as alert_flows
+from services.alerts.policy import AlertPolicy
 from services.alerts.schemas import AlertCreate
-from services.alerts.service import alert_to_message, raise_alerts
+from services.alerts.service import alert_to_message
 from services.config import Settings
 from services.reports.orm import Report
 from services.reports.repository import pg_text_array
@@ -279,8 +281,12 @@ class DetectionHook:
         metrics: WorkerMetrics | None = None,
         calendar: BusinessCalendar = DEFAULT_CALENDAR,
         watchlists: IndexHolder | None = None,
+        policy: AlertPolicy | None = None,
     ) -> None:
         self.scorer = scorer
+        # Episodes, suppression and budget (services.alerts.policy) decide which of the
+        # scorer's candidates open or join an alert.
+        self.policy = policy or AlertPolicy()
         self.watchlists = watchlists
         self.state = state or WindowState()
         self.metrics = metrics
@@ -384,7 +390,13 @@ class DetectionHook:
             for index in inserted
             if scored.alerts[index]
         ]
-        stored = raise_alerts(session, alerts) if alerts else []
+        # -- the alert policy: candidates open, join, or are suppressed / below budget --
+        routed = alert_flows.route_alerts(
+            session, alerts, self.policy, model_threshold=self.scorer.bundle.threshold
+        )
+        stored = routed.published
+        if self.metrics is not None:
+            self.metrics.set_thresholds(routed.thresholds)
         matched = [index for index in inserted if index in assessed.screenings]
         if matched:
             ids = watchlist_service.watchlist_ids(session)
@@ -517,9 +529,16 @@ def build_detection_hook(
     bundle = load_bundle(settings.effective_model_path)
     if metrics is not None:
         metrics.set_model(bundle.version)
-    log.info("detection model %s, threshold %.3f", bundle.version, bundle.threshold)
+    policy = AlertPolicy.from_settings(settings)
+    log.info(
+        "detection model %s, threshold %.3f, alert policy %s",
+        bundle.version,
+        bundle.threshold,
+        policy.describe(),
+    )
     return DetectionHook(
-        Scorer(bundle),
+        Scorer(bundle, threshold=policy.scoring_threshold(bundle.threshold)),
+        policy=policy,
         assignment=_assignment_probe(consumer) if consumer is not None else None,
         metrics=metrics,
         watchlists=IndexHolder(),

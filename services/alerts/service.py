@@ -21,7 +21,7 @@ from services.alerts.concurrency import Precondition, VersionConflict, check
 from services.alerts.deadlines import DEFAULT_POLICY, DeadlinePolicy, alert_deadline
 from services.alerts.enums import AlertStatus, EntityType
 from services.alerts.lifecycle import apply_transition, authorize_write
-from services.alerts.orm import Alert, Note
+from services.alerts.orm import Alert, AlertReport, Note
 from services.alerts.repository import SUMMARY_COLUMNS, AlertKey, AlertRepository
 from services.alerts.schemas import (
     AlertCreate,
@@ -34,7 +34,7 @@ from services.audit import service as audit
 from services.audit.repository import AuditRepository
 from services.auth.enums import INVESTIGATIVE_ROLES
 from services.auth.service import Principal
-from services.errors import Forbidden, NotFound
+from services.errors import Conflict, Forbidden, NotFound
 from services.kit.time import utc_now
 from services.reports.orm import Report
 from services.subjects.service import (
@@ -121,6 +121,10 @@ def raise_alerts(
                 "deadline_kind": deadline.kind.value if deadline.kind else None,
                 "deadline_at": deadline.at,
                 "version": 1,
+                "report_count": 1,
+                "last_report_at": transaction_at,
+                "threshold": item.threshold,
+                "threshold_version": item.threshold_version,
             }
         )
         names.extend(name_rows(item.subject_key, subject))
@@ -148,6 +152,12 @@ def alert_to_message(alert: Alert) -> bytes:
             "reasons": alert.reasons,
             "status": alert.status,
             "created_at": alert.created_at.isoformat(),
+            "updated_at": alert.updated_at.isoformat(),
+            # "opened" for a new alert, "updated" when a report joined it materially.
+            "event": "opened" if (alert.report_count or 1) <= 1 else "updated",
+            "report_count": alert.report_count or 1,
+            "threshold": alert.threshold,
+            "threshold_version": alert.threshold_version,
             "deadline_kind": alert.deadline_kind,
             "deadline_at": alert.deadline_at.isoformat() if alert.deadline_at else None,
             "source": {
@@ -240,6 +250,7 @@ class AlertDetail:
     subject: SubjectSummaryData | None
     history: list[HistoryItem]
     watchlist_matches: list[SubjectMatchRead] = field(default_factory=list)
+    episode: Sequence[AlertReport] = ()
 
 
 def get_alert(session: Session, *, principal: Principal, alert_id: int) -> AlertDetail:
@@ -255,6 +266,7 @@ def get_alert(session: Session, *, principal: Principal, alert_id: int) -> Alert
         subject=summary(session, alert.subject_key),
         history=history_of(session, alert),
         watchlist_matches=subject_matches(session, [alert.subject_key]),
+        episode=repository.links_of([alert.id]),
     )
 
 
@@ -354,6 +366,16 @@ def transition_alert(
     alert = _load_for_write(session, principal, alert_id)
     check(precondition, alert.version)
     before = alert_state(alert)
+    if AlertStatus(alert.status) is AlertStatus.CLOSED and request.to is not AlertStatus.CLOSED:
+        # One open alert per subject and jurisdiction: a reopen while the subject's next
+        # episode is open would make two (work the open one, it gathers the new reports).
+        other = AlertRepository(session).other_open_alert(alert)
+        if other is not None:
+            raise Conflict(
+                f"subject {alert.subject_key} already has open alert {other} in"
+                f" {alert.jurisdiction}",
+                {"open_alert_id": other},
+            )
     apply_transition(alert, request, principal=principal, now=utc_now())
     refresh_deadline(alert)
     flush_versioned(session)
