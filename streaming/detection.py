@@ -282,8 +282,12 @@ class DetectionHook:
         calendar: BusinessCalendar = DEFAULT_CALENDAR,
         watchlists: IndexHolder | None = None,
         policy: AlertPolicy | None = None,
+        model_threshold: float | None = None,
     ) -> None:
         self.scorer = scorer
+        # The threshold without a budget (or before the budget has data): the scorer's own,
+        # unless the scorer runs lower to name the candidates a budget may let through.
+        self.model_threshold = scorer.threshold if model_threshold is None else model_threshold
         # Episodes, suppression and budget (services.alerts.policy) decide which of the
         # scorer's candidates open or join an alert.
         self.policy = policy or AlertPolicy()
@@ -392,7 +396,7 @@ class DetectionHook:
         ]
         # -- the alert policy: candidates open, join, or are suppressed / below budget --
         routed = alert_flows.route_alerts(
-            session, alerts, self.policy, model_threshold=self.scorer.bundle.threshold
+            session, alerts, self.policy, model_threshold=self.model_threshold
         )
         stored = routed.published
         if self.metrics is not None:
@@ -539,6 +543,7 @@ def build_detection_hook(
     return DetectionHook(
         Scorer(bundle, threshold=policy.scoring_threshold(bundle.threshold)),
         policy=policy,
+        model_threshold=bundle.threshold,
         assignment=_assignment_probe(consumer) if consumer is not None else None,
         metrics=metrics,
         watchlists=IndexHolder(),

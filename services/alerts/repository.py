@@ -335,6 +335,7 @@ class AlertRepository:
                 Alert.status,
                 Alert.disposition,
                 Alert.typology,
+                Alert.investigator_typology,
                 Alert.model_version,
                 Alert.score,
                 Alert.decided_at,

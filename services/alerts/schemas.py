@@ -6,8 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from refdata.typologies import TYPOLOGIES
 from services.alerts.enums import AlertStatus, Disposition
 from services.reports.schemas import ReportRead
 from services.watchlists.schemas import SubjectMatchRead
@@ -155,6 +156,16 @@ class TransitionRequest(BaseModel):
         default_factory=list, max_length=100
     )
     suspicion_determined_at: AwareDatetime | None = None
+    # The investigator's typology (refdata.typologies), given when filing or closing: what
+    # retraining learns from (``amlscreen train --with-dispositions``), not the model's guess.
+    typology: str | None = None
+
+    @field_validator("typology")
+    @classmethod
+    def _known_typology(cls, value: str | None) -> str | None:
+        if value is not None and value not in TYPOLOGIES:
+            raise ValueError(f"unknown typology {value!r}; one of {', '.join(TYPOLOGIES)}")
+        return value
 
 
 class AssignmentRequest(BaseModel):

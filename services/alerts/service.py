@@ -171,33 +171,47 @@ def alert_to_message(alert: Alert) -> bytes:
 
 
 def labelled_outcomes(session: Session) -> list[dict[str, Any]]:
-    """Returns training labels from investigators' decisions.
+    """Returns training labels from investigators' decisions, one row per report decided.
 
     ``confirmed``: the alert was filed (a SAR/ROI went out). ``false_positive``: closed as
     FALSE_POSITIVE or EXPLAINED_LEGITIMATE. INSUFFICIENT_EVIDENCE and DUPLICATE say nothing
-    about laundering and give no label; open alerts give none either.
+    about laundering and give no label; open alerts give none either. The decision labels
+    every report of the alert's episode. ``typology`` is the investigator's (None when they
+    gave none: the model's own guess, ``model_typology``, is never taken as a label).
     """
+    repository = AlertRepository(session)
+    rows = [
+        row
+        for row in repository.labelled()
+        if AlertRepository.label_of(row.status, row.disposition) is not None
+    ]
+    links: dict[int, list[AlertReport]] = {}
+    for link in repository.links_of([row.id for row in rows]):
+        links.setdefault(link.alert_id, []).append(link)
     outcomes: list[dict[str, Any]] = []
-    for row in AlertRepository(session).labelled():
+    for row in rows:
         label = AlertRepository.label_of(row.status, row.disposition)
-        if label is None:
-            continue
-        outcomes.append(
-            {
-                "alert_id": row.id,
-                "institution_id": row.institution_id,
-                "report_id": row.report_id,
-                "report_pk": row.report_pk,
-                "subject_key": row.subject_key,
-                "label": label,
-                "status": row.status,
-                "disposition": row.disposition,
-                "typology": row.typology,
-                "model_version": row.model_version,
-                "score": row.score,
-                "decided_at": row.decided_at,
-            }
-        )
+        reports = [
+            (link.institution_id, link.report_id, link.report_pk) for link in links.get(row.id, [])
+        ] or [(row.institution_id, row.report_id, row.report_pk)]
+        for institution_id, report_id, report_pk in reports:
+            outcomes.append(
+                {
+                    "alert_id": row.id,
+                    "institution_id": institution_id,
+                    "report_id": report_id,
+                    "report_pk": report_pk,
+                    "subject_key": row.subject_key,
+                    "label": label,
+                    "status": row.status,
+                    "disposition": row.disposition,
+                    "typology": row.investigator_typology,
+                    "model_typology": row.typology,
+                    "model_version": row.model_version,
+                    "score": row.score,
+                    "decided_at": row.decided_at,
+                }
+            )
     return outcomes
 
 
@@ -317,6 +331,7 @@ def alert_state(alert: Alert) -> dict[str, Any]:
         "case_id": alert.case_id,
         "suspicion_determined_at": alert.suspicion_determined_at,
         "decided_at": alert.decided_at,
+        "investigator_typology": alert.investigator_typology,
         "deadline_kind": alert.deadline_kind,
         "deadline_at": alert.deadline_at,
         "version": alert.version,
@@ -377,6 +392,8 @@ def transition_alert(
                 {"open_alert_id": other},
             )
     apply_transition(alert, request, principal=principal, now=utc_now())
+    if request.typology is not None:
+        alert.investigator_typology = request.typology
     refresh_deadline(alert)
     flush_versioned(session)
     audit.record(
