@@ -215,9 +215,11 @@ def score_reports(
     policy = policy or AlertPolicy()
     model_threshold = bundle.threshold if threshold is None else threshold
     scorer = Scorer(bundle, threshold=policy.scoring_threshold(model_threshold))
-    compact = with_keys(encode(flatten(read_jsonl(source)))).collect()
+    flat = flatten(read_jsonl(source))
+    compact = with_keys(encode(flat)).collect()
     scored = score_history(compact, scorer)
-    keys = compact.select("seq", "subject_key", "jurisdiction", "t")
+    # The compact frame keeps no jurisdiction; its rows are the flat frame's, in order.
+    keys = compact.select("seq", "subject_key", "t").with_columns(flat["jurisdiction"])
     rows = scored.join(keys, on="seq", how="left").sort("seq")
     result, figures = apply_policy(rows, scorer, policy, model_threshold)
     with target.open("wb") as out:

@@ -387,7 +387,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         dataset = synthetic_dataset(config.seed, config.n_reports, start=config.start)
     extra = _dispositions() if args.with_dispositions else None
-    bundle = train(config, out, dataset=dataset, extra=extra)
+    from services.alerts.policy import AlertPolicy
+
+    policy = AlertPolicy.from_settings(_settings()).describe()
+    bundle = train(config, out, dataset=dataset, extra=extra, alert_policy=policy)
     validation = bundle.card["metrics"]["validation"]
     print(
         f"{bundle.version} written to {out} (card {out.name.removesuffix('.skops')}.card.json)\n"
@@ -473,6 +476,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from models.registry import ModelArtefactError, load_bundle
     from models.scoring import Scorer
 
+    if args.challenger is not None:
+        return _champion_challenger(args)
     if args.worlds is not None:
         return _evaluate_worlds(args)
     try:
@@ -492,6 +497,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(render(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def _champion_challenger(args: argparse.Namespace) -> int:
+    """``amlscreen evaluate --challenger NEW --data X --labels Y``: before promoting NEW."""
+    import json
+
+    from amlscreen.evaluation import champion_challenger, render_champion_challenger
+    from models.registry import ModelArtefactError, load_bundle
+    from services.alerts.policy import AlertPolicy
+
+    if not args.data or not args.labels:
+        print(
+            "error: --challenger needs --data and --labels (the same recent data)", file=sys.stderr
+        )
+        return 2
+    try:
+        champion = load_bundle(_model_path(args))
+        challenger = load_bundle(Path(args.challenger))
+    except ModelArtefactError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    result = champion_challenger(
+        champion,
+        challenger,
+        Path(args.data),
+        Path(args.labels),
+        policy=AlertPolicy.from_settings(_settings()),
+    )
+    print(render_champion_challenger(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return 0
@@ -691,6 +728,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"alert budget as a share of reports (default {EvaluationConfig.budget_share})",
     )
     _add_worlds_arguments(evaluation)
+    contest = evaluation.add_argument_group(
+        "champion/challenger: a retrained model against the current one on the same data"
+    )
+    contest.add_argument(
+        "--challenger", metavar="NEW.skops", help="the retrained model (the champion: --model)"
+    )
+    contest.add_argument("--data", help="recent reports JSONL (wire format)")
+    contest.add_argument("--labels", help="their labels JSONL: institution_id, report_id, typology")
     evaluation.add_argument("--model", help="artefact path (default: AMLSCREEN_MODEL_PATH)")
     evaluation.add_argument("--threshold", type=float, help="alert threshold (default: the card's)")
     evaluation.add_argument("--json", help="also write every figure to this JSON file")

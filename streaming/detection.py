@@ -424,7 +424,7 @@ class DetectionHook:
         messages = [
             AlertMessage(
                 alert.subject_key.encode(),
-                alert_to_message(alert),
+                alert_to_message(alert, routed.events.get(alert.id)),
                 alert.typology,
                 produced.get((alert.institution_id, alert.report_id)),
             )

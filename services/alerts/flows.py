@@ -53,6 +53,8 @@ class Routed:
     published: list[Alert] = field(default_factory=list)
     decisions: list[Action] = field(default_factory=list)
     thresholds: dict[str, Threshold] = field(default_factory=dict)
+    # By alert id: "opened" (this batch opened it, whatever joined it since) or "updated".
+    events: dict[int, str] = field(default_factory=dict)
 
 
 def candidate_of(item: AlertCreate) -> Candidate:
@@ -248,6 +250,7 @@ def route_alerts(
     for alert in opened:
         stored[(alert.subject_key, alert.jurisdiction)] = alert
         routed.published.append(alert)
+        routed.events[alert.id] = "opened"
 
     now = utc_now()
     links: list[dict[str, Any]] = []
@@ -289,6 +292,7 @@ def route_alerts(
         alert = by_id[alert_id]
         if alert not in routed.published:
             routed.published.append(alert)
+            routed.events[alert.id] = "updated"
     return routed
 
 

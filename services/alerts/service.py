@@ -134,8 +134,12 @@ def raise_alerts(
     return [found[key] for key in keys if key in found]
 
 
-def alert_to_message(alert: Alert) -> bytes:
-    """Returns the JSON message of an alert for the ``aml.alerts`` topic (no identifiers)."""
+def alert_to_message(alert: Alert, event: str | None = None) -> bytes:
+    """Returns the JSON message of an alert for the ``aml.alerts`` topic (no identifiers).
+
+    ``event``: "opened" or "updated" (``services.alerts.flows.Routed.events``); by default,
+    "opened" while the alert holds one report.
+    """
     return orjson.dumps(
         {
             "schema_version": ALERT_MESSAGE_VERSION,
@@ -154,7 +158,7 @@ def alert_to_message(alert: Alert) -> bytes:
             "created_at": alert.created_at.isoformat(),
             "updated_at": alert.updated_at.isoformat(),
             # "opened" for a new alert, "updated" when a report joined it materially.
-            "event": "opened" if (alert.report_count or 1) <= 1 else "updated",
+            "event": event or ("opened" if (alert.report_count or 1) <= 1 else "updated"),
             "report_count": alert.report_count or 1,
             "threshold": alert.threshold,
             "threshold_version": alert.threshold_version,

@@ -93,8 +93,10 @@ class TestHook:
         assert alert.source_topic == "aml.reports"
         assert alert.source_partition == 0
         assert alert.model_version == scorer.model_version
-        assert [hit["rule"] for hit in alert.rule_hits] == ["structuring"]
-        assert alert.reasons[0].startswith("Structuring pattern: 3 cash deposits")
+        # The episode gathers both reports' rule hits and reasons (the third deposit is the
+        # one that completes the structuring pattern).
+        assert "structuring" in [hit["rule"] for hit in alert.rule_hits]
+        assert any(r.startswith("Structuring pattern: 3 cash deposits") for r in alert.reasons)
         assert alert.typology
         assert alert.features
         key = ReportV1.model_validate(documents[-1]).subject_key

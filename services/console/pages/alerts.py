@@ -281,7 +281,14 @@ def transition_data(form: Any) -> dict[str, Any]:
     data = forms.blank_to_none(
         {
             key: form.get(key, "")
-            for key in ("to", "version", "disposition", "rationale", "filing_reference")
+            for key in (
+                "to",
+                "version",
+                "disposition",
+                "rationale",
+                "filing_reference",
+                "typology",
+            )
         }
     )
     data["evidence"] = forms.lines(str(form.get("evidence", "")))

@@ -86,7 +86,8 @@ class TestEpisodes:
         assert {link.report_id for link in links} == {r.report_id for r in (first, second, third)}
         # The rise 0.7 → 0.95 is material: the alert is published again, as an update.
         assert [a.id for a in routed.published] == [alert.id]
-        message = alert_to_message(routed.published[0])
+        assert routed.events == {alert.id: "updated"}
+        message = alert_to_message(routed.published[0], routed.events[alert.id])
         assert b'"event":"updated"' in message
         assert b'"report_count":3' in message
 
@@ -103,6 +104,7 @@ class TestEpisodes:
         assert routed.decisions == [Action.OPEN] + [Action.JOIN] * 3
         assert len(_alerts_of(session, reports[0])) == 1
         assert len(routed.published) == 1
+        assert routed.events == {routed.published[0].id: "opened"}
 
     def test_redelivered_report_joins_nothing_twice(self, session):
         first, second = _reports(session, 2, unique_index())

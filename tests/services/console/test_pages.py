@@ -137,6 +137,7 @@ class TestAlertPage:
         page = browser.get(f"/console/alerts/{alert_id}")
         assert "Start triage" in page.text
         assert "Close" in page.text
+        assert "Typology (your finding)" in page.text, "the Close form asks the typology"
         assert "4 cash deposits of $9,000-9,900 in 2 days" in page.text, "the reasons"
         assert "Against its own usual week and its peers" in page.text
         for target in ("TRIAGE", "INVESTIGATING"):
@@ -160,11 +161,13 @@ class TestAlertPage:
                 "disposition": "FALSE_POSITIVE",
                 "rationale": "payroll of a known employer",
                 "evidence": "KYC file 12\nemployer letter",
+                "typology": "fan_in",
             },
         )
         assert answer.status_code == 303
         alert = _alert(console, alert_id)
         assert (alert.status, alert.disposition) == ("CLOSED", "FALSE_POSITIVE")
+        assert alert.investigator_typology == "fan_in", "the investigator's typology is kept"
         assert alert.evidence == ["KYC file 12", "employer letter"]
         page = browser.get(f"/console/alerts/{alert_id}").text
         assert "alert.transition" in page, "the history shows the moves"
