@@ -284,8 +284,8 @@ def route_alerts(
     _fill_report_pks(repository, links)
     repository.insert_links(links)
     by_id = {alert.id: alert for alert in stored.values()}
-    for alert_id, state in joined.items():
-        repository.update_episode(alert_id, state)
+    repository.update_episodes([{"alert_id": key, **state} for key, state in joined.items()])
+    for alert_id in joined:
         # The Core UPDATE bypassed the identity map: the next read reloads the alert.
         session.expire(by_id[alert_id])
     for alert_id in sorted(material_ids):

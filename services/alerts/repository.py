@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Engine,
     Integer,
+    Table,
     bindparam,
     func,
     select,
@@ -92,18 +93,33 @@ class AlertRepository:
         if rows:
             self.session.execute(insert_ignoring_conflicts(self.session, AlertReport), list(rows))
 
-    def update_episode(self, alert_id: int, values: dict[str, Any]) -> None:
-        """Writes a joined report's effect on its alert, without bumping ``version``.
+    def update_episodes(self, updates: Sequence[dict[str, Any]]) -> None:
+        """Writes joined reports' effect on their alerts (one executemany), without bumping
+        ``version``.
 
         The version guards what investigators decide (status, disposition, assignee); the
         evidence growing underneath must not turn every move during an active episode into
         a 409. An alert closed meanwhile keeps its closed state (the status condition).
+        Each update holds ``alert_id`` and the new ``score``, ``typology``, ``reasons``,
+        ``rule_hits``, ``report_count``, ``last_report_at`` and ``updated_at``.
         """
+        if not updates:
+            return
+        # Core on the table: the ORM's bulk UPDATE by primary key cannot take the status
+        # condition, and the ORM's unit of work would bump the version.
+        table = cast(Table, Alert.__table__)
+        names = ("score", "typology", "reasons", "rule_hits", "report_count", "last_report_at")
+        statement = (
+            update(table)
+            .where(
+                table.c.id == bindparam("b_alert_id"),
+                table.c.status.in_(sorted(OPEN_STATUSES)),
+            )
+            .values({name: bindparam(f"b_{name}") for name in (*names, "updated_at")})
+        )
         self.session.execute(
-            update(Alert)
-            .where(Alert.id == alert_id, Alert.status.in_(sorted(OPEN_STATUSES)))
-            .values(**values)
-            .execution_options(synchronize_session=False)
+            statement,
+            [{f"b_{key}": value for key, value in row.items()} for row in updates],
         )
 
     def insert_threshold(self, row: dict[str, Any]) -> bool:

@@ -48,7 +48,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-REPORTS = 3000
+REPORTS = 4500  # enough subject alerts (episodes) for a full first page of 50
 WAIT_S = 180
 
 
