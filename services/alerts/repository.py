@@ -239,6 +239,16 @@ class AlertRepository:
         )
         return self.session.scalars(statement).all()
 
+    def reports_of_episode(self, alert: Alert) -> list[Report]:
+        """The stored reports of the alert's episode, oldest transaction first."""
+        pks = [link.report_pk for link in self.links_of([alert.id]) if link.report_pk is not None]
+        if alert.report_pk is not None and alert.report_pk not in pks:
+            pks.append(alert.report_pk)
+        if not pks:
+            return []
+        reports = self.session.scalars(select(Report).where(Report.id.in_(pks))).all()
+        return sorted(reports, key=lambda report: (report.txn_at or report.filed_at, report.id))
+
     def latest_threshold(self, institution_id: str) -> AlertThreshold | None:
         statement = (
             select(AlertThreshold)

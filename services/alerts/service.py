@@ -288,6 +288,11 @@ def get_alert(session: Session, *, principal: Principal, alert_id: int) -> Alert
     )
 
 
+def episode_reports(session: Session, alert: Alert) -> list[Report]:
+    """The stored reports the alert gathers (its episode), oldest transaction first."""
+    return AlertRepository(session).reports_of_episode(alert)
+
+
 def history_of(session: Session, alert: Alert) -> list[HistoryItem]:
     """Returns the alert's life: raised, then every audited change to it or to its case."""
     entities = [(EntityType.ALERT.value, str(alert.id))]

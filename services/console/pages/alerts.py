@@ -250,7 +250,9 @@ def alert_page(request: Request, alert_id: int, session: SessionDep, user: UserD
             "section": "alerts",
             "detail": detail,
             "alert": alert,
-            "reports": [detail.report] if detail.report is not None else [],
+            # Every report of the alert's episode (the subject's reports it gathers).
+            "reports": alert_service.episode_reports(session, alert)
+            or ([detail.report] if detail.report is not None else []),
             "comparison": comparison.compare(session, alert, detail.report),
             "moves": moves,
             "notes": _notes(detail),
