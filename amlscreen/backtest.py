@@ -53,8 +53,14 @@ class _Budget:
     computed_for: datetime | None = None
     versions: list[tuple[int, float]] = field(default_factory=list)
 
-    def at(self, position: int, moment: int, policy: AlertPolicy) -> Threshold:
-        """The threshold for a candidate at ``position`` of this institution's rows."""
+    def at(
+        self, position: int, moment: int, policy: AlertPolicy, held: dict[int, int]
+    ) -> Threshold:
+        """The threshold for a candidate at ``position`` of this institution's rows.
+
+        ``held``: subject id → event time its open alert began (the worker's open alerts);
+        those opened before the window cannot open another one and are left out.
+        """
         now = datetime.fromtimestamp(moment, tz=UTC)
         if not needs_recompute(self.computed_for, now, policy):
             return self.threshold
@@ -62,6 +68,10 @@ class _Budget:
         start = int(np.searchsorted(self.t[: position + 1], since, side="right"))
         window = slice(start, position + 1)
         subjects, scores = self.subject[window], self.score[window]
+        stale = [subject for subject, began in held.items() if began <= since]
+        if stale:
+            keep = ~np.isin(subjects, stale)
+            subjects, scores = subjects[keep], scores[keep]
         if subjects.size == 0:
             return self.threshold
         order = np.lexsort((scores, subjects))
@@ -116,6 +126,7 @@ def apply_policy(
     versions: list[int | None] = [None] * rows.height
     episodes: dict[EpisodeKey, Episode] = {}
     numbers: dict[EpisodeKey, int] = {}
+    held: dict[int, int] = {}  # subject id → when its (first) open alert began
     opened = 0
     fixed = Threshold(model_threshold, None)
     for index, (institution, report_id, subject_key, jurisdiction, typology, rules) in enumerate(
@@ -143,7 +154,7 @@ def apply_policy(
             typology=typology,
         )
         threshold = (
-            budgets[institution].at(local[index], int(times[index]), policy)
+            budgets[institution].at(local[index], int(times[index]), policy, held)
             if policy.budgeted
             else fixed
         )
@@ -158,6 +169,7 @@ def apply_policy(
         if decision.action is Action.OPEN:
             opened += 1
             numbers[candidate.key] = opened
+            held.setdefault(int(subject_ids[index]), int(times[index]))
         if decision.alerted:
             alerted[index] = True
             episode_of[index] = numbers[candidate.key]

@@ -262,12 +262,20 @@ class AlertRepository:
         self, institution_id: str, since: datetime, until: datetime
     ) -> tuple[list[float], int, datetime | None]:
         """Each subject's highest score of the institution's reports in (since, until], the
-        number of scored reports, and the earliest report time in the window."""
+        number of scored reports, and the earliest report time in the window.
+
+        Subjects whose open alert began before the window are left out: they cannot open
+        another alert, so counting them would spend the budget on nothing.
+        """
+        held = select(Alert.subject_key).where(
+            Alert.status.in_(sorted(OPEN_STATUSES)), Alert.transaction_at <= since
+        )
         window = (
             Report.institution_id == institution_id,
             Report.txn_at > since,
             Report.txn_at <= until,
             Report.score.is_not(None),
+            Report.subject_key.not_in(held),
         )
         statement = (
             select(func.max(Report.score), func.count(), func.min(Report.txn_at))

@@ -13,6 +13,7 @@ from services.alerts.enums import AlertStatus, Disposition
 from services.alerts.flows import route_alerts
 from services.alerts.orm import Alert, AlertReport, AlertThreshold
 from services.alerts.policy import Action, AlertPolicy
+from services.alerts.repository import AlertRepository
 from services.alerts.schemas import AlertCreate
 from services.alerts.service import alert_to_message
 from services.audit.orm import AuditEvent
@@ -269,3 +270,17 @@ class TestBudget:
         first = _route(session, [_candidate(reports[-1], 0.1)], policy).thresholds[institution]
         again = _route(session, [_candidate(reports[-2], 0.1)], policy).thresholds[institution]
         assert again == first
+
+    def test_subjects_held_by_an_older_open_alert_spend_no_budget(self, session):
+        institution = f"US-FI-B{unique_index()}"
+        reports = self._stream(session, institution, days=10, per_day=20)
+        until = datetime(2026, 10, 11, 12, tzinfo=UTC)
+        since = until - timedelta(days=14)
+        repository = AlertRepository(session)
+        scores, count, _ = repository.window_scores(institution, since, until)
+        assert (len(scores), count) == (200, 200)
+        # A subject alerted before the window, still open: it cannot open a second alert.
+        held = reports[5]
+        _route(session, [_candidate(held, transaction_at=since - timedelta(days=1))])
+        scores, count, _ = repository.window_scores(institution, since, until)
+        assert (len(scores), count) == (199, 199)
