@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+from sqlalchemy.orm import Session
 
 from services.alerts.orm import Alert
 from services.alerts.policy import (
@@ -83,7 +84,7 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def current_thresholds(
-    session: Any,
+    session: Session,
     items: Sequence[AlertCreate],
     policy: AlertPolicy,
     model_threshold: float,
@@ -175,7 +176,7 @@ def current_thresholds(
 
 
 def route_alerts(
-    session: Any,
+    session: Session,
     items: Sequence[AlertCreate],
     policy: AlertPolicy,
     *,
