@@ -373,10 +373,10 @@ def render_champion_challenger(result: Mapping[str, Any]) -> str:
     models = result["models"]
     lines = [
         f"champion/challenger on {result['data']} (labels {result['labels']})",
-        f"{'':34} {'champion':>24} {'challenger':>24}",
+        f"{'':34} {'champion':>28} {'challenger':>28}",
     ]
     for label, key in rows:
         values = [models[role][key] for role in ("champion", "challenger")]
         cells = [f"{value:.4f}" if isinstance(value, float) else str(value) for value in values]
-        lines.append(f"{label:34} {cells[0]:>24} {cells[1]:>24}")
+        lines.append(f"{label:34} {cells[0]:>28} {cells[1]:>28}")
     return "\n".join(lines)
