@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from services.alerts.cursor import Cursor
-from services.alerts.enums import OPEN_STATUSES, AlertStatus, Disposition
+from services.alerts.enums import OPEN_STATUSES, TERMINAL_STATUSES, AlertStatus, Disposition
 from services.alerts.orm import Alert, AlertReport, AlertThreshold, Note
 from services.alerts.schemas import AlertFilter, AlertSort
 from services.kit.sql import insert_ignoring_conflicts
@@ -113,7 +113,8 @@ class AlertRepository:
             update(table)
             .where(
                 table.c.id == bindparam("b_alert_id"),
-                table.c.status.in_(sorted(OPEN_STATUSES)),
+                # Not IN (…): an expanding parameter cannot run as executemany.
+                *(table.c.status != status.value for status in sorted(TERMINAL_STATUSES)),
             )
             .values({name: bindparam(f"b_{name}") for name in (*names, "updated_at")})
         )

@@ -92,6 +92,49 @@ class TestEpisodes:
         assert b'"event":"updated"' in message
         assert b'"report_count":3' in message
 
+    def test_one_batch_joins_several_alerts(self, session):
+        pairs = [_reports(session, 2, unique_index()) for _ in range(3)]
+        _route(session, [_candidate(first) for first, _ in pairs])
+        routed = _route(session, [_candidate(second, 0.95) for _, second in pairs])
+        assert routed.decisions == [Action.JOIN] * 3
+        for first, _ in pairs:
+            (alert,) = _alerts_of(session, first)
+            session.refresh(alert)
+            assert (alert.report_count, alert.score) == (2, pytest.approx(0.95))
+
+    def test_a_closed_alert_keeps_its_state_when_a_late_join_lands(self, session):
+        first, second = _reports(session, 2, unique_index())
+        (alert,) = _route(session, [_candidate(first)]).published
+        routed = _route(session, [_candidate(second)])
+        assert routed.decisions == [Action.JOIN]
+        _close(session, alert.id, Disposition.DUPLICATE)
+        AlertRepository(session).update_episodes(
+            [
+                {
+                    "alert_id": alert.id,
+                    "score": 0.99,
+                    "typology": None,
+                    "reasons": [],
+                    "rule_hits": [],
+                    "report_count": 9,
+                    "last_report_at": None,
+                    "updated_at": utc_now(),
+                },
+                {
+                    "alert_id": -1,
+                    "score": 0.5,
+                    "typology": None,
+                    "reasons": [],
+                    "rule_hits": [],
+                    "report_count": 1,
+                    "last_report_at": None,
+                    "updated_at": utc_now(),
+                },
+            ]
+        )
+        session.refresh(alert)
+        assert (alert.status, alert.report_count) == ("CLOSED", 2)
+
     def test_small_rise_joins_without_publishing(self, session):
         first, second = _reports(session, 2, unique_index())
         _route(session, [_candidate(first, 0.7)])
