@@ -410,8 +410,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         dataset = synthetic_dataset(config.seed, config.n_reports, start=config.start)
     extra = _dispositions() if args.with_dispositions else None
+    from services.alerts.policy import AlertPolicy
+
+    policy = AlertPolicy.from_settings(_settings()).describe()
     try:
-        bundle = train(config, out, dataset=dataset, extra=extra)
+        bundle = train(config, out, dataset=dataset, extra=extra, alert_policy=policy)
     except InsufficientLabelsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -470,14 +473,36 @@ def cmd_score(args: argparse.Namespace) -> int:
     except FxRatesError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    from services.alerts.policy import AlertPolicy
+
+    # The worker's alert policy (AMLSCREEN_ALERT_*), unless the command line overrides it.
+    overrides: dict[str, Any] = {}
+    if args.budget_per_day is not None:
+        overrides.update(alert_budget_per_day=args.budget_per_day, alert_budget_share=None)
+    if args.budget_share is not None:
+        overrides.update(alert_budget_share=args.budget_share, alert_budget_per_day=None)
+    policy = AlertPolicy.from_settings(_settings().model_copy(update=overrides))
     summary = score_reports(
-        Path(args.input), Path(args.output), bundle, threshold=args.threshold, rates=rates
+        Path(args.input),
+        Path(args.output),
+        bundle,
+        threshold=args.threshold,
+        policy=policy,
+        rates=rates,
     )
+    reports = max(summary["reports"], 1)
     print(
-        f"{summary['reports']} reports scored with {bundle.version}, {summary['alerts']} alerts"
-        f" (threshold {summary['threshold']:.3f}) → {args.output}",
+        f"{summary['reports']} reports scored with {bundle.version}: {summary['alerts']} reports"
+        f" alerted ({1000 * summary['alerts'] / reports:.1f} per 1,000) into"
+        f" {summary['episodes']} subject alerts ({1000 * summary['episodes'] / reports:.1f} per"
+        f" 1,000), {summary['alerts_per_day']:.2f} alerts/day over {summary['days']:.1f} days"
+        f" (model threshold {summary['threshold']:.3f}) → {args.output}",
         file=sys.stderr,
     )
+    print(f"alerts/day by institution: {summary['alerts_per_day_by_institution']}", file=sys.stderr)
+    print(f"alert policy: {summary['policy']}", file=sys.stderr)
+    if summary["threshold_versions"]:
+        print(f"budget threshold versions: {summary['threshold_versions']}", file=sys.stderr)
     return 0
 
 
@@ -490,6 +515,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from models.registry import ModelArtefactError, load_bundle
     from models.scoring import Scorer
 
+    if args.challenger is not None:
+        return _champion_challenger(args)
     if args.worlds is not None:
         return _evaluate_worlds(args)
     try:
@@ -509,6 +536,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(render(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def _champion_challenger(args: argparse.Namespace) -> int:
+    """``amlscreen evaluate --challenger NEW --data X --labels Y``: before promoting NEW."""
+    import json
+
+    from amlscreen.evaluation import champion_challenger, render_champion_challenger
+    from models.registry import ModelArtefactError, load_bundle
+    from services.alerts.policy import AlertPolicy
+
+    if not args.data or not args.labels:
+        print(
+            "error: --challenger needs --data and --labels (the same recent data)", file=sys.stderr
+        )
+        return 2
+    try:
+        champion = load_bundle(_model_path(args))
+        challenger = load_bundle(Path(args.challenger))
+    except ModelArtefactError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    result = champion_challenger(
+        champion,
+        challenger,
+        Path(args.data),
+        Path(args.labels),
+        policy=AlertPolicy.from_settings(_settings()),
+    )
+    print(render_champion_challenger(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return 0
@@ -701,6 +760,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="exchange-rate table, CSV currency,units_per_usd"
         " (default: AMLSCREEN_FX_RATES_FILE, else the shipped approximate table)",
     )
+    budget = score.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--budget-per-day",
+        type=float,
+        help="alert budget: alerts/day per institution (default AMLSCREEN_ALERT_BUDGET_PER_DAY)",
+    )
+    budget.add_argument(
+        "--budget-share",
+        type=float,
+        help="alert budget: share of active subjects (default AMLSCREEN_ALERT_BUDGET_SHARE)",
+    )
     evaluation = add(
         "evaluate",
         cmd_evaluate,
@@ -718,6 +788,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"alert budget as a share of reports (default {EvaluationConfig.budget_share})",
     )
     _add_worlds_arguments(evaluation)
+    contest = evaluation.add_argument_group(
+        "champion/challenger: a retrained model against the current one on the same data"
+    )
+    contest.add_argument(
+        "--challenger", metavar="NEW.skops", help="the retrained model (the champion: --model)"
+    )
+    contest.add_argument("--data", help="recent reports JSONL (wire format)")
+    contest.add_argument("--labels", help="their labels JSONL: institution_id, report_id, typology")
     evaluation.add_argument("--model", help="artefact path (default: AMLSCREEN_MODEL_PATH)")
     evaluation.add_argument("--threshold", type=float, help="alert threshold (default: the card's)")
     evaluation.add_argument("--json", help="also write every figure to this JSON file")

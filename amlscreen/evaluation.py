@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +39,7 @@ from models.evaluate import (
 from models.registry import ModelBundle, load_bundle
 from models.scoring import Scorer
 from models.train import TrainConfig, train
+from services.alerts.policy import AlertPolicy
 from simulator.generate import GeneratorConfig, generate
 from simulator.world import TypologyParams, World
 
@@ -267,3 +268,115 @@ def evaluate_model_on_worlds(
         path = model or Path(scratch) / "model.skops"
         bundle = train_on_worlds(seeds, reports, path, train_config)
         return evaluate_worlds(bundle, config, threshold=threshold)
+
+
+def labelled_truth(data: Path, labels: Path) -> pl.DataFrame:
+    """One row per report of ``data`` with its label (``truth``: typology or null).
+
+    ``labels``: ``{"institution_id", "report_id", "typology", "lookalike"?}`` lines, as
+    ``amlscreen simulate --labels`` writes and ``amlscreen train --labels`` reads; a report
+    without a line is legitimate.
+    """
+    truth: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+    with labels.open("rb") as lines:
+        for line in lines:
+            if line.strip():
+                row = orjson.loads(line)
+                key = (str(row["institution_id"]), str(row["report_id"]))
+                truth[key] = (row.get("typology"), row.get("lookalike"))
+    columns: dict[str, list[Any]] = {
+        name: []
+        for name in ("institution_id", "report_id", "subject_id", "day", "truth", "lookalike")
+    }
+    with data.open("rb") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            report = orjson.loads(line)
+            key = (str(report["institution_id"]), str(report["report_id"]))
+            typology, lookalike = truth.get(key, (None, None))
+            columns["institution_id"].append(key[0])
+            columns["report_id"].append(key[1])
+            columns["subject_id"].append(str(report["subject"].get("subject_id")))
+            columns["day"].append(0)
+            columns["truth"].append(typology)
+            columns["lookalike"].append(lookalike)
+    schema = {
+        "institution_id": pl.String,
+        "report_id": pl.String,
+        "subject_id": pl.String,
+        "day": pl.Int32,
+        "truth": pl.String,
+        "lookalike": pl.String,
+    }
+    return pl.DataFrame(columns, schema=schema)
+
+
+def champion_challenger(
+    champion: ModelBundle,
+    challenger: ModelBundle,
+    data: Path,
+    labels: Path,
+    *,
+    policy: AlertPolicy | None = None,
+) -> dict[str, Any]:
+    """Both models on the same labelled stream, each through ``amlscreen score``'s policy.
+
+    What an operator reads before promoting a retrained model: report PR-AUC, report
+    precision and recall at each model's own threshold, subject precision and recall, and
+    the alert volume the worker would produce (subject alerts, alerts per day).
+    """
+    truth = labelled_truth(data, labels)
+    result: dict[str, Any] = {"data": str(data), "labels": str(labels), "models": {}}
+    with tempfile.TemporaryDirectory(prefix="amlscreen-cc-") as scratch:
+        for role, bundle in (("champion", champion), ("challenger", challenger)):
+            target = Path(scratch) / f"{role}.jsonl"
+            summary = score_reports(data, target, bundle, policy=policy)
+            frame = truth.join(read_outcomes(target), on=["institution_id", "report_id"])
+            metrics = world_metrics(frame)
+            laundering = frame["truth"].is_not_null()
+            alerted = frame["alert"]
+            hits = int((alerted & laundering).sum())
+            result["models"][role] = {
+                "version": bundle.version,
+                "threshold": bundle.threshold,
+                "pr_auc": metrics["pr_auc"],
+                "report_precision": round(hits / int(alerted.sum()), 4) if alerted.any() else None,
+                "report_recall": round(hits / int(laundering.sum()), 4)
+                if laundering.any()
+                else None,
+                "subject_precision": metrics["subject_precision"],
+                "subject_recall": metrics["subject_recall"],
+                "alerted_reports": summary["alerts"],
+                "subject_alerts": summary["episodes"],
+                "alerts_per_day": summary["alerts_per_day"],
+                "alerts_per_1000": round(1000 * summary["episodes"] / max(frame.height, 1), 3),
+            }
+    return result
+
+
+def render_champion_challenger(result: Mapping[str, Any]) -> str:
+    """The comparison as a plain table, champion then challenger."""
+    rows = [
+        ("model version", "version"),
+        ("threshold", "threshold"),
+        ("report PR-AUC", "pr_auc"),
+        ("report precision", "report_precision"),
+        ("report recall", "report_recall"),
+        ("subject precision", "subject_precision"),
+        ("subject recall", "subject_recall"),
+        ("alerted reports", "alerted_reports"),
+        ("subject alerts", "subject_alerts"),
+        ("subject alerts per 1,000 reports", "alerts_per_1000"),
+        ("subject alerts per day", "alerts_per_day"),
+    ]
+    models = result["models"]
+    lines = [
+        f"champion/challenger on {result['data']} (labels {result['labels']})",
+        f"{'':34} {'champion':>28} {'challenger':>28}",
+    ]
+    for label, key in rows:
+        values = [models[role][key] for role in ("champion", "challenger")]
+        cells = [f"{value:.4f}" if isinstance(value, float) else str(value) for value in values]
+        lines.append(f"{label:34} {cells[0]:>28} {cells[1]:>28}")
+    return "\n".join(lines)

@@ -259,8 +259,13 @@ def train(
     *,
     dataset: Dataset,
     extra: Dataset | None = None,
+    alert_policy: Mapping[str, Any] | None = None,
 ) -> ModelBundle:
-    """Trains, validates, and writes ``out`` (skops) with its model card."""
+    """Trains, validates, and writes ``out`` (skops) with its model card.
+
+    ``alert_policy``: the alert policy (episodes, suppression, budget) the model is meant to
+    run under, recorded in the card as it was configured at training time.
+    """
     started = time.perf_counter()
     if extra is not None:
         dataset = add_dispositions(dataset, extra)
@@ -344,6 +349,7 @@ def train(
         "feature_config": feature_config(),
         "threshold": threshold,
         "threshold_policy": f"max F{config.beta:g} on the validation part",
+        "alert_policy": dict(alert_policy) if alert_policy is not None else None,
         "metrics": {"validation": metrics},
         "reference": {name: float(value) for name, value in reference.items()},
         "classes": [str(label) for label in model.classes_],

@@ -71,12 +71,30 @@ class Settings(BaseSettings):
     # so the worker and `amlscreen score` convert alike.
     fx_rates_file: Path | None = None
 
+    # The alert policy (services.alerts.policy): episodes, suppression, budget.
+    # A FALSE_POSITIVE closure holds the same pattern on the same subject back this many days.
+    alert_suppression_days: int = Field(default=30, ge=0, le=3650)
+    # A score this much above the closed (or published) one is a material rise.
+    alert_material_margin: float = Field(default=0.1, ge=0, le=1)
+    # The volume the team can work: new alerts per day per institution, or a share of the
+    # institution's active subjects over the window; unset, the model's threshold applies.
+    alert_budget_per_day: float | None = Field(default=None, gt=0)
+    alert_budget_share: float | None = Field(default=None, gt=0, le=1)
+    alert_budget_window_days: int = Field(default=14, ge=1, le=365)
+    alert_budget_recompute_hours: float = Field(default=6.0, gt=0)
+    # The budget never lowers the threshold below this score.
+    alert_budget_floor: float = Field(default=0.05, ge=0, le=1)
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.admin_token is not None and len(self.admin_token.get_secret_value()) < 24:
             raise ValueError("AMLSCREEN_ADMIN_TOKEN must be at least 24 characters long")
         if self.fx_rates_file is not None:
             load_rates(self.fx_rates_file)  # a bad rate file stops the process at start
+        if self.alert_budget_per_day is not None and self.alert_budget_share is not None:
+            raise ValueError(
+                "set AMLSCREEN_ALERT_BUDGET_PER_DAY or AMLSCREEN_ALERT_BUDGET_SHARE, not both"
+            )
         return self
 
     @cached_property

@@ -45,6 +45,7 @@ from models.registry import load_bundle
 from models.scoring import ScoredBatch, Scorer
 from models.state import WindowState, batch_features
 from refdata.business_days import DEFAULT_CALENDAR, BusinessCalendar
+from services.alerts.policy import AlertPolicy
 from services.alerts.schemas import AlertCreate
 from services.config import Settings
 from services.reports.history import ReportHistory
@@ -122,8 +123,16 @@ class Detector:
         metrics: WorkerMetrics | None = None,
         calendar: BusinessCalendar = DEFAULT_CALENDAR,
         watchlists: IndexHolder | None = None,
+        policy: AlertPolicy | None = None,
+        model_threshold: float | None = None,
     ) -> None:
         self.scorer = scorer
+        # The threshold without a budget (or before the budget has data): the scorer's own,
+        # unless the scorer runs lower to name the candidates a budget may let through.
+        self.model_threshold = scorer.threshold if model_threshold is None else model_threshold
+        # Episodes, suppression and budget (services.alerts.policy) decide which of the
+        # scorer's candidates open or join an alert.
+        self.policy = policy or AlertPolicy()
         self.watchlists = watchlists
         self.state = state or WindowState()
         self.metrics = metrics
@@ -275,9 +284,17 @@ def build_detector(
     bundle = load_bundle(settings.effective_model_path)
     if metrics is not None:
         metrics.set_model(bundle.version)
-    log.info("detection model %s, threshold %.3f", bundle.version, bundle.threshold)
+    policy = AlertPolicy.from_settings(settings)
+    log.info(
+        "detection model %s, threshold %.3f, alert policy %s",
+        bundle.version,
+        bundle.threshold,
+        policy.describe(),
+    )
     return Detector(
-        Scorer(bundle),
+        Scorer(bundle, threshold=policy.scoring_threshold(bundle.threshold)),
+        policy=policy,
+        model_threshold=bundle.threshold,
         assignment=_assignment_probe(consumer) if consumer is not None else None,
         metrics=metrics,
         watchlists=IndexHolder(),

@@ -8,12 +8,14 @@ hook and the model loader set them through the attributes and helpers of ``Worke
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from kafka import TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from refdata.typologies import TYPOLOGIES
+from services.alerts.policy import Threshold
 
 _STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000)
@@ -112,6 +114,18 @@ class WorkerMetrics:
             "1 when a verified scoring model is loaded, 0 otherwise.",
             registry=self.registry,
         )
+        self.alert_threshold = Gauge(
+            "amlscreen_alert_threshold",
+            "The alert threshold in force per institution (the model's, or the budget's).",
+            ["institution"],
+            registry=self.registry,
+        )
+        self.alert_threshold_version = Gauge(
+            "amlscreen_alert_threshold_version",
+            "The budget version of the threshold in force per institution (0: the model's).",
+            ["institution"],
+            registry=self.registry,
+        )
         self._lag_labels: set[tuple[str, str]] = set()
         self._lag_updated = float("-inf")
 
@@ -123,6 +137,12 @@ class WorkerMetrics:
             return
         self.model_info.labels(version).set(1)
         self.model_loaded.set(1)
+
+    def set_thresholds(self, thresholds: Mapping[str, Threshold]) -> None:
+        """Records the threshold each institution's reports were judged against."""
+        for institution, threshold in thresholds.items():
+            self.alert_threshold.labels(institution).set(threshold.value)
+            self.alert_threshold_version.labels(institution).set(threshold.version or 0)
 
     def alert_published(
         self, typology: str | None, produced_at_ms: int | None, *, now: float | None = None

@@ -16,7 +16,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from models.state import WindowState, peer_counts_of
-from services.alerts.service import alert_to_message, raise_alerts
+from services.alerts import flows as alert_flows
+from services.alerts.service import alert_to_message
 from services.reports import peers as peer_repository
 from services.reports.service import (
     IncomingReport,
@@ -67,7 +68,7 @@ def screen(
     # are its reports, alerts and state, not ours.
     rows = assessed.rows_of(outcome.inserted)
     started = time.perf_counter()
-    alerts = raise_batch_alerts(session, assessed, rows)
+    alerts = raise_batch_alerts(session, detector, assessed, rows)
     record_watchlist_matches(session, assessed, rows)
     count_peers(session, assessed, rows)
     learn_on_commit(session, detector.state, assessed, rows)
@@ -97,14 +98,23 @@ def record_watchlist_matches(session: Session, assessed: Assessed, rows: Sequenc
 
 
 def raise_batch_alerts(
-    session: Session, assessed: Assessed, rows: Sequence[int]
+    session: Session, detector: Detector, assessed: Assessed, rows: Sequence[int]
 ) -> list[AlertMessage]:
-    """Stores the alerts of the inserted reports that alert (idempotently); returns them as
-    ``aml.alerts`` messages keyed by subject key."""
+    """Routes the inserted reports that alert through the alert policy (open a subject's
+    episode, join it, or stay below the budget / suppressed: ``services.alerts.policy``);
+    returns the alerts opened or materially updated as ``aml.alerts`` messages keyed by
+    subject key."""
     alerting = [row for row in rows if assessed.scored.alerts[row]]
     if not alerting:
         return []
-    stored = raise_alerts(session, [assessed.alert(row) for row in alerting])
+    routed = alert_flows.route_alerts(
+        session,
+        [assessed.alert(row) for row in alerting],
+        detector.policy,
+        model_threshold=detector.model_threshold,
+    )
+    if detector.metrics is not None:
+        detector.metrics.set_thresholds(routed.thresholds)
     produced = {
         item.key: item.source.timestamp_ms if item.source else None
         for item in (assessed.items[row] for row in alerting)
@@ -112,11 +122,11 @@ def raise_batch_alerts(
     return [
         AlertMessage(
             alert.subject_key.encode(),
-            alert_to_message(alert),
+            alert_to_message(alert, routed.events.get(alert.id)),
             alert.typology,
             produced.get((alert.institution_id, alert.report_id)),
         )
-        for alert in stored
+        for alert in routed.published
     ]
 
 

@@ -119,6 +119,8 @@ def check_transition(
             )
     elif request.filing_reference is not None:
         errors.append({"field": "filing_reference", "message": "given only when filing"})
+    if request.typology is not None and target not in (S.CLOSED, S.FILED):
+        errors.append({"field": "typology", "message": "given only when filing or closing"})
     if current is S.CLOSED and request.rationale is None:
         errors.append({"field": "rationale", "message": "reopening needs a rationale"})
     if request.suspicion_determined_at is not None and request.suspicion_determined_at > now:

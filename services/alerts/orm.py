@@ -45,6 +45,8 @@ class Alert(Base):
         Index("ix_alerts_assignee_created_at_id", "assignee", "created_at", "id"),
         Index("ix_alerts_jurisdiction_created_at_id", "jurisdiction", "created_at", "id"),
         Index("ix_alerts_case_id", "case_id"),
+        # The episode look-ups: the open alert of a subject, its recent FALSE_POSITIVE closures.
+        Index("ix_alerts_subject_key_jurisdiction_status", "subject_key", "jurisdiction", "status"),
     )
 
     id: Mapped[int] = mapped_column(_PK, primary_key=True)
@@ -86,9 +88,66 @@ class Alert(Base):
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer)
 
+    # The episode (services.alerts.policy): how many reports it gathers, the latest one's
+    # time, and the threshold (and its budget version, if a budget sets it) when it opened.
+    report_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    last_report_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    threshold: Mapped[float | None] = mapped_column(Float)
+    threshold_version: Mapped[int | None] = mapped_column(Integer)
+    # The investigator's own typology, given when filing or closing: the training label.
+    investigator_typology: Mapped[str | None] = mapped_column(String(64))
+
     # Every UPDATE says "WHERE version = <the version read>": a writer that lost a race
     # updates nothing and gets StaleDataError instead of overwriting the winner.
     __mapper_args__ = {"version_id_col": version}
+
+
+class AlertReport(Base):
+    """A report of an alert's episode: the one that opened it and every one that joined it.
+
+    A report belongs to one alert at most (the unique key), which also makes a redelivered
+    report join nothing twice.
+    """
+
+    __tablename__ = "alert_reports"
+    __table_args__ = (
+        UniqueConstraint("institution_id", "report_id"),
+        Index("ix_alert_reports_alert_id_id", "alert_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(_PK, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(_PK, ForeignKey("alerts.id"))
+    institution_id: Mapped[str] = mapped_column(String(64))
+    report_id: Mapped[str] = mapped_column(String(64))
+    report_pk: Mapped[int | None] = mapped_column(_PK, ForeignKey("reports.id"))
+    score: Mapped[float] = mapped_column(Float)
+    rules: Mapped[list[str]] = mapped_column(JSON)
+    typology: Mapped[str | None] = mapped_column(String(64))
+    transaction_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AlertThreshold(Base):
+    """One version of an institution's alert threshold under an alert budget.
+
+    Append-only: a change inserts the next version, so every alert names the version that
+    let it through and the history of the threshold is the table itself.
+    """
+
+    __tablename__ = "alert_thresholds"
+    __table_args__ = (UniqueConstraint("institution_id", "version"),)
+
+    id: Mapped[int] = mapped_column(_PK, primary_key=True)
+    institution_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[float] = mapped_column(Float)
+    # Event time (the reports' transaction time) the threshold was computed at.
+    computed_for: Mapped[datetime] = mapped_column(UTCDateTime())
+    window_days: Mapped[int] = mapped_column(Integer)
+    budget: Mapped[str] = mapped_column(String(64))
+    subjects: Mapped[int] = mapped_column(Integer)
+    reports: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Note(Base):

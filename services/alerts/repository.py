@@ -4,22 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Engine,
     Integer,
+    Table,
     bindparam,
     func,
     select,
     tuple_,
+    update,
 )
 from sqlalchemy.orm import Session
 
-from services.alerts.enums import OPEN_STATUSES, AlertStatus, Disposition
-from services.alerts.orm import Alert, Note
+from services.alerts.enums import OPEN_STATUSES, TERMINAL_STATUSES, AlertStatus, Disposition
+from services.alerts.orm import Alert, AlertReport, AlertThreshold, Note
 from services.alerts.schemas import AlertFilter, AlertSort
 from services.kit.cursor import Cursor
 from services.kit.sql import insert_ignoring_conflicts
@@ -86,6 +88,49 @@ class AlertRepository:
         if rows:
             self.session.execute(insert_ignoring_conflicts(self.session, Alert), list(rows))
 
+    def insert_links(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Links reports to alerts; a report already linked (a redelivery) is left as it is."""
+        if rows:
+            self.session.execute(insert_ignoring_conflicts(self.session, AlertReport), list(rows))
+
+    def update_episodes(self, updates: Sequence[dict[str, Any]]) -> None:
+        """Writes joined reports' effect on their alerts (one executemany), without bumping
+        ``version``.
+
+        The version guards what investigators decide (status, disposition, assignee); the
+        evidence growing underneath must not turn every move during an active episode into
+        a 409. An alert closed meanwhile keeps its closed state (the status condition).
+        Each update holds ``alert_id`` and the new ``score``, ``typology``, ``reasons``,
+        ``rule_hits``, ``report_count``, ``last_report_at`` and ``updated_at``.
+        """
+        if not updates:
+            return
+        # Core on the table: the ORM's bulk UPDATE by primary key cannot take the status
+        # condition, and the ORM's unit of work would bump the version.
+        table = cast(Table, Alert.__table__)
+        names = ("score", "typology", "reasons", "rule_hits", "report_count", "last_report_at")
+        statement = (
+            update(table)
+            .where(
+                table.c.id == bindparam("b_alert_id"),
+                # Not IN (…): an expanding parameter cannot run as executemany.
+                *(table.c.status != status.value for status in sorted(TERMINAL_STATUSES)),
+            )
+            .values({name: bindparam(f"b_{name}") for name in (*names, "updated_at")})
+        )
+        self.session.execute(
+            statement,
+            [{f"b_{key}": value for key, value in row.items()} for row in updates],
+        )
+
+    def insert_threshold(self, row: dict[str, Any]) -> bool:
+        """Inserts a threshold version; False when another worker took that version first."""
+        result = self.session.execute(
+            insert_ignoring_conflicts(self.session, AlertThreshold).returning(AlertThreshold.id),
+            [row],
+        )
+        return result.first() is not None
+
     def add_note(self, note: Note) -> Note:
         self.session.add(note)
         self.session.flush()
@@ -123,6 +168,130 @@ class AlertRepository:
                 subject = document.get("subject") if isinstance(document, dict) else None
                 found[(institution, report_id)] = StoredReport(pk, subject, txn_at)
         return found
+
+    def linked_keys(self, keys: Sequence[AlertKey]) -> set[AlertKey]:
+        """The reports among ``keys`` already gathered by an alert."""
+        found: set[AlertKey] = set()
+        for chunk in _chunks(list(keys)):
+            statement = select(AlertReport.institution_id, AlertReport.report_id).where(
+                tuple_(AlertReport.institution_id, AlertReport.report_id).in_(chunk)
+            )
+            found.update(
+                (institution, report) for institution, report in self.session.execute(statement)
+            )
+        return found
+
+    def open_for_subjects(self, subject_keys: Sequence[str]) -> Sequence[Alert]:
+        """The open alerts of these subjects (any jurisdiction), oldest first."""
+        alerts: list[Alert] = []
+        for chunk in _chunks(sorted(set(subject_keys))):
+            statement = (
+                select(Alert)
+                .where(Alert.subject_key.in_(chunk), Alert.status.in_(sorted(OPEN_STATUSES)))
+                .order_by(Alert.id)
+            )
+            alerts.extend(self.session.scalars(statement))
+        return alerts
+
+    def false_positive_closures(
+        self, subject_keys: Sequence[str], since: datetime
+    ) -> Sequence[Any]:
+        """(subject_key, jurisdiction, score, rule_hits, typology, decided_at) of the subjects'
+        alerts closed as FALSE_POSITIVE at or after ``since``."""
+        rows: list[Any] = []
+        for chunk in _chunks(sorted(set(subject_keys))):
+            statement = select(
+                Alert.subject_key,
+                Alert.jurisdiction,
+                Alert.score,
+                Alert.rule_hits,
+                Alert.typology,
+                Alert.decided_at,
+            ).where(
+                Alert.subject_key.in_(chunk),
+                Alert.status == AlertStatus.CLOSED.value,
+                Alert.disposition == Disposition.FALSE_POSITIVE.value,
+                Alert.decided_at >= since,
+            )
+            rows.extend(self.session.execute(statement).all())
+        return rows
+
+    def other_open_alert(self, alert: Alert) -> int | None:
+        """The id of another open alert of the same subject and jurisdiction, if any."""
+        return self.session.scalar(
+            select(Alert.id)
+            .where(
+                Alert.subject_key == alert.subject_key,
+                Alert.jurisdiction == alert.jurisdiction,
+                Alert.status.in_(sorted(OPEN_STATUSES)),
+                Alert.id != alert.id,
+            )
+            .limit(1)
+        )
+
+    def links_of(self, alert_ids: Sequence[int]) -> Sequence[AlertReport]:
+        """The reports gathered by these alerts, in the order they joined."""
+        if not alert_ids:
+            return []
+        statement = (
+            select(AlertReport)
+            .where(AlertReport.alert_id.in_(list(alert_ids)))
+            .order_by(AlertReport.alert_id, AlertReport.id)
+        )
+        return self.session.scalars(statement).all()
+
+    def reports_of_episode(self, alert: Alert) -> list[Report]:
+        """The stored reports of the alert's episode, oldest transaction first."""
+        pks = [link.report_pk for link in self.links_of([alert.id]) if link.report_pk is not None]
+        if alert.report_pk is not None and alert.report_pk not in pks:
+            pks.append(alert.report_pk)
+        if not pks:
+            return []
+        reports = self.session.scalars(select(Report).where(Report.id.in_(pks))).all()
+        return sorted(reports, key=lambda report: (report.txn_at or report.filed_at, report.id))
+
+    def latest_threshold(self, institution_id: str) -> AlertThreshold | None:
+        statement = (
+            select(AlertThreshold)
+            .where(AlertThreshold.institution_id == institution_id)
+            .order_by(AlertThreshold.version.desc())
+            .limit(1)
+        )
+        return self.session.scalar(statement)
+
+    def window_scores(
+        self, institution_id: str, since: datetime, until: datetime
+    ) -> tuple[list[float], int, datetime | None]:
+        """Each subject's highest score of the institution's reports in (since, until], the
+        number of scored reports, and the earliest report time in the window.
+
+        Subjects whose open alert began before the window are left out: they cannot open
+        another alert, so counting them would spend the budget on nothing.
+        """
+        held = select(Alert.subject_key).where(
+            Alert.status.in_(sorted(OPEN_STATUSES)), Alert.transaction_at <= since
+        )
+        window = (
+            Report.institution_id == institution_id,
+            Report.txn_at > since,
+            Report.txn_at <= until,
+            Report.score.is_not(None),
+            Report.subject_key.not_in(held),
+        )
+        statement = (
+            select(func.max(Report.score), func.count(), func.min(Report.txn_at))
+            .where(*window)
+            .group_by(Report.subject_key)
+        )
+        scores: list[float] = []
+        reports = 0
+        earliest: datetime | None = None
+        for best, count, first in self.session.execute(statement):
+            scores.append(float(best or 0.0))
+            reports += int(count)
+            if first is not None and (earliest is None or first < earliest):
+                earliest = first
+        return scores, reports, earliest
 
     def report_of(self, alert: Alert) -> Report | None:
         if alert.report_pk is not None:
@@ -201,6 +370,7 @@ class AlertRepository:
                 Alert.status,
                 Alert.disposition,
                 Alert.typology,
+                Alert.investigator_typology,
                 Alert.model_version,
                 Alert.score,
                 Alert.decided_at,

@@ -6,8 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from refdata.typologies import TYPOLOGIES
 from services.alerts.enums import AlertStatus, Disposition
 from services.kit.ids import BodyId
 from services.reports.schemas import ReportRead
@@ -33,6 +34,9 @@ class AlertCreate(BaseModel):
     source_partition: int | None = None
     source_offset: int | None = None
     transaction_at: datetime | None = None  # the CTR clock starts here
+    # The threshold the report passed (and its budget version), set by the alert policy.
+    threshold: float | None = None
+    threshold_version: int | None = None
 
 
 class SourceRead(BaseModel):
@@ -90,6 +94,20 @@ class HistoryEntry(BaseModel):
     after: dict[str, Any] | None = None
 
 
+class EpisodeReportRead(BaseModel):
+    """One report of an alert's episode: the opening one or one that joined it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    institution_id: str
+    report_id: str
+    score: float
+    rules: list[str]
+    typology: str | None
+    transaction_at: datetime | None
+    joined_at: datetime
+
+
 class AlertRead(AlertSummary):
     """One alert with everything an investigator needs to work it."""
 
@@ -106,6 +124,14 @@ class AlertRead(AlertSummary):
     rationale: str | None
     evidence: list[str] | None
     filing_reference: str | None
+    # The episode: how many reports it gathers (the alert's score is their maximum), the
+    # latest one's time, the threshold it opened at and its budget version.
+    report_count: int = 1
+    last_report_at: datetime | None = None
+    threshold: float | None = None
+    threshold_version: int | None = None
+    investigator_typology: str | None = None
+    episode_reports: list[EpisodeReportRead] = Field(default_factory=list)
     report: ReportRead | None
     subject: SubjectSummary | None
     history: list[HistoryEntry]
@@ -131,6 +157,16 @@ class TransitionRequest(BaseModel):
         default_factory=list, max_length=100
     )
     suspicion_determined_at: AwareDatetime | None = None
+    # The investigator's typology (refdata.typologies), given when filing or closing: what
+    # retraining learns from (``amlscreen train --with-dispositions``), not the model's guess.
+    typology: str | None = None
+
+    @field_validator("typology")
+    @classmethod
+    def _known_typology(cls, value: str | None) -> str | None:
+        if value is not None and value not in TYPOLOGIES:
+            raise ValueError(f"unknown typology {value!r}; one of {', '.join(TYPOLOGIES)}")
+        return value
 
 
 class AssignmentRequest(BaseModel):

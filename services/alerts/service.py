@@ -21,7 +21,7 @@ from services.alerts.approvals import SecondApproval
 from services.alerts.deadlines import DEFAULT_POLICY, DeadlinePolicy, alert_deadline
 from services.alerts.enums import AlertStatus, EntityType
 from services.alerts.lifecycle import apply_transition, authorize_write, check_transition
-from services.alerts.orm import Alert, Note
+from services.alerts.orm import Alert, AlertReport, Note
 from services.alerts.repository import SUMMARY_COLUMNS, AlertKey, AlertRepository
 from services.alerts.schemas import (
     AlertCreate,
@@ -34,7 +34,7 @@ from services.audit import service as audit
 from services.audit.repository import AuditRepository
 from services.auth.enums import INVESTIGATIVE_ROLES
 from services.auth.service import Principal
-from services.errors import Forbidden, NotFound
+from services.errors import Conflict, Forbidden, NotFound
 from services.kit import cursor as cursor_codec
 from services.kit.concurrency import Precondition, VersionConflict, check
 from services.kit.time import utc_now
@@ -123,6 +123,10 @@ def raise_alerts(
                 "deadline_kind": deadline.kind.value if deadline.kind else None,
                 "deadline_at": deadline.at,
                 "version": 1,
+                "report_count": 1,
+                "last_report_at": transaction_at,
+                "threshold": item.threshold,
+                "threshold_version": item.threshold_version,
             }
         )
         names.extend(name_rows(item.subject_key, subject))
@@ -132,8 +136,12 @@ def raise_alerts(
     return [found[key] for key in keys if key in found]
 
 
-def alert_to_message(alert: Alert) -> bytes:
-    """Returns the JSON message of an alert for the ``aml.alerts`` topic (no identifiers)."""
+def alert_to_message(alert: Alert, event: str | None = None) -> bytes:
+    """Returns the JSON message of an alert for the ``aml.alerts`` topic (no identifiers).
+
+    ``event``: "opened" or "updated" (``services.alerts.flows.Routed.events``); by default,
+    "opened" while the alert holds one report.
+    """
     return orjson.dumps(
         {
             "schema_version": ALERT_MESSAGE_VERSION,
@@ -150,6 +158,12 @@ def alert_to_message(alert: Alert) -> bytes:
             "reasons": alert.reasons,
             "status": alert.status,
             "created_at": alert.created_at.isoformat(),
+            "updated_at": alert.updated_at.isoformat(),
+            # "opened" for a new alert, "updated" when a report joined it materially.
+            "event": event or ("opened" if (alert.report_count or 1) <= 1 else "updated"),
+            "report_count": alert.report_count or 1,
+            "threshold": alert.threshold,
+            "threshold_version": alert.threshold_version,
             "deadline_kind": alert.deadline_kind,
             "deadline_at": alert.deadline_at.isoformat() if alert.deadline_at else None,
             "source": {
@@ -163,33 +177,47 @@ def alert_to_message(alert: Alert) -> bytes:
 
 
 def labelled_outcomes(session: Session) -> list[dict[str, Any]]:
-    """Returns training labels from investigators' decisions.
+    """Returns training labels from investigators' decisions, one row per report decided.
 
     ``confirmed``: the alert was filed (a SAR/ROI went out). ``false_positive``: closed as
     FALSE_POSITIVE or EXPLAINED_LEGITIMATE. INSUFFICIENT_EVIDENCE and DUPLICATE say nothing
-    about laundering and give no label; open alerts give none either.
+    about laundering and give no label; open alerts give none either. The decision labels
+    every report of the alert's episode. ``typology`` is the investigator's (None when they
+    gave none: the model's own guess, ``model_typology``, is never taken as a label).
     """
+    repository = AlertRepository(session)
+    rows = [
+        row
+        for row in repository.labelled()
+        if AlertRepository.label_of(row.status, row.disposition) is not None
+    ]
+    links: dict[int, list[AlertReport]] = {}
+    for link in repository.links_of([row.id for row in rows]):
+        links.setdefault(link.alert_id, []).append(link)
     outcomes: list[dict[str, Any]] = []
-    for row in AlertRepository(session).labelled():
+    for row in rows:
         label = AlertRepository.label_of(row.status, row.disposition)
-        if label is None:
-            continue
-        outcomes.append(
-            {
-                "alert_id": row.id,
-                "institution_id": row.institution_id,
-                "report_id": row.report_id,
-                "report_pk": row.report_pk,
-                "subject_key": row.subject_key,
-                "label": label,
-                "status": row.status,
-                "disposition": row.disposition,
-                "typology": row.typology,
-                "model_version": row.model_version,
-                "score": row.score,
-                "decided_at": row.decided_at,
-            }
-        )
+        reports = [
+            (link.institution_id, link.report_id, link.report_pk) for link in links.get(row.id, [])
+        ] or [(row.institution_id, row.report_id, row.report_pk)]
+        for institution_id, report_id, report_pk in reports:
+            outcomes.append(
+                {
+                    "alert_id": row.id,
+                    "institution_id": institution_id,
+                    "report_id": report_id,
+                    "report_pk": report_pk,
+                    "subject_key": row.subject_key,
+                    "label": label,
+                    "status": row.status,
+                    "disposition": row.disposition,
+                    "typology": row.investigator_typology,
+                    "model_typology": row.typology,
+                    "model_version": row.model_version,
+                    "score": row.score,
+                    "decided_at": row.decided_at,
+                }
+            )
     return outcomes
 
 
@@ -242,6 +270,7 @@ class AlertDetail:
     subject: SubjectSummaryData | None
     history: list[HistoryItem]
     watchlist_matches: list[SubjectMatchRead] = field(default_factory=list)
+    episode: Sequence[AlertReport] = ()
 
 
 def get_alert(session: Session, *, principal: Principal, alert_id: int) -> AlertDetail:
@@ -257,7 +286,13 @@ def get_alert(session: Session, *, principal: Principal, alert_id: int) -> Alert
         subject=summary(session, alert.subject_key),
         history=history_of(session, alert),
         watchlist_matches=subject_matches(session, [alert.subject_key]),
+        episode=repository.links_of([alert.id]),
     )
+
+
+def episode_reports(session: Session, alert: Alert) -> list[Report]:
+    """The stored reports the alert gathers (its episode), oldest transaction first."""
+    return AlertRepository(session).reports_of_episode(alert)
 
 
 def history_of(session: Session, alert: Alert) -> list[HistoryItem]:
@@ -307,6 +342,7 @@ def alert_state(alert: Alert) -> dict[str, Any]:
         "case_id": alert.case_id,
         "suspicion_determined_at": alert.suspicion_determined_at,
         "decided_at": alert.decided_at,
+        "investigator_typology": alert.investigator_typology,
         "deadline_kind": alert.deadline_kind,
         "deadline_at": alert.deadline_at,
         "version": alert.version,
@@ -367,6 +403,16 @@ def transition_alert(
     alert = _load_for_write(session, principal, alert_id)
     check(precondition, alert.version)
     before = alert_state(alert)
+    if AlertStatus(alert.status) is AlertStatus.CLOSED and request.to is not AlertStatus.CLOSED:
+        # One open alert per subject and jurisdiction: a reopen while the subject's next
+        # episode is open would make two (work the open one, it gathers the new reports).
+        other = AlertRepository(session).other_open_alert(alert)
+        if other is not None:
+            raise Conflict(
+                f"subject {alert.subject_key} already has open alert {other} in"
+                f" {alert.jurisdiction}",
+                {"open_alert_id": other},
+            )
     now = utc_now()
     check_transition(AlertStatus(alert.status), request, principal=principal, now=now)
     entity_type = EntityType.ALERT.value
@@ -390,6 +436,8 @@ def transition_alert(
     if awaiting is not None:
         return Moved(alert, awaiting)
     apply_transition(alert, request, principal=principal, now=now)
+    if request.typology is not None:
+        alert.investigator_typology = request.typology
     refresh_deadline(alert)
     flush_versioned(session)
     audit.record(

@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from services.alerts.orm import Alert
+from services.alerts.repository import AlertRepository
 from services.cases.orm import Case, CaseSubject
 from services.kit.cursor import Cursor
 from services.reports.orm import Report
@@ -48,9 +49,18 @@ class CaseRepository:
             )
 
     def reports_of_alerts(self, alerts: Sequence[Alert]) -> list[Report]:
-        """Returns the reports behind these alerts, oldest transaction first."""
+        """Returns the reports behind these alerts, oldest transaction first.
+
+        An alert's reports are its episode's: the one that opened it and every one that joined
+        it (``alert_reports``), so a filing covers the whole episode.
+        """
         pks = [alert.report_pk for alert in alerts if alert.report_pk is not None]
         keys = [(a.institution_id, a.report_id) for a in alerts if a.report_pk is None]
+        for link in AlertRepository(self.session).links_of([alert.id for alert in alerts]):
+            if link.report_pk is not None:
+                pks.append(link.report_pk)
+            else:
+                keys.append((link.institution_id, link.report_id))
         found: dict[int, Report] = {}
         if pks:
             for report in self.session.scalars(select(Report).where(Report.id.in_(pks))):

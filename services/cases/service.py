@@ -316,6 +316,9 @@ def transition_case(
         for alert in alerts:
             previous = alert.status
             if cascade_decision(alert, case, now):
+                if request.typology is not None:
+                    # The case's decision names the typology of every alert it decides.
+                    alert.investigator_typology = request.typology
                 cascaded.append({"alert_id": alert.id, "from": previous, "to": alert.status})
     propagated = _propagate_suspicion(case, alerts, now)
     _refresh_case_deadline(case, alerts)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from refdata.money import to_minor_units
+from refdata.typologies import TYPOLOGIES
 from services.alerts.enums import AlertStatus, Disposition
 from services.alerts.lifecycle import DECISION_ROLES, allowed_targets, needs_decision_role
 from services.assets.enums import AssetStatus, SeizingAuthority
@@ -96,6 +97,14 @@ class Move:
 
 
 _DISPOSITIONS = tuple((d.value, d.value.replace("_", " ").lower()) for d in Disposition)
+# The investigator's typology on filing or closing: the label retraining learns from.
+_TYPOLOGY = Field(
+    "typology",
+    "Typology (your finding)",
+    "select",
+    options=tuple((name, name.replace("_", " ")) for name in TYPOLOGIES),
+    hint="what the activity was; retraining learns from it, not from the model's guess",
+)
 _EVIDENCE = Field("evidence", "Evidence references (one per line)", "textarea")
 _RATIONALE = Field("rationale", "Rationale", "textarea")
 _MOVE_LABELS = {
@@ -132,6 +141,7 @@ def alert_moves(status: str, role: Role) -> list[Move]:
                 )
             )
             fields.append(Field("rationale", "Rationale", "textarea", required=True))
+            fields.append(_TYPOLOGY)
         elif target is AlertStatus.FILED:
             fields.append(
                 Field(
@@ -143,6 +153,7 @@ def alert_moves(status: str, role: Role) -> list[Move]:
                 )
             )
             fields.append(_RATIONALE)
+            fields.append(_TYPOLOGY)
         elif current is AlertStatus.CLOSED:
             fields.append(Field("rationale", "Why reopen", "textarea", required=True))
         else:

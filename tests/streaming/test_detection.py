@@ -95,30 +95,34 @@ class TestHook:
         assert len(reports) == len(documents)
         assert all(r.status == ReportStatus.PROCESSED.value for r in reports)
         assert all(r.score is not None and r.reasons and r.processed_at for r in reports)
-        assert [(a.report_id, a.source_offset) for a in alerts] == [
-            ("R000002", 21),
-            ("R000003", 22),
-        ]
+        # One subject, one episode: the second structuring report joins the alert the first
+        # one opened (services.alerts.policy).
+        assert [(a.report_id, a.source_offset) for a in alerts] == [("R000002", 21)]
         alert = alerts[-1]
+        assert alert.report_count == 2
         assert alert.source_topic == "aml.reports"
         assert alert.source_partition == 0
         assert alert.model_version == scorer.model_version
-        assert [hit["rule"] for hit in alert.rule_hits] == ["structuring"]
-        assert alert.reasons[0].startswith("Structuring pattern: 3 cash deposits")
+        # The episode gathers both reports' rule hits and reasons (the third deposit is the
+        # one that completes the structuring pattern).
+        assert "structuring" in [hit["rule"] for hit in alert.rule_hits]
+        assert any(r.startswith("Structuring pattern: 3 cash deposits") for r in alert.reasons)
         assert alert.typology
         assert alert.features
         key = ReportV1.model_validate(documents[-1]).subject_key
-        assert [m.key for m in messages] == [key.encode(), key.encode()]
-        assert orjson.loads(messages[-1].value)["report_id"] == "R000003"
+        assert [m.key for m in messages] == [key.encode()]
+        assert orjson.loads(messages[0].value)["report_id"] == "R000002"
+        assert orjson.loads(messages[0].value)["event"] == "opened"
         assert [m.typology for m in messages] == [a.typology for a in alerts]
 
     def test_a_replayed_batch_raises_nothing_twice(self, sessions, scorer):
         detector = Detector(Scorer(scorer.bundle, threshold=1.01))
         items = incoming(structuring())
-        assert len(run(sessions, detector, items)) == 2
+        assert len(run(sessions, detector, items)) == 1
         assert run(sessions, detector, items) == []
         with sessions() as session:
-            assert session.scalar(select(func.count()).select_from(Alert)) == 2
+            assert session.scalar(select(func.count()).select_from(Alert)) == 1
+            assert session.scalar(select(Alert.report_count)) == 2
 
     def test_a_report_stored_meanwhile_by_another_worker_raises_no_alert_here(
         self, sessions, scorer

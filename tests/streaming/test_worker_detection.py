@@ -66,7 +66,8 @@ def _sample(metrics: WorkerMetrics, name: str) -> float:
 
 
 def test_alerts_are_published_counted_and_timed(settings, sessions, scorer) -> None:
-    documents = ordinary(20) + structuring()  # the 2nd and 3rd structuring deposits alert
+    # The 2nd and 3rd structuring deposits alert: one subject, one alert (the episode).
+    documents = ordinary(20) + structuring()
     produced_from = time.time()
     _produce(settings, documents)
     metrics = WorkerMetrics()
@@ -88,11 +89,11 @@ def test_alerts_are_published_counted_and_timed(settings, sessions, scorer) -> N
     assert len(reports) == len(documents)
     assert {r.status for r in reports} == {ReportStatus.PROCESSED.value}
     assert all(r.score is not None and r.reasons and r.processed_at for r in reports)
-    assert [a.report_id for a in alerts] == ["R000002", "R000003"]
+    assert [(a.report_id, a.report_count) for a in alerts] == [("R000002", 2)]
 
-    published = _alert_messages(settings, 2)
+    published = _alert_messages(settings, 1)
     assert sorted(orjson.loads(m.value)["alert_id"] for m in published) == [a.id for a in alerts]
-    assert _sample(metrics, "amlscreen_alerts_raised_total") == 2
+    assert _sample(metrics, "amlscreen_alerts_raised_total") == 1
     typologies = {
         sample.labels["typology"]
         for family in metrics.registry.collect()
@@ -100,8 +101,8 @@ def test_alerts_are_published_counted_and_timed(settings, sessions, scorer) -> N
         if sample.name == "amlscreen_alerts_raised_total" and sample.value
     }
     assert typologies == {a.typology for a in alerts}
-    # Produce-to-alert: one observation per alert, from the report's record timestamp.
-    assert _sample(metrics, "amlscreen_produce_to_alert_seconds_count") == 2
+    # Produce-to-alert: one observation per opened alert, from its report's record timestamp.
+    assert _sample(metrics, "amlscreen_produce_to_alert_seconds_count") == 1
     latency = _sample(metrics, "amlscreen_produce_to_alert_seconds_sum")
     assert 0 < latency < 2 * elapsed
 
@@ -122,7 +123,7 @@ def test_a_replay_publishes_no_second_alert(settings, sessions, scorer) -> None:
     assert _sample(metrics, "amlscreen_alerts_raised_total") == 0
     assert _sample(metrics, "amlscreen_produce_to_alert_seconds_count") == 0
     with sessions() as session:
-        assert len(session.scalars(select(Alert)).all()) == 2
+        assert [a.report_count for a in session.scalars(select(Alert))] == [2]
 
 
 class FlakyWorker(Worker):

@@ -251,7 +251,9 @@ def alert_page(request: Request, alert_id: PathId, session: SessionDep, user: Us
             "section": "alerts",
             "detail": detail,
             "alert": alert,
-            "reports": [detail.report] if detail.report is not None else [],
+            # Every report of the alert's episode (the subject's reports it gathers).
+            "reports": alert_service.episode_reports(session, alert)
+            or ([detail.report] if detail.report is not None else []),
             "comparison": comparison.compare(session, alert, detail.report),
             "moves": moves,
             "notes": _notes(detail),
@@ -285,7 +287,14 @@ def transition_data(form: Any) -> dict[str, Any]:
     data = forms.blank_to_none(
         {
             key: form.get(key, "")
-            for key in ("to", "version", "disposition", "rationale", "filing_reference")
+            for key in (
+                "to",
+                "version",
+                "disposition",
+                "rationale",
+                "filing_reference",
+                "typology",
+            )
         }
     )
     data["evidence"] = forms.lines(str(form.get("evidence", "")))

@@ -85,7 +85,12 @@ def stack(
 ) -> Iterator[Stack]:
     """``amlscreen up`` on free ports with a database of its own, fed by ``amlscreen simulate``."""
     data_dir = tmp_path_factory.mktemp("up")
-    extra = {"AMLSCREEN_MODEL_PATH": str(tiny_model())}
+    extra = {
+        "AMLSCREEN_MODEL_PATH": str(tiny_model()),
+        # Alerts are per subject episode: the tiny model's threshold leaves fewer than the two
+        # pages of queue the tests walk through, an alert budget raises the volume to that.
+        "AMLSCREEN_ALERT_BUDGET_PER_DAY": "10",
+    }
     database = None
     if request.param == "postgresql":
         database, url = _create_postgres_database()

@@ -10,7 +10,9 @@ import pytest
 import xmlschema
 from sqlalchemy import update
 
+from services.alerts.flows import route_alerts
 from services.alerts.orm import Alert
+from services.alerts.policy import AlertPolicy
 from services.assets import flows
 from services.assets import service as asset_service
 from services.assets.enums import AssetStatus
@@ -20,7 +22,7 @@ from services.filings.profile import FilingProfile
 from services.kit.time import utc_now
 from services.ledger import service as ledger_service
 from services.ledger.enums import EntryStatus
-from tests.fixtures.alerts import create_alerts, store_reports, unique_index
+from tests.fixtures.alerts import alert_for, create_alerts, store_reports, unique_index
 from tests.fixtures.reports import make_report
 from tests.services.filings.conftest import PROFILE, XSD
 
@@ -137,6 +139,7 @@ class TestAlertPage:
         page = browser.get(f"/console/alerts/{alert_id}")
         assert "Start triage" in page.text
         assert "Close" in page.text
+        assert "Typology (your finding)" in page.text, "the Close form asks the typology"
         assert "4 cash deposits of $9,000-9,900 in 2 days" in page.text, "the reasons"
         assert "Against its own usual week and its peers" in page.text
         for target in ("TRIAGE", "INVESTIGATING"):
@@ -160,14 +163,36 @@ class TestAlertPage:
                 "disposition": "FALSE_POSITIVE",
                 "rationale": "payroll of a known employer",
                 "evidence": "KYC file 12\nemployer letter",
+                "typology": "fan_in",
             },
         )
         assert answer.status_code == 303
         alert = _alert(console, alert_id)
         assert (alert.status, alert.disposition) == ("CLOSED", "FALSE_POSITIVE")
+        assert alert.investigator_typology == "fan_in", "the investigator's typology is kept"
         assert alert.evidence == ["KYC file 12", "employer letter"]
         page = browser.get(f"/console/alerts/{alert_id}").text
         assert "alert.transition" in page, "the history shows the moves"
+
+    def test_the_page_lists_every_report_of_the_episode(self, console) -> None:
+        subject = {"subject_id": f"EPC-{unique_index()}", "type": "person", "name": "Episode"}
+        with console.sessions() as session:
+            reports = store_reports(
+                session, [make_report(unique_index(), subject=subject) for _ in range(3)]
+            )
+            routed = route_alerts(
+                session,
+                [alert_for(report) for report in reports],
+                AlertPolicy(),
+                model_threshold=0.5,
+            )
+            session.commit()
+            (alert,) = routed.published
+            alert_id = alert.id
+        page = console.browser("investigator").get(f"/console/alerts/{alert_id}").text
+        assert "3 reports" in page
+        for report in reports:
+            assert report.report_id in page
 
     def test_the_filing_decision_is_a_supervisors(self, console) -> None:
         ((alert_id, _),) = _alerts(console)

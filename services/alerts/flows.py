@@ -1,0 +1,348 @@
+"""The worker's alert flow: detection's candidates through the policy, into the store.
+
+``route_alerts`` runs inside the worker's batch transaction (flushes, never commits). The
+decisions are ``services.alerts.policy``'s; this module only reads what they need from the
+store (open alerts, recent FALSE_POSITIVE closures, the institutions' budget thresholds) and
+writes what they decided (new alerts, reports joining alerts, threshold versions).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from services.alerts.orm import Alert
+from services.alerts.policy import (
+    Action,
+    AlertPolicy,
+    Candidate,
+    Closure,
+    Episode,
+    EpisodeKey,
+    Threshold,
+    budget_threshold,
+    decide,
+    needs_recompute,
+    suppression_since,
+)
+from services.alerts.repository import AlertRepository
+from services.alerts.schemas import AlertCreate
+from services.alerts.service import raise_alerts
+from services.audit.orm import AuditEvent
+from services.audit.repository import AuditRepository
+from services.audit.service import jsonable
+from services.kit.time import utc_now
+
+log = logging.getLogger(__name__)
+
+# An episode's reasons are capped: the alert must stay readable (the reports are linked).
+MAX_REASONS = 30
+BUDGET_ACTOR = "system:alert-budget"
+
+
+@dataclass(slots=True)
+class Routed:
+    """What a batch's candidates became."""
+
+    # The alerts to publish on ``aml.alerts``: opened, or updated materially.
+    published: list[Alert] = field(default_factory=list)
+    decisions: list[Action] = field(default_factory=list)
+    thresholds: dict[str, Threshold] = field(default_factory=dict)
+    # By alert id: "opened" (this batch opened it, whatever joined it since) or "updated".
+    events: dict[int, str] = field(default_factory=dict)
+
+
+def candidate_of(item: AlertCreate) -> Candidate:
+    rules = frozenset(str(hit.get("rule")) for hit in item.rule_hits if hit.get("rule"))
+    forced = frozenset(
+        str(hit.get("rule"))
+        for hit in item.rule_hits
+        if hit.get("forces_alert") and hit.get("rule")
+    )
+    return Candidate(
+        institution_id=item.institution_id,
+        report_id=item.report_id,
+        subject_key=item.subject_key,
+        jurisdiction=item.jurisdiction,
+        score=float(item.score),
+        rules=rules,
+        forced_rules=forced,
+        typology=item.typology,
+    )
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def current_thresholds(
+    session: Session,
+    items: Sequence[AlertCreate],
+    policy: AlertPolicy,
+    model_threshold: float,
+) -> dict[str, Threshold]:
+    """Each institution's threshold for this batch: the model's, or its budget's latest version.
+
+    Under a budget the threshold is recomputed from the report store (every worker reads the
+    same store, so they agree, and a restart changes nothing) once ``budget_recompute_hours``
+    of event time have passed since its last version; a new version is inserted and audited.
+    """
+    institutions = sorted({item.institution_id for item in items})
+    if not policy.budgeted:
+        return {institution: Threshold(model_threshold, None) for institution in institutions}
+    repository = AlertRepository(session)
+    thresholds: dict[str, Threshold] = {}
+    for institution in institutions:
+        times = [
+            moment
+            for item in items
+            if item.institution_id == institution
+            and (moment := _aware(item.transaction_at)) is not None
+        ]
+        latest = repository.latest_threshold(institution)
+        current = (
+            Threshold(latest.threshold, latest.version)
+            if latest is not None
+            else Threshold(model_threshold, None)
+        )
+        at = max(times) if times else None
+        if at is None or not needs_recompute(
+            latest.computed_for if latest is not None else None, at, policy
+        ):
+            thresholds[institution] = current
+            continue
+        since = at - timedelta(days=policy.budget_window_days)
+        scores, reports, earliest = repository.window_scores(institution, since, at)
+        span = (at - _aware(earliest)).total_seconds() / 86_400 if earliest else 0.0  # type: ignore[operator]
+        estimate = budget_threshold(
+            np.asarray(scores, dtype=np.float64),
+            reports=reports,
+            span_days=min(span, float(policy.budget_window_days)),
+            policy=policy,
+        )
+        if estimate is None:
+            thresholds[institution] = current
+            continue
+        version = (latest.version if latest is not None else 0) + 1
+        now = utc_now()
+        row = {
+            "institution_id": institution,
+            "version": version,
+            "threshold": estimate.threshold,
+            "computed_for": at,
+            "window_days": policy.budget_window_days,
+            "budget": estimate.budget,
+            "subjects": estimate.subjects,
+            "reports": estimate.reports,
+            "created_at": now,
+        }
+        if not repository.insert_threshold(row):
+            # Another worker versioned it first: use theirs.
+            taken = repository.latest_threshold(institution)
+            thresholds[institution] = (
+                Threshold(taken.threshold, taken.version) if taken is not None else current
+            )
+            continue
+        AuditRepository(session).append(
+            AuditEvent(
+                at=now,
+                actor=BUDGET_ACTOR,
+                role="system",
+                action="alert.threshold",
+                entity_type="institution",
+                entity_id=institution,
+                before={"threshold": current.value, "version": current.version},
+                after=jsonable(row),
+            )
+        )
+        log.info(
+            "alert threshold of %s: %.4f (version %d, %s over %d subjects)",
+            institution,
+            estimate.threshold,
+            version,
+            estimate.budget,
+            estimate.subjects,
+        )
+        thresholds[institution] = Threshold(estimate.threshold, version)
+    return thresholds
+
+
+def route_alerts(
+    session: Session,
+    items: Sequence[AlertCreate],
+    policy: AlertPolicy,
+    *,
+    model_threshold: float,
+) -> Routed:
+    """Applies the alert policy to the batch's candidates (in arrival order).
+
+    A report opens an alert, joins its subject's open alert, is suppressed by a recent
+    FALSE_POSITIVE closure of the same pattern, or stays below the institution's threshold.
+    Idempotent: a report already gathered by an alert (a redelivery) is skipped.
+    """
+    repository = AlertRepository(session)
+    linked = repository.linked_keys([(item.institution_id, item.report_id) for item in items])
+    seen: set[tuple[str, str]] = set()
+    fresh: list[AlertCreate] = []
+    for item in items:
+        key = (item.institution_id, item.report_id)
+        if key not in linked and key not in seen:
+            seen.add(key)
+            fresh.append(item)
+    routed = Routed()
+    if not fresh:
+        return routed
+    thresholds = current_thresholds(session, fresh, policy, model_threshold)
+    routed.thresholds = thresholds
+    subjects = [item.subject_key for item in fresh]
+    stored: dict[EpisodeKey, Alert] = {}
+    for alert in repository.open_for_subjects(subjects):
+        stored.setdefault((alert.subject_key, alert.jurisdiction), alert)
+    episodes = {
+        key: Episode(alert.id, alert.score, _rules(alert.rule_hits), alert.typology)
+        for key, alert in stored.items()
+    }
+    closures: dict[EpisodeKey, list[Closure]] = {}
+    if policy.suppression_days > 0:
+        for row in repository.false_positive_closures(
+            subjects, suppression_since(utc_now(), policy)
+        ):
+            closures.setdefault((row.subject_key, row.jurisdiction), []).append(
+                Closure(row.score, frozenset(_rules(row.rule_hits)), row.typology, row.decided_at)
+            )
+    candidates = [candidate_of(item) for item in fresh]
+    decisions = decide(
+        candidates, thresholds=thresholds, episodes=episodes, closures=closures, policy=policy
+    )
+    routed.decisions = [decision.action for decision in decisions]
+
+    # Opens first, in one insert: the alerts later reports of the batch may join.
+    opening = [
+        (item, decision)
+        for item, decision in zip(fresh, decisions, strict=True)
+        if decision.action is Action.OPEN
+    ]
+    opened = (
+        raise_alerts(
+            session,
+            [
+                item.model_copy(
+                    update={
+                        "threshold": decision.threshold.value if decision.threshold else None,
+                        "threshold_version": decision.threshold.version
+                        if decision.threshold
+                        else None,
+                    }
+                )
+                for item, decision in opening
+            ],
+        )
+        if opening
+        else []
+    )
+    for alert in opened:
+        stored[(alert.subject_key, alert.jurisdiction)] = alert
+        routed.published.append(alert)
+        routed.events[alert.id] = "opened"
+
+    now = utc_now()
+    links: list[dict[str, Any]] = []
+    joined: dict[int, dict[str, Any]] = {}
+    material_ids: set[int] = set()
+    for item, decision in zip(fresh, decisions, strict=True):
+        if decision.action not in (Action.OPEN, Action.JOIN):
+            continue
+        target = stored.get((item.subject_key, item.jurisdiction))
+        if target is None:
+            continue
+        alert = target
+        links.append(
+            {
+                "alert_id": alert.id,
+                "institution_id": item.institution_id,
+                "report_id": item.report_id,
+                "report_pk": item.report_pk,
+                "score": float(item.score),
+                "rules": sorted(candidate_of(item).rules),
+                "typology": item.typology,
+                "transaction_at": _aware(item.transaction_at),
+                "joined_at": now,
+            }
+        )
+        if decision.action is Action.JOIN:
+            state = joined.setdefault(alert.id, _episode_state(alert))
+            _join(state, item, now)
+            if decision.material:
+                material_ids.add(alert.id)
+    _fill_report_pks(repository, links)
+    repository.insert_links(links)
+    by_id = {alert.id: alert for alert in stored.values()}
+    repository.update_episodes([{"alert_id": key, **state} for key, state in joined.items()])
+    for alert_id in joined:
+        # The Core UPDATE bypassed the identity map: the next read reloads the alert.
+        session.expire(by_id[alert_id])
+    for alert_id in sorted(material_ids):
+        alert = by_id[alert_id]
+        if alert not in routed.published:
+            routed.published.append(alert)
+            routed.events[alert.id] = "updated"
+    return routed
+
+
+def _rules(rule_hits: Sequence[dict[str, Any]] | None) -> set[str]:
+    return {str(hit.get("rule")) for hit in rule_hits or () if hit.get("rule")}
+
+
+def _episode_state(alert: Alert) -> dict[str, Any]:
+    return {
+        "score": alert.score,
+        "typology": alert.typology,
+        "reasons": list(alert.reasons),
+        "rule_hits": list(alert.rule_hits),
+        "report_count": alert.report_count or 1,
+        "last_report_at": alert.last_report_at,
+        "updated_at": alert.updated_at,
+    }
+
+
+def _join(state: dict[str, Any], item: AlertCreate, now: datetime) -> None:
+    """The alert gathers a report: score is the episode's maximum, reasons and rules grow."""
+    if item.score > state["score"]:
+        state["score"] = float(item.score)
+        state["typology"] = item.typology or state["typology"]
+    known = {hit.get("rule") for hit in state["rule_hits"]}
+    state["rule_hits"] = [
+        *state["rule_hits"],
+        *(hit for hit in item.rule_hits if hit.get("rule") not in known),
+    ]
+    reasons: list[str] = state["reasons"]
+    for reason in item.reasons:
+        if reason not in reasons and len(reasons) < MAX_REASONS:
+            reasons.append(reason)
+    state["report_count"] += 1
+    moment = _aware(item.transaction_at)
+    last = _aware(state["last_report_at"])
+    if moment is not None and (last is None or moment > last):
+        state["last_report_at"] = moment
+    state["updated_at"] = now
+
+
+def _fill_report_pks(repository: AlertRepository, links: list[dict[str, Any]]) -> None:
+    missing = [
+        (link["institution_id"], link["report_id"]) for link in links if link["report_pk"] is None
+    ]
+    if not missing:
+        return
+    stored = repository.reports_by_keys(missing)
+    for link in links:
+        if link["report_pk"] is None:
+            found = stored.get((link["institution_id"], link["report_id"]))
+            link["report_pk"] = found.pk if found else None

@@ -1,0 +1,280 @@
+"""The alert policy: subject episodes, false-positive suppression and the alert budget.
+
+Pure decisions, no database: the worker (``services.alerts.flows``) and the backtest
+(``amlscreen.backtest``) feed them the same inputs from their own stores, so ``amlscreen score``
+shows the alerts the worker would raise on the same stream.
+
+**Episodes.** Investigators work subjects, not reports. A report whose score passes the
+threshold (or that fires a forcing rule) is a *candidate*. A candidate whose subject already
+has an open alert in the same jurisdiction *joins* it: the alert gathers the report, its rule
+hits, and its score (the alert's score is the episode's maximum). Otherwise it *opens* a new
+alert. So a subject has at most one open alert per jurisdiction, and a new one opens only after
+it is closed or filed.
+
+**Suppression.** An investigator's FALSE_POSITIVE closure says "this pattern on this subject is
+normal". For ``suppression_days`` after it, a candidate of the *same pattern* opens nothing:
+same subject and jurisdiction, the same typology, and no rule the closed alert did not already
+carry. The risk rising materially lifts the suppression: a score above the closed alert's by
+``material_margin``, or a forcing rule the closed alert did not carry (a forcing rule the
+investigator already dismissed on this subject does not reopen the pattern within the window:
+that is the "known good" practice; a new one, e.g. a first high-risk-country wire, does).
+
+**Material update.** A join is *material* when the score rises by ``material_margin`` over the
+alert's, a new rule fires or the typology changes; only opens and material updates are published
+on ``aml.alerts`` (a subject wiring daily would otherwise republish its alert daily).
+
+**Budget.** The operator states the volume the team can work: ``budget_per_day`` new alerts per
+day per institution, or ``budget_share`` of the institution's active subjects over the trailing
+window. The threshold is the score that the top ``k`` subjects of the trailing window reach
+(each subject counted by its highest score: with episodes a subject opens one alert, not one per
+report), never below ``budget_floor``. Forcing rules still force, on top of the budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+EpisodeKey = tuple[str, str]  # (subject_key, jurisdiction)
+
+# Fewer reports than this in an institution's window: too few to estimate a quantile, the
+# model's own threshold applies.
+MIN_BUDGET_SAMPLE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPolicy:
+    suppression_days: int = 30
+    material_margin: float = 0.1
+    budget_per_day: float | None = None
+    budget_share: float | None = None
+    budget_window_days: int = 14
+    budget_recompute_hours: float = 6.0
+    budget_floor: float = 0.05
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> AlertPolicy:
+        """The policy of ``services.config.Settings`` (``AMLSCREEN_ALERT_*``)."""
+        return cls(
+            suppression_days=settings.alert_suppression_days,
+            material_margin=settings.alert_material_margin,
+            budget_per_day=settings.alert_budget_per_day,
+            budget_share=settings.alert_budget_share,
+            budget_window_days=settings.alert_budget_window_days,
+            budget_recompute_hours=settings.alert_budget_recompute_hours,
+            budget_floor=settings.alert_budget_floor,
+        )
+
+    @property
+    def budgeted(self) -> bool:
+        return self.budget_per_day is not None or self.budget_share is not None
+
+    def scoring_threshold(self, model_threshold: float) -> float:
+        """The threshold the scorer runs at: every report that may become a candidate.
+
+        Under a budget the live threshold may fall below the model's, down to the floor; the
+        scorer must then name the typology and reasons of everything above the floor.
+        """
+        return min(self.budget_floor, model_threshold) if self.budgeted else model_threshold
+
+    def describe(self) -> dict[str, Any]:
+        """The policy as recorded in the model card and printed by ``amlscreen score``."""
+        budget: str | None = None
+        if self.budget_per_day is not None:
+            budget = f"{self.budget_per_day:g} alerts/day per institution"
+        elif self.budget_share is not None:
+            budget = f"{self.budget_share:g} of active subjects"
+        return {
+            "episodes": "one open alert per subject and jurisdiction",
+            "suppression_days": self.suppression_days,
+            "material_margin": self.material_margin,
+            "budget": budget,
+            "budget_window_days": self.budget_window_days if budget else None,
+            "budget_recompute_hours": self.budget_recompute_hours if budget else None,
+            "budget_floor": self.budget_floor if budget else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A scored report, as the policy sees it."""
+
+    institution_id: str
+    report_id: str
+    subject_key: str
+    jurisdiction: str
+    score: float
+    rules: frozenset[str]
+    forced_rules: frozenset[str]
+    typology: str | None
+
+    @property
+    def key(self) -> EpisodeKey:
+        return (self.subject_key, self.jurisdiction)
+
+
+@dataclass(slots=True)
+class Episode:
+    """An open alert: what a joining report is compared with. ``alert_id`` None: not stored yet."""
+
+    alert_id: int | None
+    score: float
+    rules: set[str]
+    typology: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Closure:
+    """A FALSE_POSITIVE closure of a subject's alert."""
+
+    score: float
+    rules: frozenset[str]
+    typology: str | None
+    decided_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    value: float
+    version: int | None  # None: the model's own threshold, no budget version
+
+
+class Action(StrEnum):
+    BELOW = "below"
+    OPEN = "open"
+    JOIN = "join"
+    SUPPRESS = "suppress"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    material: bool = False
+    threshold: Threshold | None = None
+
+    @property
+    def alerted(self) -> bool:
+        """The report opened or joined an alert (``amlscreen score``'s ``alert``)."""
+        return self.action in (Action.OPEN, Action.JOIN)
+
+
+def suppressed(candidate: Candidate, closures: Sequence[Closure], policy: AlertPolicy) -> bool:
+    """True when a recent FALSE_POSITIVE closure of the same pattern holds the candidate back.
+
+    ``closures`` are the subject's closures within the suppression window already.
+    """
+    for closure in closures:
+        if candidate.typology != closure.typology or not candidate.rules <= closure.rules:
+            continue
+        if candidate.score > closure.score + policy.material_margin:
+            continue
+        if candidate.forced_rules - closure.rules:
+            continue
+        return True
+    return False
+
+
+def is_material(candidate: Candidate, episode: Episode, policy: AlertPolicy) -> bool:
+    """True when a joining report changes what the investigator is looking at."""
+    return (
+        candidate.score >= episode.score + policy.material_margin
+        or not candidate.rules <= episode.rules
+        or (candidate.typology is not None and candidate.typology != episode.typology)
+    )
+
+
+def decide(
+    candidates: Sequence[Candidate],
+    *,
+    thresholds: Mapping[str, Threshold],
+    episodes: dict[EpisodeKey, Episode],
+    closures: Mapping[EpisodeKey, Sequence[Closure]],
+    policy: AlertPolicy,
+) -> list[Decision]:
+    """Decides every candidate in arrival order; ``episodes`` is updated in place.
+
+    ``thresholds`` by institution; ``episodes`` the open alerts of the candidates' subjects
+    (an alert opened here is added with ``alert_id`` None, so a later report of the same
+    subject joins it); ``closures`` the FALSE_POSITIVE closures within the suppression window.
+    """
+    decisions: list[Decision] = []
+    for candidate in candidates:
+        threshold = thresholds[candidate.institution_id]
+        if candidate.score < threshold.value and not candidate.forced_rules:
+            decisions.append(Decision(Action.BELOW, threshold=threshold))
+            continue
+        episode = episodes.get(candidate.key)
+        if episode is not None:
+            material = is_material(candidate, episode, policy)
+            if material:
+                # The published state moves on: the next update is material against it.
+                episode.score = max(episode.score, candidate.score)
+                episode.typology = candidate.typology or episode.typology
+            episode.rules |= candidate.rules
+            decisions.append(Decision(Action.JOIN, material=material, threshold=threshold))
+            continue
+        if suppressed(candidate, closures.get(candidate.key, ()), policy):
+            decisions.append(Decision(Action.SUPPRESS, threshold=threshold))
+            continue
+        episodes[candidate.key] = Episode(
+            None, candidate.score, set(candidate.rules), candidate.typology
+        )
+        decisions.append(Decision(Action.OPEN, threshold=threshold))
+    return decisions
+
+
+def suppression_since(now: datetime, policy: AlertPolicy) -> datetime:
+    """The oldest FALSE_POSITIVE closure that still suppresses at ``now``."""
+    return now - timedelta(days=policy.suppression_days)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetEstimate:
+    threshold: float
+    subjects: int
+    reports: int
+    budget: str = field(default="")
+
+
+def budget_threshold(
+    subject_max_scores: npt.NDArray[np.float64],
+    *,
+    reports: int,
+    span_days: float,
+    policy: AlertPolicy,
+) -> BudgetEstimate | None:
+    """The threshold that lets the budgeted number of subjects through over the window.
+
+    ``subject_max_scores``: each active subject's highest score in the window (forced reports
+    included: they spend the budget too, so a stream full of forced alerts raises the threshold
+    for the rest). ``span_days``: how much of the window the data covers (a cold start has less
+    than the whole window). None when there are too few reports to say.
+    """
+    subjects = int(subject_max_scores.size)
+    if reports < MIN_BUDGET_SAMPLE or subjects == 0:
+        return None
+    if policy.budget_per_day is not None:
+        wanted = policy.budget_per_day * max(span_days, 1.0)
+        label = f"{policy.budget_per_day:g}/day"
+    elif policy.budget_share is not None:
+        wanted = policy.budget_share * subjects
+        label = f"{policy.budget_share:g} of subjects"
+    else:
+        return None
+    k = max(1, int(round(wanted)))
+    if k >= subjects:
+        return BudgetEstimate(policy.budget_floor, subjects, reports, label)
+    # The k-th highest subject score: k subjects reach it.
+    kth = float(np.partition(subject_max_scores, subjects - k)[subjects - k])
+    return BudgetEstimate(max(kth, policy.budget_floor), subjects, reports, label)
+
+
+def needs_recompute(last: datetime | None, at: datetime, policy: AlertPolicy) -> bool:
+    """True when the institution's threshold is older (in event time) than the cadence."""
+    return last is None or at >= last + timedelta(hours=policy.budget_recompute_hours)

@@ -1,0 +1,329 @@
+"""The alert policy in the store: episodes, suppression, budget thresholds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from refdata.wire import ReportV1
+from services.alerts.enums import AlertStatus, Disposition
+from services.alerts.flows import route_alerts
+from services.alerts.orm import Alert, AlertReport, AlertThreshold
+from services.alerts.policy import Action, AlertPolicy
+from services.alerts.repository import AlertRepository
+from services.alerts.schemas import AlertCreate
+from services.alerts.service import alert_to_message
+from services.audit.orm import AuditEvent
+from services.auth.enums import Role
+from services.cases.repository import CaseRepository
+from services.kit.time import utc_now
+from services.reports.orm import Report
+from tests.fixtures.alerts import alert_for, store_reports, unique_index
+from tests.fixtures.reports import make_report
+
+THRESHOLD = 0.5
+STRUCTURING = [{"rule": "structuring", "forces_alert": False, "reason": "sub-threshold cash"}]
+HIGH_RISK = [{"rule": "high_risk_jurisdiction", "forces_alert": True, "reason": "FATF list"}]
+
+
+def _subject(tag: int) -> dict[str, Any]:
+    return {
+        "subject_id": f"EP-{tag}",
+        "type": "person",
+        "name": f"Episode Subject {tag}",
+        "country": "US",
+        "identifiers": [{"type": "SSN", "value": f"901-00-{tag % 10000:04d}", "country": "US"}],
+    }
+
+
+def _reports(session: Any, count: int, tag: int, **overrides: Any) -> list[ReportV1]:
+    return store_reports(
+        session,
+        [make_report(unique_index(), subject=_subject(tag), **overrides) for _ in range(count)],
+    )
+
+
+def _candidate(report: ReportV1, score: float = 0.8, **overrides: Any) -> AlertCreate:
+    values: dict[str, Any] = {"score": score, "rule_hits": STRUCTURING, "typology": "structuring"}
+    values.update(overrides)
+    return alert_for(report, **values)
+
+
+def _route(session: Any, items: list[AlertCreate], policy: AlertPolicy | None = None) -> Any:
+    return route_alerts(session, items, policy or AlertPolicy(), model_threshold=THRESHOLD)
+
+
+def _close(session: Any, alert_id: int, disposition: Disposition) -> None:
+    alert = session.get(Alert, alert_id)
+    alert.status = AlertStatus.CLOSED.value
+    alert.disposition = disposition.value
+    alert.decided_at = utc_now()
+    session.flush()
+
+
+def _alerts_of(session: Any, report: ReportV1) -> list[Alert]:
+    statement = select(Alert).where(Alert.subject_key == report.subject_key).order_by(Alert.id)
+    return list(session.scalars(statement))
+
+
+class TestEpisodes:
+    def test_reports_of_a_subject_join_its_open_alert(self, session):
+        tag = unique_index()
+        first, second, third = _reports(session, 3, tag)
+        routed = _route(session, [_candidate(first, 0.7)])
+        assert routed.decisions == [Action.OPEN]
+        routed = _route(session, [_candidate(second, 0.75), _candidate(third, 0.95)])
+        assert routed.decisions == [Action.JOIN, Action.JOIN]
+        (alert,) = _alerts_of(session, first)
+        session.refresh(alert)
+        assert alert.report_count == 3
+        assert alert.score == pytest.approx(0.95)
+        assert alert.report_id == first.report_id
+        assert alert.version == 1  # the evidence grew; the investigator's version did not move
+        links = session.scalars(select(AlertReport).where(AlertReport.alert_id == alert.id))
+        assert {link.report_id for link in links} == {r.report_id for r in (first, second, third)}
+        # The rise 0.7 → 0.95 is material: the alert is published again, as an update.
+        assert [a.id for a in routed.published] == [alert.id]
+        assert routed.events == {alert.id: "updated"}
+        message = alert_to_message(routed.published[0], routed.events[alert.id])
+        assert b'"event":"updated"' in message
+        assert b'"report_count":3' in message
+
+    def test_one_batch_joins_several_alerts(self, session):
+        pairs = [_reports(session, 2, unique_index()) for _ in range(3)]
+        _route(session, [_candidate(first) for first, _ in pairs])
+        routed = _route(session, [_candidate(second, 0.95) for _, second in pairs])
+        assert routed.decisions == [Action.JOIN] * 3
+        for first, _ in pairs:
+            (alert,) = _alerts_of(session, first)
+            session.refresh(alert)
+            assert (alert.report_count, alert.score) == (2, pytest.approx(0.95))
+
+    def test_a_closed_alert_keeps_its_state_when_a_late_join_lands(self, session):
+        first, second = _reports(session, 2, unique_index())
+        (alert,) = _route(session, [_candidate(first)]).published
+        routed = _route(session, [_candidate(second)])
+        assert routed.decisions == [Action.JOIN]
+        _close(session, alert.id, Disposition.DUPLICATE)
+        AlertRepository(session).update_episodes(
+            [
+                {
+                    "alert_id": alert.id,
+                    "score": 0.99,
+                    "typology": None,
+                    "reasons": [],
+                    "rule_hits": [],
+                    "report_count": 9,
+                    "last_report_at": None,
+                    "updated_at": utc_now(),
+                },
+                {
+                    "alert_id": -1,
+                    "score": 0.5,
+                    "typology": None,
+                    "reasons": [],
+                    "rule_hits": [],
+                    "report_count": 1,
+                    "last_report_at": None,
+                    "updated_at": utc_now(),
+                },
+            ]
+        )
+        session.refresh(alert)
+        assert (alert.status, alert.report_count) == ("CLOSED", 2)
+
+    def test_small_rise_joins_without_publishing(self, session):
+        first, second = _reports(session, 2, unique_index())
+        _route(session, [_candidate(first, 0.7)])
+        routed = _route(session, [_candidate(second, 0.72)])
+        assert routed.decisions == [Action.JOIN]
+        assert routed.published == []
+
+    def test_same_batch_opens_once(self, session):
+        reports = _reports(session, 4, unique_index())
+        routed = _route(session, [_candidate(report) for report in reports])
+        assert routed.decisions == [Action.OPEN] + [Action.JOIN] * 3
+        assert len(_alerts_of(session, reports[0])) == 1
+        assert len(routed.published) == 1
+        assert routed.events == {routed.published[0].id: "opened"}
+
+    def test_redelivered_report_joins_nothing_twice(self, session):
+        first, second = _reports(session, 2, unique_index())
+        _route(session, [_candidate(first), _candidate(second)])
+        routed = _route(session, [_candidate(second), _candidate(first)])
+        assert routed.decisions == []
+        (alert,) = _alerts_of(session, first)
+        session.refresh(alert)
+        assert alert.report_count == 2
+
+    def test_below_threshold_raises_nothing(self, session):
+        (report,) = _reports(session, 1, unique_index())
+        routed = _route(session, [_candidate(report, 0.3)])
+        assert routed.decisions == [Action.BELOW]
+        assert _alerts_of(session, report) == []
+
+    def test_jurisdictions_are_separate_episodes(self, session):
+        tag = unique_index()
+        (us,) = _reports(session, 1, tag)
+        (mx,) = _reports(session, 1, tag, institution_id="MX-FI-0001", jurisdiction="MX")
+        routed = _route(session, [_candidate(us), _candidate(mx)])
+        assert routed.decisions == [Action.OPEN, Action.OPEN]
+
+    def test_a_new_alert_opens_only_after_closure(self, session):
+        first, second, third = _reports(session, 3, unique_index())
+        (opened,) = _route(session, [_candidate(first)]).published
+        _close(session, opened.id, Disposition.INSUFFICIENT_EVIDENCE)
+        routed = _route(session, [_candidate(second)])
+        assert routed.decisions == [Action.OPEN]
+        assert routed.published[0].id != opened.id
+        assert _route(session, [_candidate(third)]).decisions == [Action.JOIN]
+
+    def test_exports_read_every_report_of_the_episode(self, session):
+        reports = _reports(session, 3, unique_index())
+        _route(session, [_candidate(report) for report in reports])
+        alerts = _alerts_of(session, reports[0])
+        found = CaseRepository(session).reports_of_alerts(alerts)
+        assert {r.report_id for r in found} == {r.report_id for r in reports}
+
+    def test_reopen_is_refused_while_the_next_episode_is_open(self, api, session):
+        first, second = _reports(session, 2, unique_index())
+        (closed,) = _route(session, [_candidate(first)]).published
+        _close(session, closed.id, Disposition.EXPLAINED_LEGITIMATE)
+        (current,) = _route(session, [_candidate(second)]).published
+        closed_version = session.get(Alert, closed.id).version
+        response = api.post(
+            f"/v1/alerts/{closed.id}/transitions",
+            {"to": "INVESTIGATING", "rationale": "new facts"},
+            role=Role.SUPERVISOR,
+            if_match=closed_version,
+        )
+        assert response.status_code == 409
+        assert response.json()["errors"]["open_alert_id"] == current.id
+
+
+class TestSuppression:
+    def _closed_fp(self, session: Any, tag: int, score: float = 0.7) -> list[ReportV1]:
+        reports = _reports(session, 4, tag)
+        (opened,) = _route(session, [_candidate(reports[0], score)]).published
+        _close(session, opened.id, Disposition.FALSE_POSITIVE)
+        return reports[1:]
+
+    def test_same_pattern_is_suppressed(self, session):
+        later, *_ = self._closed_fp(session, unique_index())
+        routed = _route(session, [_candidate(later, 0.75)])
+        assert routed.decisions == [Action.SUPPRESS]
+        assert len(_alerts_of(session, later)) == 1
+
+    def test_material_rise_lifts_suppression(self, session):
+        later, *_ = self._closed_fp(session, unique_index())
+        assert _route(session, [_candidate(later, 0.85)]).decisions == [Action.OPEN]
+
+    def test_a_new_forcing_rule_lifts_suppression(self, session):
+        later, *_ = self._closed_fp(session, unique_index())
+        routed = _route(session, [_candidate(later, 0.6, rule_hits=STRUCTURING + HIGH_RISK)])
+        assert routed.decisions == [Action.OPEN]
+
+    def test_another_typology_is_another_pattern(self, session):
+        later, *_ = self._closed_fp(session, unique_index())
+        routed = _route(session, [_candidate(later, 0.7, typology="rapid_movement")])
+        assert routed.decisions == [Action.OPEN]
+
+    def test_suppression_ends_after_the_configured_days(self, session):
+        later, *_ = self._closed_fp(session, unique_index())
+        session.execute(
+            update(Alert)
+            .where(Alert.subject_key == later.subject_key)
+            .values(decided_at=utc_now() - timedelta(days=8))
+        )
+        policy = AlertPolicy(suppression_days=7)
+        assert _route(session, [_candidate(later)], policy).decisions == [Action.OPEN]
+
+    def test_other_dispositions_suppress_nothing(self, session):
+        reports = _reports(session, 2, unique_index())
+        (opened,) = _route(session, [_candidate(reports[0])]).published
+        _close(session, opened.id, Disposition.INSUFFICIENT_EVIDENCE)
+        assert _route(session, [_candidate(reports[1])]).decisions == [Action.OPEN]
+
+
+class TestBudget:
+    def _stream(self, session: Any, institution: str, days: int, per_day: int) -> list[ReportV1]:
+        """Reports of many subjects over ``days``, with scores spread over 0..1."""
+        start = datetime(2026, 10, 1, 12, tzinfo=UTC)
+        documents = []
+        for day in range(days):
+            for n in range(per_day):
+                index = unique_index()
+                moment = (start + timedelta(days=day, minutes=n)).isoformat()
+                document = make_report(index, institution_id=institution, subject=_subject(index))
+                document["transaction"]["timestamp"] = moment
+                documents.append(document)
+        reports = store_reports(session, documents)
+        for position, report in enumerate(reports):
+            session.execute(
+                update(Report)
+                .where(Report.institution_id == institution, Report.report_id == report.report_id)
+                .values(score=(position * 37 % 100) / 100)
+            )
+        return reports
+
+    def test_threshold_follows_the_budget_and_is_versioned(self, session):
+        institution = f"US-FI-B{unique_index()}"
+        reports = self._stream(session, institution, days=10, per_day=20)
+        policy = AlertPolicy(budget_per_day=2, budget_window_days=14)
+        routed = _route(session, [_candidate(reports[-1], 0.95)], policy)
+        threshold = routed.thresholds[institution]
+        assert threshold.version == 1
+        # 200 subjects over ~9.5 days, 2/day: about the 19th highest of 200 scores 0..0.99.
+        assert 0.85 <= threshold.value <= 0.95
+        (alert,) = routed.published
+        assert alert.threshold_version == 1
+        assert alert.threshold == pytest.approx(threshold.value)
+        stored = session.scalars(
+            select(AlertThreshold).where(AlertThreshold.institution_id == institution)
+        ).all()
+        assert [row.version for row in stored] == [1]
+        audit = session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "alert.threshold", AuditEvent.entity_id == institution)
+        )
+        assert audit == 1
+
+    def test_a_model_alert_under_the_budget_threshold_is_below(self, session):
+        institution = f"US-FI-B{unique_index()}"
+        reports = self._stream(session, institution, days=10, per_day=20)
+        policy = AlertPolicy(budget_per_day=2)
+        routed = _route(session, [_candidate(reports[-1], 0.6)], policy)
+        assert routed.decisions == [Action.BELOW]
+
+    def test_forcing_rules_still_force(self, session):
+        institution = f"US-FI-B{unique_index()}"
+        reports = self._stream(session, institution, days=10, per_day=20)
+        policy = AlertPolicy(budget_per_day=2)
+        routed = _route(session, [_candidate(reports[-1], 0.1, rule_hits=HIGH_RISK)], policy)
+        assert routed.decisions == [Action.OPEN]
+
+    def test_the_version_is_kept_until_the_cadence_has_passed(self, session):
+        institution = f"US-FI-B{unique_index()}"
+        reports = self._stream(session, institution, days=10, per_day=20)
+        policy = AlertPolicy(budget_per_day=2, budget_recompute_hours=6)
+        first = _route(session, [_candidate(reports[-1], 0.1)], policy).thresholds[institution]
+        again = _route(session, [_candidate(reports[-2], 0.1)], policy).thresholds[institution]
+        assert again == first
+
+    def test_subjects_held_by_an_older_open_alert_spend_no_budget(self, session):
+        institution = f"US-FI-B{unique_index()}"
+        reports = self._stream(session, institution, days=10, per_day=20)
+        until = datetime(2026, 10, 11, 12, tzinfo=UTC)
+        since = until - timedelta(days=14)
+        repository = AlertRepository(session)
+        scores, count, _ = repository.window_scores(institution, since, until)
+        assert (len(scores), count) == (200, 200)
+        # A subject alerted before the window, still open: it cannot open a second alert.
+        held = reports[5]
+        _route(session, [_candidate(held, transaction_at=since - timedelta(days=1))])
+        scores, count, _ = repository.window_scores(institution, since, until)
+        assert (len(scores), count) == (199, 199)
