@@ -10,8 +10,8 @@ import re
 from typing import Any
 
 import pytest
-from services.ledger.exports import cell
 
+from services.assets.exports import cell
 from services.auth.enums import Role
 from services.console.endpoints import PAGE_ROUTERS
 from services.console.web import PREFIX
