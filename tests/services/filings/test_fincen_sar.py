@@ -381,7 +381,8 @@ class TestNothingCut:
 
     def test_control_characters_never_reach_the_xml(self, profiled_api, session, fincen_schemas):
         subject = person("Ana\x00 Ber\x1bnal", ssn="123-45-6789")
-        case = open_case(profiled_api, session, [str_report(subject, cash("9500.00"))])
+        documents = [str_report(subject, cash("9500.00"))]
+        case = open_case(profiled_api, session, documents, legacy_text=True)
         response = export(profiled_api, case["id"])
         assert response.status_code == 200, response.text
         assert_valid(fincen_schemas, response.content)

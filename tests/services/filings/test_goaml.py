@@ -57,8 +57,10 @@ def mx_report(report_type="STR", amount="140000.00", currency="MXN", direction="
     return report
 
 
-def open_case(api, session, documents, narrative="Depósitos fraccionados en efectivo."):
-    alerts = create_alerts(session, documents)
+def open_case(
+    api, session, documents, narrative="Depósitos fraccionados en efectivo.", legacy_text=False
+):
+    alerts = create_alerts(session, documents, legacy_text=legacy_text)
     response = api.post(
         "/v1/cases",
         {"title": "ROI", "alert_ids": [a.id for a in alerts], "narrative": narrative},
@@ -215,7 +217,11 @@ class TestHostileText:
         report = mx_report()
         report["subject"]["name"] = "Jorge\x00 Sali\x07nas\x1b Vega\x0b"
         case = open_case(
-            profiled_api, session, [report], narrative="Dep\x01ósitos\x08 en efectivo."
+            profiled_api,
+            session,
+            [report],
+            narrative="Dep\x01ósitos\x08 en efectivo.",
+            legacy_text=True,
         )
         response = profiled_api.get(f"/v1/cases/{case['id']}/exports/goaml")
         assert response.status_code == 200, response.text

@@ -71,6 +71,16 @@ def captured() -> Iterator[io.StringIO]:
     root = logging.getLogger()
     engine_logger = logging.getLogger("sqlalchemy.engine")
     levels = (root.level, engine_logger.level)
+    # An earlier test may have run uvicorn's dictConfig (its "uvicorn" logger stops
+    # propagating) or disabled loggers: every logger reaches the root while this runs.
+    loggers = [
+        logger
+        for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+    routing = [(logger, logger.propagate, logger.disabled) for logger in loggers]
+    for logger in loggers:
+        logger.propagate, logger.disabled = True, False
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     engine_logger.setLevel(logging.INFO)  # statements and their (hidden) parameters too
@@ -78,6 +88,8 @@ def captured() -> Iterator[io.StringIO]:
         yield stream
     finally:
         root.removeHandler(handler)
+        for logger, propagate, disabled in routing:
+            logger.propagate, logger.disabled = propagate, disabled
         root.setLevel(levels[0])
         engine_logger.setLevel(levels[1])
         logging.setLogRecordFactory(factory)
