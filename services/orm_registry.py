@@ -9,7 +9,6 @@ from services.console import orm as console_orm
 from services.db import Base
 from services.ledger import orm as ledger_orm
 from services.reports import orm as reports_orm
-from services.subjects import orm as subjects_orm
 from services.watchlists import orm as watchlists_orm
 
 __all__ = [
@@ -22,6 +21,5 @@ __all__ = [
     "console_orm",
     "ledger_orm",
     "reports_orm",
-    "subjects_orm",
     "watchlists_orm",
 ]

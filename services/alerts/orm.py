@@ -1,4 +1,4 @@
-"""Alerts and investigation notes.
+"""Alerts, investigation notes, and the names of alerted subjects.
 
 The indexes serve the queue (``GET /v1/alerts``): every sort order is a keyset over
 ``(sort column, id)``, and the common filters lead an index whose tail is that same pair, so
@@ -162,3 +162,27 @@ class Note(Base):
     author: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SubjectName(Base):
+    """A normalised name a subject key was reported with (indexed when the subject is alerted).
+
+    The weak link of entity resolution (identifiers, ``services.reports.orm.SubjectIdentifier``,
+    are the strong one); the subject profile reads it.
+    """
+
+    __tablename__ = "subject_names"
+    __table_args__ = (
+        UniqueConstraint("name_key", "subject_key"),
+        Index("ix_subject_names_subject_key", "subject_key"),
+    )
+
+    id: Mapped[int] = mapped_column(_PK, primary_key=True)
+    # Accents stripped, case folded, punctuation dropped, tokens sorted: "PÉREZ, Juan" and
+    # "juan perez" share one key.
+    name_key: Mapped[str] = mapped_column(String(200))
+    subject_key: Mapped[str] = mapped_column(String(80))
+    subject_type: Mapped[str | None] = mapped_column(String(8))
+    country: Mapped[str | None] = mapped_column(String(2))
+    birth_date: Mapped[str | None] = mapped_column(String(10))
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime())

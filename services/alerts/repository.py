@@ -21,10 +21,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from services.alerts.enums import OPEN_STATUSES, TERMINAL_STATUSES, AlertStatus, Disposition
-from services.alerts.orm import Alert, AlertReport, AlertThreshold, Note
+from services.alerts.orm import Alert, AlertReport, AlertThreshold, Note, SubjectName
 from services.alerts.schemas import AlertFilter, AlertSort
 from services.kit.cursor import Cursor
 from services.kit.sql import insert_ignoring_conflicts
+from services.kit.time import utc_now
 from services.reports.orm import Report
 
 AlertKey = tuple[str, str]
@@ -432,6 +433,39 @@ _VALUE_FILTERS = (
 PageShape = tuple[AlertSort, bool, tuple[str, ...]]
 _PAGE_STATEMENTS: dict[PageShape, Any] = {}
 _MAX_PAGE_STATEMENTS = 512
+
+
+class SubjectNameRepository:
+    """The normalised names of alerted subjects (``subject_names``)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def index_names(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Records normalised names of subject keys (idempotent)."""
+        if rows:
+            now = utc_now()
+            self.session.execute(
+                insert_ignoring_conflicts(self.session, SubjectName),
+                [{**row, "seen_at": now} for row in rows],
+            )
+
+    def names_of(self, subject_keys: Sequence[str]) -> Sequence[SubjectName]:
+        if not subject_keys:
+            return []
+        statement = select(SubjectName).where(SubjectName.subject_key.in_(subject_keys))
+        return self.session.scalars(statement).all()
+
+    def sharing_names(self, name_keys: Sequence[str], limit: int = 200) -> Sequence[SubjectName]:
+        if not name_keys:
+            return []
+        statement = (
+            select(SubjectName)
+            .where(SubjectName.name_key.in_(name_keys))
+            .order_by(SubjectName.id)
+            .limit(limit)
+        )
+        return self.session.scalars(statement).all()
 
 
 def _page_shape(

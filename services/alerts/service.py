@@ -30,6 +30,13 @@ from services.alerts.schemas import (
     AssignmentRequest,
     TransitionRequest,
 )
+from services.alerts.subjects import (
+    SubjectSummaryData,
+    index_subject_names,
+    name_rows,
+    subject_is_identified,
+    summary,
+)
 from services.audit import service as audit
 from services.audit.repository import AuditRepository
 from services.auth.enums import INVESTIGATIVE_ROLES
@@ -39,13 +46,6 @@ from services.kit import cursor as cursor_codec
 from services.kit.concurrency import Precondition, VersionConflict, check
 from services.kit.time import utc_now
 from services.reports.orm import Report
-from services.subjects.service import (
-    SubjectSummaryData,
-    index_subject_names,
-    name_rows,
-    subject_is_identified,
-    summary,
-)
 from services.watchlists.schemas import SubjectMatchRead
 from services.watchlists.views import subject_matches
 

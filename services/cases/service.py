@@ -35,6 +35,7 @@ from services.alerts.service import (
     flush_versioned,
     refresh_deadline,
 )
+from services.alerts.subjects import SubjectSummaryData, summary
 from services.audit import service as audit
 from services.audit.repository import AuditRepository
 from services.auth.service import Principal
@@ -46,7 +47,6 @@ from services.kit import cursor as cursor_codec
 from services.kit.concurrency import Precondition, check
 from services.kit.time import utc_now
 from services.reports.orm import Report
-from services.subjects.service import SubjectSummaryData, summary
 
 
 def case_state(case: Case, alert_ids: Sequence[int], subject_keys: Sequence[str]) -> dict[str, Any]:

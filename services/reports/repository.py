@@ -214,6 +214,20 @@ class ReportRepository:
         statement = select(func.count()).where(Report.subject_key.in_(subject_keys))
         return int(self.session.scalar(statement) or 0)
 
+    def latest_subject_document(self, subject_key: str) -> dict[str, Any] | None:
+        """Returns the subject document of the subject's latest filed report."""
+        statement = (
+            select(Report.document)
+            .where(Report.subject_key == subject_key)
+            .order_by(Report.filed_at.desc(), Report.id.desc())
+            .limit(1)
+        )
+        document = self.session.scalar(statement)
+        if isinstance(document, dict) and isinstance(document.get("subject"), dict):
+            subject: dict[str, Any] = document["subject"]
+            return subject
+        return None
+
     def identifiers_of(self, subject_key: str) -> Sequence[SubjectIdentifier]:
         statement = select(SubjectIdentifier).where(SubjectIdentifier.subject_key == subject_key)
         return self.session.scalars(statement).all()

@@ -7,14 +7,10 @@ Two kinds of link between subject keys:
   counterparties, alerts and cases).
 * **name** (weaker, confidence 0.5–0.9): the same normalised name and the same subject type;
   the same country and the same birth date raise the confidence. Name links are listed with
-  their confidence and basis, never merged. Names are indexed when a subject is alerted
-  (``index_subject_names``).
+  their confidence and basis, never merged. Names are normalised and indexed when a subject is
+  alerted (``services.alerts.subjects``).
 
-Names are normalised as watchlist screening normalises them (``services.watchlists.names``,
-built on ``rigour``): case, accents, punctuation, word order and honorifics ignored, legal
-forms dropped, Cyrillic, Greek, Armenian and Georgian latinised; Arabic, Hebrew and CJK names
-keep their own letters (they used to be deleted, and so never linked). docs/watchlists.md has
-the confidence rules.
+The profile is the layer above alerts and cases: it reads them, they never import it.
 """
 
 from __future__ import annotations
@@ -22,20 +18,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from refdata.money import Money
-from services.alerts.repository import AlertRepository
+from services.alerts.repository import AlertRepository, SubjectNameRepository
 from services.auth.enums import INVESTIGATIVE_ROLES
 from services.auth.service import Principal
 from services.errors import Forbidden, NotFound
 from services.reports.orm import Report
 from services.reports.repository import ReportRepository
 from services.subjects.repository import SubjectRepository
-from services.watchlists.names import kind_of, link_key
 from services.watchlists.schemas import SubjectMatchRead
 from services.watchlists.views import subject_matches
 
@@ -43,48 +37,6 @@ NAME_ONLY = 0.5
 NAME_AND_COUNTRY = 0.6
 NAME_AND_BIRTH_DATE = 0.85
 NAME_COUNTRY_AND_BIRTH_DATE = 0.9
-
-
-def name_key(name: str, subject_type: str | None = None) -> str:
-    """Returns a name normalised for linking: "PÉREZ, Juan" and "Sr. Juan Pérez" → "juan
-    perez"; "Сергей Иванов" → "ivanov sergei"; "Acme S.A. de C.V." → "acme"."""
-    return link_key(name, kind_of(subject_type, name))
-
-
-def name_rows(subject_key: str, subject: Any) -> list[dict[str, Any]]:
-    """Returns the subject_names rows a report's subject document contributes."""
-    if not isinstance(subject, dict):
-        return []
-    name = subject.get("name")
-    subject_type = subject.get("type")
-    if not isinstance(name, str):
-        return []
-    key = name_key(name, subject_type if isinstance(subject_type, str) else None)
-    if not key:
-        return []
-    birth = subject.get("birth_date")
-    return [
-        {
-            "name_key": key,
-            "subject_key": subject_key,
-            "subject_type": subject.get("type"),
-            "country": subject.get("country"),
-            "birth_date": str(birth)[:10] if birth else None,
-        }
-    ]
-
-
-def index_subject_names(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Records normalised names for name-based links (idempotent, flush only)."""
-    unique = {(row["name_key"], row["subject_key"]): row for row in rows}
-    SubjectRepository(session).index_names(list(unique.values()))
-
-
-def subject_is_identified(subject: Any) -> bool:
-    """True when a report's subject has a name or an identifier (SAR 30- vs 60-day clock)."""
-    if not isinstance(subject, dict):
-        return True
-    return bool(subject.get("name")) or bool(subject.get("identifiers"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +92,7 @@ def get_profile(
         for key in keys
         if key != subject_key
     ]
-    links.extend(_name_links(subjects, keys))
+    links.extend(_name_links(SubjectNameRepository(session), keys))
     alert_rows = AlertRepository(session).for_subjects(keys, limit)
     return SubjectProfile(
         subject_key=subject_key,
@@ -190,12 +142,12 @@ def get_profile(
     )
 
 
-def _name_links(subjects: SubjectRepository, keys: Sequence[str]) -> list[SubjectLink]:
-    own = subjects.names_of(keys)
+def _name_links(names: SubjectNameRepository, keys: Sequence[str]) -> list[SubjectLink]:
+    own = names.names_of(keys)
     if not own:
         return []
     best: dict[str, SubjectLink] = {}
-    for other in subjects.sharing_names(sorted({row.name_key for row in own})):
+    for other in names.sharing_names(sorted({row.name_key for row in own})):
         if other.subject_key in keys:
             continue
         for mine in own:
@@ -221,39 +173,3 @@ def _name_links(subjects: SubjectRepository, keys: Sequence[str]) -> list[Subjec
             if current is None or confidence > current.confidence:
                 best[other.subject_key] = SubjectLink(other.subject_key, "name", confidence, basis)
     return sorted(best.values(), key=lambda link: (-link.confidence, link.subject_key))
-
-
-@dataclass(frozen=True, slots=True)
-class SubjectSummaryData:
-    subject_key: str
-    name: str | None
-    type: str | None
-    country: str | None
-    identifier_types: list[str]
-    report_count: int
-    alert_count: int
-    open_alert_count: int
-    linked_subject_keys: list[str]
-    identified: bool = True
-    last_seen: datetime | None = None
-
-
-def summary(session: Session, subject_key: str) -> SubjectSummaryData:
-    """Returns the short description of a subject shown with an alert or a case."""
-    reports = ReportRepository(session)
-    identifiers = reports.identifiers_of(subject_key)
-    linked = reports.subject_keys_sharing([row.digest for row in identifiers]) | {subject_key}
-    document = SubjectRepository(session).latest_subject_document(subject_key) or {}
-    total, open_count = AlertRepository(session).counts_for_subjects(sorted(linked))
-    return SubjectSummaryData(
-        subject_key=subject_key,
-        name=document.get("name"),
-        type=document.get("type"),
-        country=document.get("country"),
-        identifier_types=sorted({row.id_type for row in identifiers}),
-        report_count=reports.count_for_subjects(sorted(linked)),
-        alert_count=total,
-        open_alert_count=open_count,
-        linked_subject_keys=sorted(linked - {subject_key}),
-        identified=subject_is_identified(document) if document else True,
-    )

@@ -7,9 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from services.alerts.enums import AlertStatus, DeadlineKind
-from services.alerts.orm import Alert
+from services.alerts.orm import Alert, SubjectName
 from services.alerts.service import alert_to_message, labelled_outcomes, raise_alerts
-from services.subjects.orm import SubjectName
 from tests.fixtures.alerts import alert_for, create_alert, store_reports, unique_index
 from tests.fixtures.reports import make_report, make_str
 

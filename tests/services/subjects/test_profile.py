@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+from services.alerts.subjects import name_key
 from services.auth.enums import Role
-from services.subjects.service import name_key
 from tests.fixtures.alerts import create_alerts, store_reports, unique_index
 from tests.fixtures.reports import make_report
 
