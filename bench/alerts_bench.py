@@ -32,7 +32,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,8 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from services.alerts.orm import Alert  # noqa: E402 (needs ROOT on sys.path)
 
 ADMIN_URL = os.environ.get(
     "AMLSCREEN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -113,15 +115,12 @@ def plain_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 
 
-COLUMNS = (
-    "institution_id report_id subject_key subject_identified jurisdiction report_type score "
-    "model_version rule_hits typology reasons features source_topic source_partition "
-    "source_offset transaction_at status disposition rationale filing_reference assignee "
-    "created_at updated_at suspicion_determined_at decided_at deadline_kind deadline_at version"
-).split()
+# Every column of the table but the generated id, so a column added to the ORM fails the load
+# (KeyError in ``load``) instead of being left out of the COPY unseen.
+COLUMNS = [column.name for column in Alert.__table__.columns if not column.primary_key]
 
 
-def rows(count: int, seed: int) -> Any:
+def rows(count: int, seed: int) -> Iterator[dict[str, Any]]:
     rng = random.Random(seed)
     statuses = [s for s, weight in STATUSES for _ in range(weight)]
     features = orjson.dumps({"cash_count_7d": 4.0, "cash_sum_7d": 38000.0}).decode()
@@ -152,36 +151,44 @@ def rows(count: int, seed: int) -> Any:
             if status in ("FILED", "CLOSED")
             else None
         )
-        yield (
-            institution,
-            f"R-{index:09d}",
-            f"SSN-{rng.randrange(SUBJECTS):032x}",
-            True,
-            jurisdiction,
-            report_type,
-            round(rng.betavariate(5, 2), 4),
-            "hgb-2026.11",
-            hits,
-            rng.choice(TYPOLOGIES),
-            reasons,
-            features,
-            "aml.reports",
-            index % 8,
-            index,
-            txn_at,
-            status,
-            rng.choice(DISPOSITIONS) if status == "CLOSED" else None,
-            "reviewed" if decided else None,
-            f"BSA-{index}" if status == "FILED" else None,
-            None if status == "NEW" else rng.choice(ASSIGNEES),
-            created,
-            decided or created,
-            determined,
-            decided,
-            kind,
-            deadline,
-            1,
-        )
+        yield {
+            "institution_id": institution,
+            "report_id": f"R-{index:09d}",
+            "report_pk": None,
+            "subject_key": f"SSN-{rng.randrange(SUBJECTS):032x}",
+            "subject_identified": True,
+            "jurisdiction": jurisdiction,
+            "report_type": report_type,
+            "score": round(rng.betavariate(5, 2), 4),
+            "model_version": "hgb-2026.11",
+            "rule_hits": hits,
+            "typology": rng.choice(TYPOLOGIES),
+            "reasons": reasons,
+            "features": features,
+            "source_topic": "aml.reports",
+            "source_partition": index % 8,
+            "source_offset": index,
+            "transaction_at": txn_at,
+            "status": status,
+            "disposition": rng.choice(DISPOSITIONS) if status == "CLOSED" else None,
+            "rationale": "reviewed" if decided else None,
+            "evidence": None,
+            "filing_reference": f"BSA-{index}" if status == "FILED" else None,
+            "assignee": None if status == "NEW" else rng.choice(ASSIGNEES),
+            "case_id": None,
+            "created_at": created,
+            "updated_at": decided or created,
+            "suspicion_determined_at": determined,
+            "decided_at": decided,
+            "deadline_kind": kind,
+            "deadline_at": deadline,
+            "version": 1,
+            "report_count": 1,
+            "last_report_at": None,
+            "threshold": None,
+            "threshold_version": None,
+            "investigator_typology": None,
+        }
 
 
 def load(url: str, count: int, seed: int) -> float:
@@ -197,7 +204,7 @@ def load(url: str, count: int, seed: int) -> float:
         with connection.cursor() as cursor:
             with cursor.copy(f"COPY alerts ({', '.join(COLUMNS)}) FROM STDIN") as copy:
                 for row in rows(count, seed):
-                    copy.write_row(row)
+                    copy.write_row([row[name] for name in COLUMNS])
         copied = time.perf_counter()
         for _, definition in indexes:
             connection.execute(definition)
