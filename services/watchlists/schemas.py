@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.watchlists.matching import Match
 from services.watchlists.orm import WatchlistDismissal, WatchlistMatch
-
-if TYPE_CHECKING:  # the service imports the alert service, whose schemas import these
-    from services.watchlists.service import LoadOutcome
 
 
 class VersionRead(BaseModel):
@@ -55,6 +53,21 @@ class RescreenRead(BaseModel):
 class WatchlistsRead(BaseModel):
     lists: list[WatchlistRead]
     rescreens: list[RescreenRead]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOutcome:
+    """What loading a list did (``services.watchlists.service.load_version``)."""
+
+    watchlist: str
+    version: int
+    created: bool  # False: the file is the current version already
+    entries: int
+    added: int
+    removed: int
+    changed: int
+    content_sha256: str
+    rescreen_id: int | None
 
 
 class LoadRead(BaseModel):

@@ -54,6 +54,7 @@ from services.watchlists.orm import (
     WatchlistVersion,
 )
 from services.watchlists.repository import WatchlistRepository
+from services.watchlists.schemas import LoadOutcome
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +77,6 @@ def require_investigator(principal: Principal) -> None:
 
 
 # ---- loading --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LoadOutcome:
-    watchlist: str
-    version: int
-    created: bool  # False: the file is the current version already
-    entries: int
-    added: int
-    removed: int
-    changed: int
-    content_sha256: str
-    rescreen_id: int | None
 
 
 def parse_file(path: Path, list_format: ListFormat | None) -> ParsedList:
