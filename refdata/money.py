@@ -47,6 +47,11 @@ def currency_exponent(code: str) -> int:
 def to_minor_units(amount: Decimal | str | int, currency: str) -> int:
     """Converts an exact decimal amount to integer minor units.
 
+    The conversion is integer arithmetic on the decimal's digits and exponent, never the
+    decimal context: the context rounds to 28 digits, raises ``decimal.Overflow`` (not a
+    ``ValueError``) past its largest exponent ("1e999999999999") and silently rounds a tiny
+    amount ("1e-999999999999") to zero minor units.
+
     Raises:
         ValueError: not a finite number, more decimals than the currency has, or absurd size.
     """
@@ -56,10 +61,19 @@ def to_minor_units(amount: Decimal | str | int, currency: str) -> int:
         raise ValueError(f"{amount!r} is not a decimal amount") from None
     if not value.is_finite():
         raise ValueError("amount must be a finite number")
-    if abs(value) > MAX_MAJOR_UNITS:
+    # copy_abs() and the comparison are exact, whatever the exponent.
+    if value.copy_abs() > MAX_MAJOR_UNITS:
         raise ValueError(f"amount exceeds {MAX_MAJOR_UNITS} major units")
     exponent = currency_exponent(currency)
-    scaled = value.scaleb(exponent)
-    if scaled != scaled.to_integral_value():
+    sign, digits, power = value.as_tuple()
+    assert isinstance(power, int)  # finite, checked above
+    significant = "".join(map(str, digits)).rstrip("0")
+    if not significant:
+        return 0
+    # value = significant × 10^scale, with no trailing zero in ``significant``.
+    scale = power + (len(digits) - len(significant)) + exponent
+    if scale < 0:
         raise ValueError(f"{currency} amounts have at most {exponent} decimal places")
-    return int(scaled)
+    # scale is small here: the value is at most MAX_MAJOR_UNITS and ``significant`` >= 1.
+    minor = int(significant) * 10**scale
+    return -minor if sign else minor

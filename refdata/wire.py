@@ -16,6 +16,7 @@ this rule is refused at validation, so it reaches the DLQ with the field named, 
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 from functools import lru_cache
@@ -53,6 +54,15 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 # The same, less tab, line feed and carriage return: for multi-line free text.
 _CONTROL_IN_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
+# A decimal amount as text: ASCII digits, an optional fraction and exponent. Decimal() alone
+# would also read "5_000" and other scripts' digits ("١٢٣"), which no reporter means.
+_DECIMAL_TEXT = re.compile(r"\s*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*")
+# Extension values are kept as sent and stored as JSON (orjson, PostgreSQL jsonb): integers
+# must fit 64 bits and floats be finite, and nesting is bounded. Deeper values failed later,
+# where the refusal is less clear: the serialisers' recursion limits (a 500 on HTTP) or the
+# worker's JSON parser (a report the API had accepted, dead-lettered).
+_INT64 = range(-(2**63), 2**63)
+MAX_EXTENSION_DEPTH = 32
 
 
 @lru_cache(maxsize=1)
@@ -77,18 +87,33 @@ def _refuse_control_in_lines(value: str) -> str:
     return _refuse_control(value, _CONTROL_IN_LINES)
 
 
-def _check_extension(value: Any) -> None:
-    """Extension fields (kept as sent) follow the text rule too, their names strictly."""
+def _check_extension(value: Any, depth: int = 0) -> None:
+    """Extension fields (kept as sent) follow the text rule too, their names strictly; their
+    numbers must be storable as sent and their nesting is bounded (see ``_INT64``).
+
+    ``depth``: the number of objects and lists around ``value`` within the field (the model's
+    extra fields are depth 0).
+    """
     if isinstance(value, str):
         _refuse_control_in_lines(value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(key, str):
-                _refuse_control(key)
-            _check_extension(item)
-    elif isinstance(value, list):
-        for item in value:
-            _check_extension(item)
+    elif isinstance(value, bool):
+        pass
+    elif isinstance(value, int):
+        if value not in _INT64:
+            raise ValueError("an integer in an extension field exceeds 64 bits")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("a number in an extension field is not finite (NaN, Infinity)")
+    elif isinstance(value, (dict, list)):
+        if depth > MAX_EXTENSION_DEPTH:
+            raise ValueError(f"extension fields nest deeper than {MAX_EXTENSION_DEPTH} levels")
+        items = value.values() if isinstance(value, dict) else value
+        if isinstance(value, dict):
+            for key in value:
+                if isinstance(key, str):
+                    _refuse_control(key)
+        for item in items:
+            _check_extension(item, depth + 1)
 
 
 def _check_currency(code: str) -> str:
@@ -176,6 +201,8 @@ class Transaction(_Open):
     def _exact_amount(cls, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, _AMOUNT_TYPES):
             raise ValueError("amount must be a decimal string or a number")
+        if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value):
+            raise ValueError("amount must be a finite decimal in ASCII digits, e.g. 9500.00")
         # repr() of a float is the shortest string that round-trips, so 9500.1 stays 9500.1.
         return Decimal(repr(value)) if isinstance(value, float) else value
 

@@ -224,3 +224,66 @@ def test_an_offset_commit_refused_by_a_rebalance_does_not_stop_the_worker(error)
     )
     worker._commit(BatchResult())
     assert done == [BatchResult()]
+
+
+def _hostile_messages() -> dict[bytes, tuple[bytes, bytes]]:
+    """Issue 18.6 over Kafka: message → (DLQ kind, a fragment of the reason)."""
+    valid = make_report(2)
+    document = orjson.dumps(valid)
+    nested = b"[" * 10_000 + b"]" * 10_000
+
+    def amount(literal: bytes) -> bytes:
+        sent = b'"amount":' + orjson.dumps(valid["transaction"]["amount"])
+        return document.replace(sent, b'"amount":' + literal)
+
+    def extension(literal: bytes) -> bytes:
+        return document[:-1] + b',"x_value":' + literal + b"}"
+
+    return {
+        b"\xff\xfe" + document: (b"not_utf8", b"not UTF-8"),
+        document.replace(b"Subject", b"Subj\xc3\x28ect"): (b"not_utf8", b"not UTF-8"),
+        nested: (b"not_json", b"recursion limit exceeded"),
+        extension(nested): (b"not_json", b"recursion limit exceeded"),
+        amount(b"1e309"): (b"invalid", b"finite number"),
+        amount(b"1" + b"0" * 400): (b"invalid", b"exceeds"),
+        # A decimal.Overflow once, dead-lettered as a processing error.
+        amount(b'"1e999999999999"'): (b"invalid", b"exceeds"),
+        # Accepted once, as 0 minor units.
+        amount(b'"1e-999999999999"'): (b"invalid", b"decimal places"),
+        extension(str(2**64).encode()): (b"invalid", b"exceeds 64 bits"),
+        # Stored once, as null.
+        extension(b"NaN"): (b"invalid", b"not finite"),
+        document.replace(
+            b'"filed_at":"2026-11-28T10:00:00Z"', b'"filed_at":"2026-11-28T10:00:00"'
+        ): (
+            b"invalid",
+            b"timezone",
+        ),
+    }
+
+
+def test_hostile_messages_between_two_valid_ones_go_to_the_dlq(settings, sessions) -> None:
+    hostile = _hostile_messages()
+    assert len(hostile) == 11
+    assert orjson.dumps(make_report(2)) not in hostile
+    worker = _worker(settings, sessions)
+    running = threading.Thread(target=worker.run, daemon=True)
+    running.start()
+    try:
+        _produce(settings, [orjson.dumps(make_report(1)), *hostile, orjson.dumps(make_report(3))])
+        _wait_for(lambda: _stored_ids(sessions) == ["R-00000001", "R-00000003"])
+        dead = _dlq_messages(settings, len(hostile))
+        assert sorted(m.value for m in dead) == sorted(hostile)
+        for message in dead:
+            headers = dict(message.headers)
+            kind, fragment = hostile[message.value]
+            assert headers["aml.error.kind"] == kind, headers
+            assert fragment in headers["aml.error.reason"], headers
+        # Still consuming: a report sent afterwards is stored too.
+        _produce(settings, [orjson.dumps(make_report(4))])
+        _wait_for(lambda: len(_stored_ids(sessions)) == 3)
+        assert running.is_alive()
+    finally:
+        worker.stop()
+        running.join(timeout=60)
+    assert not running.is_alive()
