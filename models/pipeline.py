@@ -39,6 +39,13 @@ from models.features import FEATURE_COLUMNS, PEER_GROUP, PEER_VALUES
 NEGATIVE_LABEL = "legit"
 FloatArray = npt.NDArray[np.float64]
 
+# The weight of the booster's margin in the score (TwoStageClassifier._positive): small enough
+# to leave the calibration as it is, large enough to survive the 6 decimals scores are shown with.
+TIE_BREAK = 1e-3
+# Margins (log-odds) of laundering reports run from about -10 to 10; divided by this, the
+# logistic still separates margins one apart at the top of that range.
+MARGIN_SCALE = 4.0
+
 
 class PeerRatio(TransformerMixin, BaseEstimator):
     """Appends, for some columns, the log-ratio of the value to the median of its peer group.
@@ -248,7 +255,29 @@ class TwoStageClassifier(ClassifierMixin, BaseEstimator):
         columns = list(self.detector_.classes_)
         if 1 not in columns:
             return np.zeros(X.shape[0])
-        return np.asarray(proba[:, columns.index(1)], dtype=np.float64)
+        calibrated = np.asarray(proba[:, columns.index(1)], dtype=np.float64)
+        margin = self._margin(X)
+        if margin is None:
+            return calibrated
+        # Isotonic calibration is a step function: hundreds of subjects share a step's value,
+        # so a budget's k-th score lets every one of them through and a ranking cannot order
+        # them. Within a step the booster's own margin still orders them: blend it in with a
+        # weight of TIE_BREAK. The score stays in [0, 1], within TIE_BREAK of the calibrated
+        # probability, and strictly increases with the margin (the calibration never
+        # decreases with it), so no two rows change order but the ties are broken.
+        spread = 1.0 / (1.0 + np.exp(-np.clip(margin, -500.0, 500.0) / MARGIN_SCALE))
+        return calibrated * (1.0 - TIE_BREAK) + TIE_BREAK * spread
+
+    def _margin(self, X: FloatArray) -> FloatArray | None:  # noqa: N803
+        """The uncalibrated booster's margin (log-odds), when the detector is a calibrated
+        classifier refitted on all rows (``CalibratedClassifierCV(ensemble=False)``)."""
+        fitted = getattr(self.detector_, "calibrated_classifiers_", None)
+        if not fitted or len(fitted) != 1:
+            return None
+        booster = getattr(fitted[0], "estimator", None)
+        if booster is None or not hasattr(booster, "decision_function"):
+            return None
+        return np.asarray(booster.decision_function(X), dtype=np.float64).reshape(-1)
 
     def predict_proba(self, X: Any) -> FloatArray:  # noqa: N803
         """Class probabilities in ``classes_`` order (see the class docstring)."""

@@ -1,12 +1,16 @@
-"""The pipeline's custom estimators follow the scikit-learn contract."""
+"""The pipeline's custom estimators follow the scikit-learn contract; the score breaks the
+calibration's ties."""
 
 from __future__ import annotations
 
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from models.pipeline import PeerRatio, TwoStageClassifier
+from models.pipeline import TIE_BREAK, PeerRatio, TwoStageClassifier
 
 
 @parametrize_with_checks(
@@ -21,3 +25,42 @@ from models.pipeline import PeerRatio, TwoStageClassifier
 )
 def test_sklearn_contract(estimator, check):
     check(estimator)
+
+
+class TestCalibratedTies:
+    """Isotonic calibration gives hundreds of rows one value; the score orders them anyway."""
+
+    @staticmethod
+    def _fitted() -> tuple[TwoStageClassifier, np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(7)
+        X = rng.normal(size=(4_000, 4))  # noqa: N806 - scikit-learn naming
+        y = np.where(
+            X[:, 0] + 0.5 * X[:, 1] + rng.normal(scale=0.7, size=4_000) > 1.8, "a", "legit"
+        )
+        booster = HistGradientBoostingClassifier(max_iter=40, random_state=0)
+        detector = CalibratedClassifierCV(booster, method="isotonic", cv=3, ensemble=False)
+        model = TwoStageClassifier(detector=detector, negative_label="legit").fit(X, y)
+        return model, X, y
+
+    def test_rows_sharing_a_calibration_step_are_ordered_by_the_booster(self) -> None:
+        model, X, _ = self._fitted()  # noqa: N806
+        calibrated = model.detector_.predict_proba(X)[:, 1]
+        margin = model.detector_.calibrated_classifiers_[0].estimator.decision_function(X)
+        scores = model.decision_score(X)
+        # The calibration alone ties many rows; the score does not tie rows of different margin.
+        assert len(np.unique(calibrated)) < len(X) / 20
+        distinct = np.unique(margin)
+        assert len(np.unique(scores)) == len(distinct)
+        # Strictly increasing with the margin, and never more than TIE_BREAK from the calibration.
+        order = np.argsort(margin, kind="stable")
+        steps = np.diff(scores[order])[np.diff(margin[order]) > 0]
+        assert (steps > 0).all()
+        assert np.abs(scores - calibrated).max() <= TIE_BREAK
+        assert ((scores >= 0) & (scores <= 1)).all()
+
+    def test_the_ties_are_broken_at_the_precision_scores_are_shown_with(self) -> None:
+        model, X, _ = self._fitted()  # noqa: N806
+        scores = model.decision_score(X)
+        top = np.sort(scores)[-200:]
+        calibrated_top = np.sort(model.detector_.predict_proba(X)[:, 1])[-200:]
+        assert len(np.unique(np.round(top, 6))) > 4 * len(np.unique(np.round(calibrated_top, 6)))
