@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     consumer_group: str = "amlscreen-worker"
     worker_batch_size: int = Field(default=5000, ge=1, le=100_000)
     worker_poll_timeout_ms: int = Field(default=500, ge=10)
+    # A worker that stops heartbeating (SIGKILL, OOM, a hung host) keeps its partitions this
+    # long before the group moves them (kafka-python's default; heartbeats every third of it).
+    worker_session_timeout_ms: int = Field(default=10_000, ge=1000, le=300_000)
     # Seconds a batch may spend expanding files from the format topics; the rest wait for the
     # next batch (a batch must end well inside the consumer's max_poll_interval_ms).
     worker_file_budget_s: float = Field(default=30.0, gt=0)

@@ -51,6 +51,7 @@ from services.config import Settings
 from services.reports.history import ReportHistory
 from services.reports.repository import ReportKey
 from services.reports.service import Assessment, IncomingReport
+from services.watchlists import names
 from services.watchlists import service as watchlist_service
 from services.watchlists.service import IndexHolder, ReportScreening
 from streaming.metrics import WorkerMetrics
@@ -282,6 +283,8 @@ def build_detector(
     ``consumer`` (a ``KafkaConsumer``) lets the detector notice partition reassignments.
     """
     bundle = load_bundle(settings.effective_model_path)
+    # Seconds holding the GIL: done before the consumer joins its group, not in a batch.
+    names.warm_up()
     if metrics is not None:
         metrics.set_model(bundle.version)
     policy = AlertPolicy.from_settings(settings)

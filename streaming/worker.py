@@ -159,6 +159,8 @@ def make_consumer(settings: Settings, **overrides: Any) -> KafkaConsumer:
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "max_poll_records": settings.worker_batch_size,
+        "session_timeout_ms": settings.worker_session_timeout_ms,
+        "heartbeat_interval_ms": settings.worker_session_timeout_ms // 3,
         "fetch_max_bytes": FETCH_MAX_BYTES,
         "max_partition_fetch_bytes": MAX_PARTITION_FETCH_BYTES,
         # A batch (with database retries) must finish well inside this.
