@@ -173,9 +173,10 @@ def cmd_db_upgrade(_args: argparse.Namespace) -> int:
 
 def cmd_token_create(args: argparse.Namespace) -> int:
     from services.auth.service import create_token
-    from services.db import make_engine, make_sessionmaker, transaction
+    from services.db import make_engine, transaction
     from services.errors import ServiceError
     from services.kit.time import utc_now
+    from services.orm_registry import make_sessionmaker
 
     settings = _settings()
     engine = make_engine(settings.effective_database_url)
@@ -204,7 +205,8 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 def cmd_token_list(_args: argparse.Namespace) -> int:
     """One tab-separated line per token: id, role, institution, label, created, revoked."""
     from services.auth.service import list_tokens
-    from services.db import make_engine, make_sessionmaker, transaction
+    from services.db import make_engine, transaction
+    from services.orm_registry import make_sessionmaker
 
     engine = make_engine(_settings().effective_database_url)
     try:
@@ -230,7 +232,8 @@ def cmd_token_list(_args: argparse.Namespace) -> int:
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     from services.auth.service import PrincipalCache, revoke_token
-    from services.db import make_engine, make_sessionmaker, transaction
+    from services.db import make_engine, transaction
+    from services.orm_registry import make_sessionmaker
 
     engine = make_engine(_settings().effective_database_url)
     try:
@@ -252,9 +255,10 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 def cmd_ledger_verify(args: argparse.Namespace) -> int:
     """Replays the ledger; exit 0 if consistent, 1 (naming the first bad entry) if not."""
-    from services.db import make_engine, make_sessionmaker
+    from services.db import make_engine
     from services.ledger.schemas import VerifyRead
     from services.ledger.service import verify
+    from services.orm_registry import make_sessionmaker
 
     settings = _settings()
     engine = make_engine(settings.effective_database_url)
@@ -279,8 +283,9 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
 
 def cmd_watchlist_load(args: argparse.Namespace) -> int:
     """Loads a list file as the list's next version, then rescreens the stored reports."""
-    from services.db import make_engine, make_sessionmaker, transaction
+    from services.db import make_engine, transaction
     from services.errors import ServiceError
+    from services.orm_registry import make_sessionmaker
     from services.watchlists.formats import ListFormat, guess_format
     from services.watchlists.service import load_version, loaded_by_cli, parse_file
 
@@ -320,7 +325,8 @@ def cmd_watchlist_load(args: argparse.Namespace) -> int:
 
 def cmd_watchlist_rescreen(args: argparse.Namespace) -> int:
     """Runs the queued rescreen jobs, printing their progress."""
-    from services.db import make_engine, make_sessionmaker
+    from services.db import make_engine
+    from services.orm_registry import make_sessionmaker
     from services.watchlists.service import IndexHolder, RescreenProgress, run_rescreens
 
     def show(state: RescreenProgress) -> None:
@@ -347,8 +353,9 @@ def cmd_watchlist_rescreen(args: argparse.Namespace) -> int:
 
 def cmd_report_programme(args: argparse.Namespace) -> int:
     """Writes the programme results report of a period to a CSV or JSON file."""
-    from services.db import make_engine, make_sessionmaker
+    from services.db import make_engine
     from services.errors import ServiceError
+    from services.orm_registry import make_sessionmaker
     from services.programme.service import Period, build_report, to_csv
 
     out = Path(args.out)
@@ -433,7 +440,8 @@ def _dispositions() -> Any:
 
     from models.train import dispositions_dataset
     from services.alerts.service import labelled_outcomes
-    from services.db import make_engine, make_sessionmaker
+    from services.db import make_engine
+    from services.orm_registry import make_sessionmaker
     from services.reports.orm import Report
 
     settings = _settings()

@@ -9,7 +9,8 @@ from prometheus_client import start_http_server
 
 from models.registry import ModelArtefactError
 from services.config import Settings
-from services.db import make_engine, make_sessionmaker
+from services.db import make_engine
+from services.orm_registry import make_sessionmaker
 from streaming.detection import build_detector
 from streaming.metrics import WorkerMetrics
 from streaming.producer import make_producer

@@ -14,8 +14,9 @@ from models.registry import ModelArtefactError
 from services.auth.enums import Role
 from services.auth.service import replace_labelled_token
 from services.config import Settings
-from services.db import make_engine, make_sessionmaker, transaction
+from services.db import make_engine, transaction
 from services.migrate import upgrade
+from services.orm_registry import make_sessionmaker
 from streaming.broker import EmbeddedBroker, ensure_topics
 
 BOOTSTRAP_LABEL = "bootstrap admin (amlscreen up)"

@@ -222,7 +222,8 @@ def load(url: str, count: int, seed: int) -> float:
 def make_token(url: str) -> str:
     from services.auth.enums import Role
     from services.auth.service import create_token
-    from services.db import make_engine, make_sessionmaker, transaction
+    from services.db import make_engine, transaction
+    from services.orm_registry import make_sessionmaker
 
     engine = make_engine(url)
     try:

@@ -227,8 +227,9 @@ def run_memory(args: argparse.Namespace, scorer: Scorer) -> None:
 def run_postgres(args: argparse.Namespace, scorer: Scorer) -> None:
     """The whole screening path on PostgreSQL: store queries, scored inserts, alerts."""
     from refdata.wire import ReportV1  # noqa: PLC0415
-    from services.db import make_engine, make_sessionmaker, transaction  # noqa: PLC0415
+    from services.db import make_engine, transaction  # noqa: PLC0415
     from services.migrate import upgrade  # noqa: PLC0415
+    from services.orm_registry import make_sessionmaker  # noqa: PLC0415
     from services.reports.service import IncomingReport, SourcePosition  # noqa: PLC0415
     from streaming.detection import Detector  # noqa: PLC0415
     from streaming.screening import screen  # noqa: PLC0415

@@ -51,8 +51,9 @@ from amlscreen.synthetic import ensure_default_model
 from refdata.subject import document_subject_key
 from services.alerts.orm import Alert
 from services.config import Settings
-from services.db import make_engine, make_sessionmaker
+from services.db import make_engine
 from services.migrate import upgrade
+from services.orm_registry import make_sessionmaker
 from services.reports.orm import Report
 from simulator.generate import GeneratorConfig, generate
 from streaming.broker import EmbeddedBroker, ensure_topics

@@ -31,8 +31,9 @@ from kafka import KafkaConsumer
 from sqlalchemy import func, select
 
 from services.config import Settings
-from services.db import make_engine, make_sessionmaker
+from services.db import make_engine
 from services.migrate import upgrade
+from services.orm_registry import make_sessionmaker
 from services.reports.orm import Report
 from streaming.broker import EmbeddedBroker, ensure_topics
 from streaming.metrics import WorkerMetrics

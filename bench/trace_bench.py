@@ -26,8 +26,9 @@ import psycopg
 
 from services.auth.enums import Role
 from services.auth.service import Principal
-from services.db import make_engine, make_sessionmaker
+from services.db import make_engine
 from services.migrate import upgrade
+from services.orm_registry import make_sessionmaker
 from services.reports.repository import REPORT_COLUMNS
 from services.tracing import service as tracing
 

@@ -63,7 +63,8 @@ from bench.watchlist_quality import (
 )
 from models.train import ensure_default_model
 from services.config import Settings
-from services.db import make_engine, make_sessionmaker, transaction
+from services.db import make_engine, transaction
+from services.orm_registry import make_sessionmaker
 from services.watchlists.entries import Alias, ListEntry
 from services.watchlists.formats import ListFormat, ParsedList
 from services.watchlists.names import PartyKind

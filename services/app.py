@@ -23,7 +23,7 @@ from services.auth.service import PrincipalCache
 from services.cases.endpoints import router as cases_router
 from services.config import Settings
 from services.console import endpoints as console
-from services.db import RetryOnDisconnect, make_engine, make_sessionmaker
+from services.db import RetryOnDisconnect, make_engine
 from services.errors import ServiceError
 from services.filings.endpoints import router as filings_router
 from services.health.endpoints import router as health_router
@@ -31,6 +31,7 @@ from services.kit.logs import describe_error
 from services.ledger.endpoints import router as ledger_router
 from services.ledger.monitor import anchor, verify_periodically
 from services.ledger.service import POSTING_OBSERVER
+from services.orm_registry import make_sessionmaker
 from services.programme.endpoints import router as programme_router
 from services.reports.endpoints import router as reports_router
 from services.reports.service import ReportPublisher

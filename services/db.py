@@ -260,11 +260,6 @@ async def _service_unavailable(send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """Returns the session factory used by API requests and the worker."""
-    return sessionmaker(engine, expire_on_commit=False)
-
-
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """Yields a session that commits on success and rolls back on error (the one owner)."""

@@ -21,9 +21,9 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.config import Settings
-from services.db import make_engine, make_sessionmaker
+from services.db import make_engine
 from services.migrate import upgrade
-from services.orm_registry import Base
+from services.orm_registry import Base, make_sessionmaker
 from streaming.broker import EmbeddedBroker, ensure_topics
 
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -6,8 +6,9 @@ import pytest
 
 from amlscreen.cli import main
 from services.auth.service import authenticate
-from services.db import make_engine, make_sessionmaker
+from services.db import make_engine
 from services.migrate import upgrade
+from services.orm_registry import make_sessionmaker
 
 
 @pytest.fixture

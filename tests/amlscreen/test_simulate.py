@@ -31,8 +31,9 @@ from services.app import create_app
 from services.auth.enums import Role
 from services.auth.service import create_token
 from services.config import Settings
-from services.db import make_engine, make_sessionmaker, transaction
+from services.db import make_engine, transaction
 from services.migrate import upgrade
+from services.orm_registry import make_sessionmaker
 from simulator.generate import GeneratorConfig, write_jsonl
 from streaming.broker import ensure_topics
 from streaming.producer import KafkaReportPublisher

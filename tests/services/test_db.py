@@ -20,8 +20,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from services import db
-from services.db import RetryOnDisconnect, make_engine, make_sessionmaker
+from services.db import RetryOnDisconnect, make_engine
 from services.deps import SessionDep
+from services.orm_registry import make_sessionmaker
 
 
 def _disconnect() -> OperationalError:

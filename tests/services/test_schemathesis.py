@@ -23,8 +23,8 @@ from services.app import create_app
 from services.auth.enums import Role
 from services.auth.service import create_token
 from services.config import Settings
-from services.db import make_sessionmaker, transaction
-from services.orm_registry import Base
+from services.db import transaction
+from services.orm_registry import Base, make_sessionmaker
 from tests.conftest import bypassing_append_only, free_port
 
 EXAMPLES_PER_OPERATION = 3

@@ -43,9 +43,10 @@ from services.alerts.orm import Alert, AlertReport
 from services.auth.enums import Role
 from services.auth.service import create_token
 from services.config import Settings
-from services.db import make_engine, make_sessionmaker
+from services.db import make_engine
 from services.ledger.service import verify
 from services.migrate import upgrade
+from services.orm_registry import make_sessionmaker
 from services.reports.orm import Report
 from streaming.broker import EmbeddedBroker, ensure_topics
 from streaming.producer import make_producer
