@@ -169,7 +169,7 @@ class TestBudgetSpent:
                 # Every 14-day window: no more alerts than the budget, forced ones aside, but
                 # for one: a threshold stands for 6 h between recomputes, and what crosses it
                 # meanwhile is only counted at the next one (today's k-th-highest threshold,
-                # blind to what it spent, went 5 to 12 over on these streams).
+                # blind to what it spent, went 7 and 6 over on these two streams).
                 excess = int(spent.sum()) - int((spent & forced).sum()) - k
                 assert excess <= 1, (institution, end, k)
                 excesses.append(excess)
