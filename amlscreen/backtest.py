@@ -7,7 +7,8 @@ backtest produces: whatever scoring policy ``amlscreen score`` applies belongs h
 The alert policy is the worker's (``services.alerts.policy``: episodes, suppression, budget),
 fed from the stream itself instead of the store: the open alerts are the episodes opened so far
 (nobody closes them in a backtest, so nothing is suppressed either), and a budget threshold is
-recomputed from the trailing window of the stream's own scores at the worker's cadence.
+recomputed at the worker's cadence from the trailing window of the stream's own scores and the
+alerts opened in it, by the worker's own arithmetic (``budget_threshold``).
 """
 
 from __future__ import annotations
@@ -53,14 +54,14 @@ class _Budget:
     threshold: Threshold
     computed_for: datetime | None = None
     versions: list[tuple[int, float]] = field(default_factory=list)
+    # Event time of each alert this institution opened (forced ones included): what it spent.
+    opened: list[int] = field(default_factory=list)
 
-    def at(
-        self, position: int, moment: int, policy: AlertPolicy, held: dict[int, int]
-    ) -> Threshold:
+    def at(self, position: int, moment: int, policy: AlertPolicy, held: set[int]) -> Threshold:
         """The threshold for a candidate at ``position`` of this institution's rows.
 
-        ``held``: subject id → event time its open alert began (the worker's open alerts);
-        those opened before the window cannot open another one and are left out.
+        ``held``: the subject ids with an open alert (in a backtest nobody closes one, so every
+        subject alerted so far); they cannot open another one and take no place in the budget.
         """
         now = datetime.fromtimestamp(moment, tz=UTC)
         if not needs_recompute(self.computed_for, now, policy):
@@ -69,18 +70,19 @@ class _Budget:
         start = int(np.searchsorted(self.t[: position + 1], since, side="right"))
         window = slice(start, position + 1)
         subjects, scores = self.subject[window], self.score[window]
-        stale = [subject for subject, began in held.items() if began <= since]
-        if stale:
-            keep = ~np.isin(subjects, stale)
-            subjects, scores = subjects[keep], scores[keep]
         if subjects.size == 0:
             return self.threshold
         order = np.lexsort((scores, subjects))
         last = np.r_[subjects[order][1:] != subjects[order][:-1], True]
-        best = scores[order][last]
+        best, ids = scores[order][last], subjects[order][last]
+        if held:
+            best = best[~np.isin(ids, np.fromiter(held, dtype=np.int64, count=len(held)))]
+        spent = np.asarray(self.opened, dtype=np.int64)
         span = (moment - int(self.t[start])) / DAY_S
         estimate = budget_threshold(
             best,
+            subjects=int(ids.size),
+            opened=int(np.count_nonzero((spent > since) & (spent <= moment))),
             reports=int(subjects.size),
             span_days=min(span, float(policy.budget_window_days)),
             policy=policy,
@@ -127,7 +129,7 @@ def apply_policy(
     versions: list[int | None] = [None] * rows.height
     episodes: dict[EpisodeKey, Episode] = {}
     numbers: dict[EpisodeKey, int] = {}
-    held: dict[int, int] = {}  # subject id → when its (first) open alert began
+    held: set[int] = set()  # the subject ids with an open alert
     opened = 0
     fixed = Threshold(model_threshold, None)
     for index, (institution, report_id, subject_key, jurisdiction, typology, rules) in enumerate(
@@ -170,7 +172,9 @@ def apply_policy(
         if decision.action is Action.OPEN:
             opened += 1
             numbers[candidate.key] = opened
-            held.setdefault(int(subject_ids[index]), int(times[index]))
+            held.add(int(subject_ids[index]))
+            if policy.budgeted:
+                budgets[institution].opened.append(int(times[index]))
         if decision.alerted:
             alerted[index] = True
             episode_of[index] = numbers[candidate.key]

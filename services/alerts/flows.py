@@ -91,9 +91,11 @@ def current_thresholds(
 ) -> dict[str, Threshold]:
     """Each institution's threshold for this batch: the model's, or its budget's latest version.
 
-    Under a budget the threshold is recomputed from the report store (every worker reads the
-    same store, so they agree, and a restart changes nothing) once ``budget_recompute_hours``
-    of event time have passed since its last version; a new version is inserted and audited.
+    Under a budget the threshold is recomputed from the report and alert store (every worker
+    reads the same store, so they agree, and a restart changes nothing) once
+    ``budget_recompute_hours`` of event time have passed since its last version: the window's
+    scores of subjects without an open alert and the alerts already opened in the window
+    (``services.alerts.policy.budget_threshold``); a new version is inserted and audited.
     """
     institutions = sorted({item.institution_id for item in items})
     if not policy.budgeted:
@@ -120,11 +122,14 @@ def current_thresholds(
             thresholds[institution] = current
             continue
         since = at - timedelta(days=policy.budget_window_days)
-        scores, reports, earliest = repository.window_scores(institution, since, at)
-        span = (at - _aware(earliest)).total_seconds() / 86_400 if earliest else 0.0  # type: ignore[operator]
+        window = repository.window_scores(institution, since, at)
+        earliest = _aware(window.earliest)
+        span = (at - earliest).total_seconds() / 86_400 if earliest else 0.0
         estimate = budget_threshold(
-            np.asarray(scores, dtype=np.float64),
-            reports=reports,
+            np.asarray(window.unalerted, dtype=np.float64),
+            subjects=window.subjects,
+            opened=repository.opened_in_window(institution, since, at),
+            reports=window.reports,
             span_days=min(span, float(policy.budget_window_days)),
             policy=policy,
         )
@@ -160,16 +165,18 @@ def current_thresholds(
                 entity_type="institution",
                 entity_id=institution,
                 before={"threshold": current.value, "version": current.version},
-                after=jsonable(row),
+                after=jsonable({**row, "allowance": estimate.allowance, "opened": estimate.opened}),
             )
         )
         log.info(
-            "alert threshold of %s: %.4f (version %d, %s over %d subjects)",
+            "alert threshold of %s: %.4f (version %d, %s over %d subjects, %d of %d opened)",
             institution,
             estimate.threshold,
             version,
             estimate.budget,
             estimate.subjects,
+            estimate.opened,
+            estimate.allowance,
         )
         thresholds[institution] = Threshold(estimate.threshold, version)
     return thresholds

@@ -25,9 +25,17 @@ on ``aml.alerts`` (a subject wiring daily would otherwise republish its alert da
 
 **Budget.** The operator states the volume the team can work: ``budget_per_day`` new alerts per
 day per institution, or ``budget_share`` of the institution's active subjects over the trailing
-window. The threshold is the score that the top ``k`` subjects of the trailing window reach
-(each subject counted by its highest score: with episodes a subject opens one alert, not one per
-report), never below ``budget_floor``. Forcing rules still force, on top of the budget.
+window (``budget_window_days``); either gives ``k`` alerts per window. The budget counts what it
+has already spent: every ``budget_recompute_hours`` of event time the institution's threshold is
+recomputed from the trailing window, ``opened`` being the alerts the institution opened in it
+(every alert counts, whatever let it through: the score passing a threshold, or a forcing rule
+-- forced alerts spend the budget too, so a stream full of forced alerts raises the threshold for
+the rest). Of the ``k - opened`` left, the threshold is the score the top ``k - opened`` of the
+window's subjects that hold no open alert reach (each counted by its highest score: with
+episodes a subject opens one alert, not one per report; a subject with an open alert cannot open
+another, so it takes no place), never below ``budget_floor``. With nothing left, the threshold
+is ``BUDGET_SPENT`` (above any score) until alerts leave the window. Forcing rules still force,
+on top of the budget.
 """
 
 from __future__ import annotations
@@ -46,6 +54,11 @@ EpisodeKey = tuple[str, str]  # (subject_key, jurisdiction)
 # Fewer reports than this in an institution's window: too few to estimate a quantile, the
 # model's own threshold applies.
 MIN_BUDGET_SAMPLE = 50
+# The threshold of a spent budget: above any score (scores are probabilities, at most 1.0), so
+# only a forcing rule opens an alert until the window frees budget. Finite, not ``inf``: the
+# threshold is stored in ``alert_thresholds``, in each alert, and in the audit trail's JSON
+# (which has no infinity), and published on ``aml.alerts``.
+BUDGET_SPENT = 1.000001
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,24 +253,34 @@ class BudgetEstimate:
     subjects: int
     reports: int
     budget: str = field(default="")
+    allowance: int = 0  # k: the alerts the budget grants per window
+    opened: int = 0  # the alerts already opened in the window
 
 
 def budget_threshold(
-    subject_max_scores: npt.NDArray[np.float64],
+    unalerted_max_scores: npt.NDArray[np.float64],
     *,
+    subjects: int,
+    opened: int,
     reports: int,
     span_days: float,
     policy: AlertPolicy,
 ) -> BudgetEstimate | None:
-    """The threshold that lets the budgeted number of subjects through over the window.
+    """The threshold that spends what is left of the budget over the window.
 
-    ``subject_max_scores``: each active subject's highest score in the window (forced reports
-    included: they spend the budget too, so a stream full of forced alerts raises the threshold
-    for the rest). ``span_days``: how much of the window the data covers (a cold start has less
-    than the whole window). None when there are too few reports to say.
+    ``unalerted_max_scores``: the highest score in the window of each active subject that holds
+    no open alert (forced reports included). ``subjects``: the window's active subjects, alerted
+    ones included (``budget_share`` is a share of them). ``opened``: the alerts the institution
+    opened in the window, forced ones included. ``reports``: the window's scored reports.
+    ``span_days``: how much of the window the data covers (a cold start has less than the whole
+    window). None when there are too few reports to say.
+
+    ``k`` is the budget per window (at least 1); with ``k - opened <= 0`` the threshold is
+    ``BUDGET_SPENT``; otherwise the ``(k - opened)``-th highest of ``unalerted_max_scores``
+    (subjects tied with it reach it too: they are counted as spent at the next recompute), or
+    the floor when fewer subjects than that are left; never below ``budget_floor``.
     """
-    subjects = int(subject_max_scores.size)
-    if reports < MIN_BUDGET_SAMPLE or subjects == 0:
+    if reports < MIN_BUDGET_SAMPLE or subjects <= 0:
         return None
     if policy.budget_per_day is not None:
         wanted = policy.budget_per_day * max(span_days, 1.0)
@@ -268,11 +291,20 @@ def budget_threshold(
     else:
         return None
     k = max(1, int(round(wanted)))
-    if k >= subjects:
-        return BudgetEstimate(policy.budget_floor, subjects, reports, label)
-    # The k-th highest subject score: k subjects reach it.
-    kth = float(np.partition(subject_max_scores, subjects - k)[subjects - k])
-    return BudgetEstimate(max(kth, policy.budget_floor), subjects, reports, label)
+    opened = max(0, int(opened))
+    left = k - opened
+    candidates = int(unalerted_max_scores.size)
+
+    def estimate(threshold: float) -> BudgetEstimate:
+        return BudgetEstimate(threshold, subjects, reports, label, k, opened)
+
+    if left <= 0:
+        return estimate(BUDGET_SPENT)
+    if left >= candidates:
+        return estimate(policy.budget_floor)
+    # The left-th highest unalerted subject score: that many subjects reach it.
+    kth = float(np.partition(unalerted_max_scores, candidates - left)[candidates - left])
+    return estimate(max(kth, policy.budget_floor))
 
 
 def needs_recompute(last: datetime | None, at: datetime, policy: AlertPolicy) -> bool:

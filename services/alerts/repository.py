@@ -31,6 +31,13 @@ from services.reports.orm import Report
 AlertKey = tuple[str, str]
 
 
+class WindowScores(NamedTuple):
+    unalerted: list[float]
+    subjects: int
+    reports: int
+    earliest: datetime | None
+
+
 class StoredReport(NamedTuple):
     pk: int
     subject: Any
@@ -260,39 +267,54 @@ class AlertRepository:
         )
         return self.session.scalar(statement)
 
-    def window_scores(
-        self, institution_id: str, since: datetime, until: datetime
-    ) -> tuple[list[float], int, datetime | None]:
-        """Each subject's highest score of the institution's reports in (since, until], the
-        number of scored reports, and the earliest report time in the window.
+    def window_scores(self, institution_id: str, since: datetime, until: datetime) -> WindowScores:
+        """The institution's reports in (since, until] as the alert budget reads them.
 
-        Subjects whose open alert began before the window are left out: they cannot open
-        another alert, so counting them would spend the budget on nothing.
+        ``unalerted``: the highest score of each subject of the window that holds no open alert
+        (one that does cannot open another, so it takes no place in the budget); ``subjects``:
+        every subject of the window; ``reports``: the scored reports; ``earliest``: the earliest
+        report time.
         """
-        held = select(Alert.subject_key).where(
-            Alert.status.in_(sorted(OPEN_STATUSES)), Alert.transaction_at <= since
-        )
-        window = (
-            Report.institution_id == institution_id,
-            Report.txn_at > since,
-            Report.txn_at <= until,
-            Report.score.is_not(None),
-            Report.subject_key.not_in(held),
+        held = Report.subject_key.in_(
+            select(Alert.subject_key).where(Alert.status.in_(sorted(OPEN_STATUSES)))
         )
         statement = (
-            select(func.max(Report.score), func.count(), func.min(Report.txn_at))
-            .where(*window)
+            select(held, func.max(Report.score), func.count(), func.min(Report.txn_at))
+            .where(
+                Report.institution_id == institution_id,
+                Report.txn_at > since,
+                Report.txn_at <= until,
+                Report.score.is_not(None),
+            )
             .group_by(Report.subject_key)
         )
-        scores: list[float] = []
-        reports = 0
+        unalerted: list[float] = []
+        subjects = reports = 0
         earliest: datetime | None = None
-        for best, count, first in self.session.execute(statement):
-            scores.append(float(best or 0.0))
+        for alerted, best, count, first in self.session.execute(statement):
+            subjects += 1
+            if not alerted:
+                unalerted.append(float(best or 0.0))
             reports += int(count)
             if first is not None and (earliest is None or first < earliest):
                 earliest = first
-        return scores, reports, earliest
+        return WindowScores(unalerted, subjects, reports, earliest)
+
+    def opened_in_window(self, institution_id: str, since: datetime, until: datetime) -> int:
+        """The alerts of the institution opened by a report of (since, until] (event time),
+        whatever their status now and whatever let them through: what the budget has spent."""
+        return int(
+            self.session.scalar(
+                select(func.count())
+                .select_from(Alert)
+                .where(
+                    Alert.institution_id == institution_id,
+                    Alert.transaction_at > since,
+                    Alert.transaction_at <= until,
+                )
+            )
+            or 0
+        )
 
     def report_of(self, alert: Alert) -> Report | None:
         if alert.report_pk is not None:

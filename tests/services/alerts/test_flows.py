@@ -12,7 +12,7 @@ from refdata.wire import ReportV1
 from services.alerts.enums import AlertStatus, Disposition
 from services.alerts.flows import route_alerts
 from services.alerts.orm import Alert, AlertReport, AlertThreshold
-from services.alerts.policy import Action, AlertPolicy
+from services.alerts.policy import BUDGET_SPENT, Action, AlertPolicy
 from services.alerts.repository import AlertRepository
 from services.alerts.schemas import AlertCreate
 from services.alerts.service import alert_to_message
@@ -314,16 +314,75 @@ class TestBudget:
         again = _route(session, [_candidate(reports[-2], 0.1)], policy).thresholds[institution]
         assert again == first
 
-    def test_subjects_held_by_an_older_open_alert_spend_no_budget(self, session):
+    def test_subjects_with_an_open_alert_take_no_place_in_the_budget(self, session):
         institution = f"US-FI-B{unique_index()}"
         reports = self._stream(session, institution, days=10, per_day=20)
         until = datetime(2026, 10, 11, 12, tzinfo=UTC)
         since = until - timedelta(days=14)
         repository = AlertRepository(session)
-        scores, count, _ = repository.window_scores(institution, since, until)
-        assert (len(scores), count) == (200, 200)
+        window = repository.window_scores(institution, since, until)
+        assert (len(window.unalerted), window.subjects, window.reports) == (200, 200, 200)
         # A subject alerted before the window, still open: it cannot open a second alert.
         held = reports[5]
         _route(session, [_candidate(held, transaction_at=since - timedelta(days=1))])
-        scores, count, _ = repository.window_scores(institution, since, until)
-        assert (len(scores), count) == (199, 199)
+        window = repository.window_scores(institution, since, until)
+        assert (len(window.unalerted), window.subjects, window.reports) == (199, 200, 200)
+        # Nor can one alerted inside the window; both stay active subjects of the window.
+        (inside,) = _route(session, [_candidate(reports[6])]).published
+        window = repository.window_scores(institution, since, until)
+        assert (len(window.unalerted), window.subjects, window.reports) == (198, 200, 200)
+        assert repository.opened_in_window(institution, since, until) == 1
+        # Closed, it may open a new alert again: back among the budget's subjects, but its
+        # alert was opened in the window and still counts as spent.
+        _close(session, inside.id, Disposition.DUPLICATE)
+        window = repository.window_scores(institution, since, until)
+        assert len(window.unalerted) == 199
+        assert repository.opened_in_window(institution, since, until) == 1
+
+    @staticmethod
+    def _low(reports: list[ReportV1]) -> list[ReportV1]:
+        """The stream's reports scored under 0.2 (see ``_stream``)."""
+        return [report for position, report in enumerate(reports) if position * 37 % 100 < 20]
+
+    def test_alerts_opened_in_the_window_spend_the_budget(self, session):
+        institution = f"US-FI-B{unique_index()}"
+        reports = self._stream(session, institution, days=10, per_day=20)
+        # Five alerts already opened in the window (low scores: they do not move the ranking;
+        # two of them forced, which spend the budget too).
+        low = self._low(reports)[:5]
+        _route(session, [_candidate(report) for report in low[:3]])
+        _route(session, [_candidate(report, 0.1, rule_hits=HIGH_RISK) for report in low[3:]])
+        policy = AlertPolicy(budget_per_day=2, budget_window_days=14)
+        routed = _route(session, [_candidate(reports[-1], 0.95)], policy)
+        # 200 subjects over 9.01 days at 2/day: k = 18, 5 spent, so the 13th highest of the
+        # 195 subjects without an alert (scores 0..0.99, each twice): 0.93 (blind to what it
+        # spent, the budget took the 18th highest, 0.91).
+        assert routed.thresholds[institution].value == pytest.approx(0.93)
+        assert routed.decisions == [Action.OPEN]
+        audit = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "alert.threshold", AuditEvent.entity_id == institution
+            )
+        ).one()
+        assert (audit.after["allowance"], audit.after["opened"]) == (18, 5)
+
+    def test_a_spent_budget_opens_nothing_but_forced_alerts(self, session):
+        institution = f"US-FI-B{unique_index()}"
+        reports = self._stream(session, institution, days=10, per_day=20)
+        # 18 alerts opened in the window, forced ones: k = 18 is spent.
+        spent = self._low(reports)[:18]
+        _route(session, [_candidate(report, 0.1, rule_hits=HIGH_RISK) for report in spent])
+        policy = AlertPolicy(budget_per_day=2, budget_window_days=14)
+        routed = _route(session, [_candidate(reports[-1], 0.99)], policy)
+        threshold = routed.thresholds[institution]
+        assert threshold.value == BUDGET_SPENT
+        assert routed.decisions == [Action.BELOW]
+        stored = session.scalars(
+            select(AlertThreshold).where(AlertThreshold.institution_id == institution)
+        ).one()
+        assert stored.threshold == BUDGET_SPENT
+        # Forcing rules still force, and the alert records the spent budget's threshold.
+        routed = _route(session, [_candidate(reports[-2], 0.3, rule_hits=HIGH_RISK)], policy)
+        assert routed.decisions == [Action.OPEN]
+        (alert,) = routed.published
+        assert (alert.threshold, alert.threshold_version) == (BUDGET_SPENT, threshold.version)

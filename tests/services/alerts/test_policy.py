@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from services.alerts.policy import (
+    BUDGET_SPENT,
     Action,
     AlertPolicy,
     Candidate,
@@ -39,27 +40,82 @@ def _candidate(score: float, rules: tuple[str, ...] = ("structuring",), **extra)
 class TestBudgetThreshold:
     scores = np.linspace(0.0, 0.99, 100)
 
+    def _estimate(self, policy, scores=None, *, subjects=100, opened=0, reports=500, span=10):
+        scores = self.scores if scores is None else np.asarray(scores, dtype=np.float64)
+        return budget_threshold(
+            scores, subjects=subjects, opened=opened, reports=reports, span_days=span, policy=policy
+        )
+
     def test_per_day_lets_the_budgeted_subjects_through(self):
         policy = AlertPolicy(budget_per_day=1, budget_floor=0.0)
-        estimate = budget_threshold(self.scores, reports=500, span_days=10, policy=policy)
+        estimate = self._estimate(policy)
         assert estimate is not None
         assert int((self.scores >= estimate.threshold).sum()) == 10
+        assert (estimate.allowance, estimate.opened) == (10, 0)
 
     def test_share_of_active_subjects(self):
         policy = AlertPolicy(budget_share=0.05, budget_floor=0.0)
-        estimate = budget_threshold(self.scores, reports=500, span_days=10, policy=policy)
+        estimate = self._estimate(policy)
         assert estimate is not None
         assert int((self.scores >= estimate.threshold).sum()) == 5
 
     def test_never_below_the_floor(self):
         policy = AlertPolicy(budget_per_day=50, budget_floor=0.3)
-        estimate = budget_threshold(self.scores, reports=500, span_days=10, policy=policy)
+        estimate = self._estimate(policy)
         assert estimate is not None
         assert estimate.threshold == pytest.approx(0.3)
 
     def test_too_few_reports_say_nothing(self):
         policy = AlertPolicy(budget_per_day=1)
-        assert budget_threshold(self.scores[:5], reports=5, span_days=1, policy=policy) is None
+        assert self._estimate(policy, self.scores[:5], subjects=5, reports=5, span=1) is None
+        assert self._estimate(policy, [], subjects=0) is None
+
+    def test_alerts_opened_in_the_window_spend_the_budget(self):
+        # k = 10 a window; 4 already opened: 6 left for the subjects without an alert.
+        policy = AlertPolicy(budget_per_day=1, budget_floor=0.0)
+        estimate = self._estimate(policy, opened=4)
+        assert estimate is not None
+        assert int((self.scores >= estimate.threshold).sum()) == 6
+        assert estimate.threshold == pytest.approx(0.94)
+        assert (estimate.allowance, estimate.opened) == (10, 4)
+
+    def test_the_share_counts_every_active_subject_and_the_spent_alerts(self):
+        # 200 active subjects (100 of them alerted, so not among the scores) at 5 %: k = 10;
+        # 3 opened in the window, so the 7th highest of the unalerted.
+        policy = AlertPolicy(budget_share=0.05, budget_floor=0.0)
+        estimate = self._estimate(policy, subjects=200, opened=3)
+        assert estimate is not None
+        assert int((self.scores >= estimate.threshold).sum()) == 7
+        assert estimate.subjects == 200
+
+    def test_a_spent_budget_lets_no_score_through(self):
+        policy = AlertPolicy(budget_per_day=1, budget_floor=0.0)
+        for opened in (10, 11, 50):
+            estimate = self._estimate(policy, opened=opened)
+            assert estimate is not None
+            assert estimate.threshold == BUDGET_SPENT
+            assert estimate.threshold > 1.0  # above any score, and finite (it is stored)
+            assert np.isfinite(estimate.threshold)
+
+    def test_ties_at_the_kth_score_all_reach_it(self):
+        # k = 3 left; the 3rd highest is tied with the 4th: both reach it (counted as spent
+        # at the next recompute).
+        scores = [0.1] * 60 + [0.5, 0.7, 0.7, 0.9]
+        policy = AlertPolicy(budget_per_day=0.5, budget_floor=0.0)
+        estimate = self._estimate(policy, scores, subjects=70, opened=2, span=10)
+        assert estimate is not None
+        assert estimate.threshold == pytest.approx(0.7)
+        assert sum(score >= estimate.threshold for score in scores) == 3
+
+    def test_the_floor_holds_when_fewer_subjects_are_left_than_the_budget(self):
+        policy = AlertPolicy(budget_per_day=20, budget_floor=0.2)
+        estimate = self._estimate(policy, self.scores[:50], subjects=100, opened=100 - 60)
+        assert estimate is not None
+        assert estimate.threshold == pytest.approx(0.2)
+        # And a k-th score under the floor is raised to it: 90 left, the 90th highest is 0.1.
+        estimate = self._estimate(policy, subjects=100, opened=200 - 90)
+        assert estimate is not None
+        assert estimate.threshold == pytest.approx(0.2)
 
 
 class TestDecide:
