@@ -23,11 +23,12 @@ from services.alerts.schemas import (
     TransitionRequest,
 )
 from services.deps import PrincipalDep, SessionDep, SettingsDep, run_blocking
+from services.errors import BAD_ETAG_OR_BODY, MALFORMED_BODY, UNAUTHENTICATED
 from services.kit.concurrency import etag, precondition
 from services.kit.ids import PathId
 from services.reports.schemas import ReportRead
 
-router = APIRouter(tags=["alerts"])
+router = APIRouter(tags=["alerts"], responses=UNAUTHENTICATED)
 
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
 
@@ -39,6 +40,7 @@ _TRANSITION_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
 }
 _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **BAD_ETAG_OR_BODY,
     403: {"description": "auditors read only; reporters never see alerts"},
     404: {"description": "no such alert"},
     409: {"description": "illegal transition, or a stale body version"},
@@ -252,7 +254,7 @@ def assign_alert(
     "/v1/alerts/{alert_id}/notes",
     response_model=NoteRead,
     status_code=status.HTTP_201_CREATED,
-    responses={403: {}, 404: {}},
+    responses={**MALFORMED_BODY, 403: {}, 404: {}},
 )
 def add_alert_note(
     alert_id: PathId, body: NoteCreate, session: SessionDep, principal: PrincipalDep

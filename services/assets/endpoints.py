@@ -33,12 +33,18 @@ from services.assets.schemas import (
 )
 from services.auth.service import Principal
 from services.deps import PrincipalDep, SessionDep
+from services.errors import UNAUTHENTICATED
 from services.kit.ids import PathId
 from services.ledger import service as ledger_service
-from services.ledger.endpoints import READ_ERRORS, WRITE_ERRORS, IdempotencyKeyDep
+from services.ledger.endpoints import (
+    READ_ERRORS,
+    READ_ONE_ERRORS,
+    WRITE_ERRORS,
+    IdempotencyKeyDep,
+)
 from services.ledger.schemas import EntryRead, ShareTotal
 
-router = APIRouter(tags=["assets"])
+router = APIRouter(tags=["assets"], responses=UNAUTHENTICATED)
 
 
 def _change(change: flows.Change) -> dict[str, Any]:
@@ -158,7 +164,7 @@ def list_assets(
     )
 
 
-@router.get("/v1/assets/{asset_id}", response_model=AssetRead, responses=READ_ERRORS)
+@router.get("/v1/assets/{asset_id}", response_model=AssetRead, responses=READ_ONE_ERRORS)
 def read_asset(asset_id: PathId, session: SessionDep, principal: PrincipalDep) -> Any:
     """Returns an asset with its state, dates and computed deadlines."""
     return asset_service.get(session, principal=principal, asset_id=asset_id)
@@ -227,7 +233,7 @@ def add_participant(
 @router.get(
     "/v1/assets/{asset_id}/participants",
     response_model=list[ParticipantRead],
-    responses=READ_ERRORS,
+    responses=READ_ONE_ERRORS,
 )
 def list_participants(asset_id: PathId, session: SessionDep, principal: PrincipalDep) -> Any:
     """Lists the participants of an asset's sharing."""
@@ -394,7 +400,9 @@ def disburse(
     )
 
 
-@router.get("/v1/assets/{asset_id}/sharing", response_model=SharingPreview, responses=READ_ERRORS)
+@router.get(
+    "/v1/assets/{asset_id}/sharing", response_model=SharingPreview, responses=READ_ONE_ERRORS
+)
 def sharing_preview(
     asset_id: PathId,
     session: SessionDep,
@@ -431,7 +439,7 @@ def sharing_preview(
 
 
 @router.get(
-    "/v1/assets/{asset_id}/timeline", response_model=list[TimelineItem], responses=READ_ERRORS
+    "/v1/assets/{asset_id}/timeline", response_model=list[TimelineItem], responses=READ_ONE_ERRORS
 )
 def timeline(asset_id: PathId, session: SessionDep, principal: PrincipalDep) -> list[TimelineItem]:
     """The asset's history: lifecycle events, custody, and its ledger postings and decisions."""
@@ -440,7 +448,7 @@ def timeline(asset_id: PathId, session: SessionDep, principal: PrincipalDep) -> 
 
 # Ledger views that read the asset register: served here, where both are known (assets post
 # to the ledger; the ledger knows nothing of assets). Their paths and tags stay the ledger's.
-ledger_views = APIRouter(tags=["ledger"])
+ledger_views = APIRouter(tags=["ledger"], responses=UNAUTHENTICATED)
 
 
 @ledger_views.get("/v1/ledger/shares", response_model=list[ShareTotal], responses=READ_ERRORS)

@@ -8,10 +8,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from services.audit import service as audit_service
 from services.deps import PrincipalDep, SessionDep
-from services.errors import ServiceError
+from services.errors import UNAUTHENTICATED, ServiceError
 from services.kit.ids import MAX_DB_ID
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], responses=UNAUTHENTICATED)
 
 
 class AuditEventRead(BaseModel):

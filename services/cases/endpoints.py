@@ -27,10 +27,11 @@ from services.cases.schemas import (
     TransactionRead,
 )
 from services.deps import PrincipalDep, SessionDep, SettingsDep
+from services.errors import BAD_ETAG_OR_BODY, MALFORMED_BODY, UNAUTHENTICATED
 from services.kit.concurrency import etag, precondition
 from services.kit.ids import PathId
 
-router = APIRouter(tags=["cases"])
+router = APIRouter(tags=["cases"], responses=UNAUTHENTICATED)
 
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
 
@@ -42,6 +43,7 @@ _TRANSITION_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
 }
 _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **BAD_ETAG_OR_BODY,
     403: {"description": "auditors read only; reporters never see cases"},
     404: {"description": "no such case"},
     409: {"description": "illegal transition, stale body version, alert in another case"},
@@ -118,7 +120,12 @@ def _read(
     "/v1/cases",
     response_model=CaseRead,
     status_code=status.HTTP_201_CREATED,
-    responses={403: {}, 409: {"description": "an alert is in another open case"}, 422: {}},
+    responses={
+        **MALFORMED_BODY,
+        403: {},
+        409: {"description": "an alert is in another open case"},
+        422: {},
+    },
 )
 def create_case(
     body: CaseCreate, session: SessionDep, principal: PrincipalDep, response: Response
@@ -238,7 +245,7 @@ def assign_case(
     "/v1/cases/{case_id}/notes",
     response_model=NoteRead,
     status_code=status.HTTP_201_CREATED,
-    responses={403: {}, 404: {}},
+    responses={**MALFORMED_BODY, 403: {}, 404: {}},
 )
 def add_case_note(
     case_id: PathId, body: NoteCreate, session: SessionDep, principal: PrincipalDep

@@ -7,13 +7,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.auth.enums import Role
 from services.deps import PrincipalDep, SessionDep
-from services.errors import Forbidden
+from services.errors import UNAUTHENTICATED, Forbidden
 from services.filings import service as filing_service
 from services.filings.profile import FilingProfile, ProfileInvalid, load_profile
 from services.filings.readiness import profile_status
 from services.kit.ids import PathId
 
-router = APIRouter(tags=["filings"])
+router = APIRouter(tags=["filings"], responses=UNAUTHENTICATED)
 
 
 def get_filing_profile(request: Request) -> FilingProfile:

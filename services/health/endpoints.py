@@ -19,7 +19,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "the database is unreachable"}})
 def readyz(request: Request) -> Any:
     """Answers 200 when the database is reachable, 503 otherwise."""
     try:

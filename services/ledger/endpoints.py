@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, status
 
 from services.deps import PrincipalDep, SessionDep, SettingsDep
+from services.errors import MALFORMED_BODY, UNAUTHENTICATED, Responses
 from services.kit.ids import MAX_DB_ID, PathId
 from services.ledger import monitor
 from services.ledger import service as ledger_service
@@ -17,7 +18,7 @@ from services.ledger.schemas import (
     VerifyRead,
 )
 
-router = APIRouter(tags=["ledger"])
+router = APIRouter(tags=["ledger"], responses=UNAUTHENTICATED)
 
 IdempotencyKeyDep = Annotated[
     str | None,
@@ -27,8 +28,13 @@ IdempotencyKeyDep = Annotated[
         " response; the same key with another request is refused (409)",
     ),
 ]
-READ_ERRORS: dict[int | str, dict[str, str]] = {403: {"description": "not an investigative role"}}
-WRITE_ERRORS: dict[int | str, dict[str, str]] = {
+READ_ERRORS: Responses = {403: {"description": "not an investigative role"}}
+READ_ONE_ERRORS: Responses = {
+    **READ_ERRORS,
+    404: {"description": "no such entry or asset"},
+}
+WRITE_ERRORS: Responses = {
+    **MALFORMED_BODY,
     403: {"description": "role may not write, or maker-checker"},
     404: {"description": "no such entry or asset"},
     409: {"description": "refused by a rule or guard, or idempotency key reuse"},
@@ -64,7 +70,7 @@ def list_entries(
     )
 
 
-@router.get("/v1/ledger/entries/{seq}", response_model=EntryRead, responses=READ_ERRORS)
+@router.get("/v1/ledger/entries/{seq}", response_model=EntryRead, responses=READ_ONE_ERRORS)
 def read_entry(seq: PathId, session: SessionDep, principal: PrincipalDep) -> EntryRead:
     """Returns one entry with its lines, status, decision and hashes."""
     return EntryRead.of(ledger_service.get_entry(session, principal=principal, seq=seq))

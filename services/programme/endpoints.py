@@ -6,10 +6,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 
 from services.deps import PrincipalDep, SessionDep
+from services.errors import UNAUTHENTICATED
 from services.programme import service as programme_service
 from services.programme.schemas import ProgrammeReport
 
-router = APIRouter(tags=["programme"])
+router = APIRouter(tags=["programme"], responses=UNAUTHENTICATED)
 
 
 def wants_csv(accept: str | None) -> bool:

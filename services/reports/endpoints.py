@@ -13,7 +13,7 @@ from services.auth.enums import Role
 from services.auth.service import Principal
 from services.config import Settings
 from services.deps import PrincipalDep, PublisherDep, SessionDep, SettingsDep
-from services.errors import ServiceError
+from services.errors import UNAUTHENTICATED, ServiceError
 from services.filings.profile import FilingProfile, ProfileInvalid, load_profile
 from services.reports import intake
 from services.reports import service as report_service
@@ -108,6 +108,7 @@ def _context(
     response_model_exclude_none=True,  # format and reports: files only
     openapi_extra=_REPORT_BODY,
     responses={
+        **UNAUTHENTICATED,
         403: {},
         413: {"description": "too many items or too large"},
         422: {"description": "invalid: per item (JSON) or per element / row (files)"},
@@ -181,7 +182,7 @@ async def submit_reports(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=FileIngestResponse,
     openapi_extra=_FILE_BODY,
-    responses={403: {}, 413: {}, 415: {}, 422: {}, 503: {}},
+    responses={**UNAUTHENTICATED, 403: {}, 413: {}, 415: {}, 422: {}, 503: {}},
 )
 async def submit_file(
     request: Request,
@@ -224,7 +225,7 @@ async def submit_file(
 @router.get(
     "/v1/reports/{institution_id}/{report_id}",
     response_model=ReportRead | ReporterReportRead,
-    responses={403: {}, 404: {}},
+    responses={**UNAUTHENTICATED, 403: {}, 404: {}},
 )
 def read_report(
     institution_id: str, report_id: str, session: SessionDep, principal: PrincipalDep

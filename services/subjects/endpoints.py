@@ -8,11 +8,12 @@ from pydantic import BaseModel
 
 from services.alerts.schemas import AlertSummary
 from services.deps import PrincipalDep, SessionDep
+from services.errors import UNAUTHENTICATED
 from services.reports.schemas import ReportRead
 from services.subjects import service as subject_service
 from services.watchlists.schemas import SubjectMatchRead
 
-router = APIRouter(tags=["subjects"])
+router = APIRouter(tags=["subjects"], responses=UNAUTHENTICATED)
 
 
 class SubjectLinkRead(BaseModel):
@@ -63,7 +64,14 @@ class SubjectRead(BaseModel):
     watchlist_matches: list[SubjectMatchRead]
 
 
-@router.get("/v1/subjects/{subject_key}", response_model=SubjectRead)
+@router.get(
+    "/v1/subjects/{subject_key}",
+    response_model=SubjectRead,
+    responses={
+        403: {"description": "reporters never see subjects"},
+        404: {"description": "no report about the subject"},
+    },
+)
 def read_subject(
     subject_key: str,
     session: SessionDep,

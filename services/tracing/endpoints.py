@@ -6,10 +6,11 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
 from services.deps import PrincipalDep, SessionDep
+from services.errors import UNAUTHENTICATED
 from services.tracing import service as tracing_service
 from services.tracing.schemas import TraceResult
 
-router = APIRouter(tags=["trace"])
+router = APIRouter(tags=["trace"], responses=UNAUTHENTICATED)
 
 _ERRORS: dict[int | str, dict[str, str]] = {
     403: {"description": "reporters cannot trace"},

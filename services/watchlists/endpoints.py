@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from services.deps import PrincipalDep, SessionDep
-from services.errors import ServiceError
+from services.errors import MALFORMED_BODY, UNAUTHENTICATED, ServiceError
 from services.kit.ids import PathId
 from services.watchlists import service as watchlist_service
 from services.watchlists.formats import MAX_FILE_BYTES, ListFormat
@@ -23,7 +23,7 @@ from services.watchlists.schemas import (
 )
 from services.watchlists.service import IndexHolder
 
-router = APIRouter(tags=["watchlists"])
+router = APIRouter(tags=["watchlists"], responses=UNAUTHENTICATED)
 
 _READ_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "watchlists are for investigator-side roles, never reporters"},
@@ -131,6 +131,7 @@ async def load_watchlist(
     "/v1/watchlists/matches/{match_id}/dismissal",
     response_model=SubjectMatchRead,
     responses={
+        **MALFORMED_BODY,
         403: {"description": "auditors read only; reporters never see matches"},
         404: {"description": "no such match"},
         409: {"description": "the pair is dismissed already"},
@@ -148,7 +149,9 @@ def dismiss_match(
 
 
 @router.get(
-    "/v1/watchlists/rescreens/{job_id}", response_model=RescreenRead, responses=_READ_RESPONSES
+    "/v1/watchlists/rescreens/{job_id}",
+    response_model=RescreenRead,
+    responses={**_READ_RESPONSES, 404: {"description": "no such rescreen job"}},
 )
 def read_rescreen(job_id: PathId, session: SessionDep, principal: PrincipalDep) -> RescreenRead:
     """Returns a rescreen job's progress."""
