@@ -24,7 +24,7 @@ from services.cases.endpoints import router as cases_router
 from services.config import Settings
 from services.console import endpoints as console
 from services.db import RetryOnDisconnect, make_engine
-from services.errors import ServiceError
+from services.errors import ServiceError, declare_error_bodies
 from services.filings.endpoints import router as filings_router
 from services.health.endpoints import router as health_router
 from services.kit.logs import describe_error
@@ -157,6 +157,7 @@ def create_app(settings: Settings, publisher_factory: PublisherFactory | None = 
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(report_schema.pop("$defs", {}))
             components["ReportV1"] = report_schema
+            declare_error_bodies(schema)
         return app.openapi_schema or schema
 
     app.openapi = openapi  # type: ignore[method-assign]

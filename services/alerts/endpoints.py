@@ -34,9 +34,11 @@ IfMatch = Annotated[str | None, Header(alias="If-Match")]
 
 _TRANSITION_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {
+        "model": AlertRead,
         "description": "a false-positive closure above the second-approval score was proposed"
         " and waits for another person (the X-Awaiting-Second-Approval header says why);"
-        " nothing changed"
+        " nothing changed",
+        "headers": {AWAITING_HEADER: {"schema": {"type": "string"}}},
     },
 }
 _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -3,8 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, status
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Query, Response, status
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy.orm import Session
 
@@ -472,16 +471,24 @@ def shares(
 
 @ledger_views.get(
     "/v1/ledger/exports/{view}.csv",
-    response_class=PlainTextResponse,
-    responses={**READ_ERRORS, 200: {"content": {"text/csv": {}}}},
+    # Response, not PlainTextResponse: FastAPI would declare text/plain for the CSV and for
+    # the (JSON) error bodies.
+    response_class=Response,
+    responses={
+        **READ_ERRORS,
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "the view as CSV",
+        },
+    },
 )
 def export_csv(
     view: Literal["entries", "balances", "shares-by-agency", "shares-by-country", "assets"],
     session: SessionDep,
     principal: PrincipalDep,
-) -> PlainTextResponse:
+) -> Response:
     """Exports entries (one row per line), balances, sharing totals or the asset register."""
-    return PlainTextResponse(
+    return Response(
         exports.export(session, principal=principal, view=view),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="ledger-{view}.csv"'},

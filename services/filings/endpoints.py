@@ -11,6 +11,7 @@ from services.errors import UNAUTHENTICATED, Forbidden
 from services.filings import service as filing_service
 from services.filings.profile import FilingProfile, ProfileInvalid, load_profile
 from services.filings.readiness import profile_status
+from services.filings.schemas import InvalidProfileStatus, ProfileStatus
 from services.kit.ids import PathId
 
 router = APIRouter(tags=["filings"], responses=UNAUTHENTICATED)
@@ -27,10 +28,14 @@ def get_filing_profile(request: Request) -> FilingProfile:
 ProfileDep = Annotated[FilingProfile, Depends(get_filing_profile)]
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"application/xml": {}}, "description": "the filing document"},
+    200: {
+        "content": {"application/xml": {"schema": {"type": "string"}}},
+        "description": "the filing document",
+    },
     403: {"description": "reporters never see filings"},
     404: {"description": "no such case, or nothing to report"},
     422: {"description": "mandatory data missing: every missing field is listed"},
+    503: {"description": "the filing profile file is invalid: every problem is listed"},
 }
 
 
@@ -118,6 +123,7 @@ def export_fincen_ctr(
 
 @router.get(
     "/v1/filing-profile/status",
+    response_model=ProfileStatus | InvalidProfileStatus,
     responses={403: {"description": "administrators only"}},
 )
 def filing_profile_status(request: Request, principal: PrincipalDep) -> dict[str, Any]:

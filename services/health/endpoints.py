@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from services.health.schemas import NotReady, Ready
 from services.kit.logs import describe_error
 
 router = APIRouter(tags=["health"])
@@ -19,8 +19,12 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "the database is unreachable"}})
-def readyz(request: Request) -> Any:
+@router.get(
+    "/readyz",
+    response_model=Ready,
+    responses={503: {"model": NotReady, "description": "the database is unreachable"}},
+)
+def readyz(request: Request) -> Ready | JSONResponse:
     """Answers 200 when the database is reachable, 503 otherwise."""
     try:
         with request.app.state.engine.connect() as connection:
@@ -29,5 +33,5 @@ def readyz(request: Request) -> Any:
         # Unauthenticated callers learn that the database is unreachable, never why: the
         # driver's text names hosts, users and databases. The log has the kind of error.
         log.warning("not ready: database unreachable: %s", describe_error(error))
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
-    return {"status": "ready", "database": "ok"}
+        return JSONResponse(NotReady().model_dump(), 503)
+    return Ready()

@@ -27,7 +27,10 @@ def wants_csv(accept: str | None) -> bool:
     "/v1/programme-report",
     response_model=ProgrammeReport,
     responses={
-        200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with Accept: text/csv"},
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "JSON, or CSV with Accept: text/csv",
+        },
         403: {"description": "reporters never see what the unit concluded"},
         422: {"description": "bad period"},
     },
