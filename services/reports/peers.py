@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -26,31 +25,53 @@ def add_counts(session: Session, counts: pl.DataFrame) -> None:
     """
     if counts.is_empty():
         return
-    rows: list[dict[str, Any]] = counts.sort("day", "pgroup", "feature", "bin").to_dicts()
-    postgres = session.get_bind().dialect.name == "postgresql"
+    ordered = counts.sort("day", "pgroup", "feature", "bin")
+    if session.get_bind().dialect.name == "postgresql":
+        # The rows as five arrays in one statement: a multi-row VALUES is compiled anew for
+        # every batch and an executemany waits on a round trip per row; either cost more
+        # than the rest of the batch's screening together (docs/benchmarks.md).
+        session.execute(
+            text(
+                "INSERT INTO peer_counts (day, pgroup, feature, bin, n)"
+                " SELECT * FROM unnest(CAST(:day AS integer[]), CAST(:pgroup AS bigint[]),"
+                " CAST(:feature AS smallint[]), CAST(:bin AS smallint[]), CAST(:n AS bigint[]))"
+                " ON CONFLICT (day, pgroup, feature, bin)"
+                " DO UPDATE SET n = peer_counts.n + EXCLUDED.n"
+            ),
+            {name: ordered[name].to_list() for name in ("day", "pgroup", "feature", "bin", "n")},
+        )
+        return
+    rows: list[dict[str, Any]] = ordered.to_dicts()
+    statement = sqlite_insert(PeerCount)
+    upsert = statement.on_conflict_do_update(
+        index_elements=["day", "pgroup", "feature", "bin"],
+        set_={"n": PeerCount.n + statement.excluded.n},
+    )
+    # One statement with parameter sets, compiled once and cached.
+    connection = session.connection()
     for start in range(0, len(rows), _CHUNK):
-        chunk = rows[start : start + _CHUNK]
-        if postgres:
-            pg = pg_insert(PeerCount).values(chunk)
-            statement: Any = pg.on_conflict_do_update(
-                index_elements=["day", "pgroup", "feature", "bin"],
-                set_={"n": PeerCount.n + pg.excluded.n},
-            )
-        else:
-            lite = sqlite_insert(PeerCount).values(chunk)
-            statement = lite.on_conflict_do_update(
-                index_elements=["day", "pgroup", "feature", "bin"],
-                set_={"n": PeerCount.n + lite.excluded.n},
-            )
-        session.execute(statement)
+        connection.execute(upsert, rows[start : start + _CHUNK])
 
 
 def counts_between(session: Session, first_day: int, last_day: int) -> pl.DataFrame:
     """The stored counts of days [first_day, last_day]."""
     if last_day < first_day:
         return pl.DataFrame(schema=COUNT_SCHEMA)
-    statement = select(
-        PeerCount.day, PeerCount.pgroup, PeerCount.feature, PeerCount.bin, PeerCount.n
-    ).where(PeerCount.day >= first_day, PeerCount.day <= last_day)
-    rows = session.execute(statement).all()
-    return pl.DataFrame([tuple(row) for row in rows], schema=COUNT_SCHEMA, orient="row")
+    if session.get_bind().dialect.name == "postgresql":
+        # Through the driver's cursor: plain tuples straight into the frame. SQLAlchemy's
+        # result rows cost more than the query (this runs on every batch of the worker).
+        connection = session.connection().connection.driver_connection
+        assert connection is not None
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT day, pgroup, feature, bin, n FROM peer_counts"
+                " WHERE day >= %(first)s AND day <= %(last)s",
+                {"first": first_day, "last": last_day},
+            )
+            rows: list[tuple[Any, ...]] = cursor.fetchall()
+    else:
+        statement = select(
+            PeerCount.day, PeerCount.pgroup, PeerCount.feature, PeerCount.bin, PeerCount.n
+        ).where(PeerCount.day >= first_day, PeerCount.day <= last_day)
+        rows = [tuple(row) for row in session.execute(statement).all()]
+    return pl.DataFrame(rows, schema=COUNT_SCHEMA, orient="row")

@@ -20,3 +20,13 @@ def test_counts_add_up_and_are_read_by_day(session):
     assert peers.counts_between(session, 12, 12).sort("bin")["n"].to_list() == [4, 1]
     assert peers.counts_between(session, 13, 12).is_empty()
     peers.add_counts(session, counts([]))  # nothing to add is fine
+
+
+def test_a_large_batch_adds_every_row_once(session):
+    # More rows than one SQLite chunk; on PostgreSQL one statement over arrays.
+    rows = [(day, group, 0, 1, day + group) for day in range(3) for group in range(4_000)]
+    peers.add_counts(session, counts(rows))
+    peers.add_counts(session, counts(rows[:10]))
+    read = peers.counts_between(session, 0, 2)
+    assert read.height == len(rows)
+    assert int(read["n"].sum()) == sum(row[4] for row in rows) + sum(row[4] for row in rows[:10])
