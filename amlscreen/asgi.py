@@ -21,7 +21,7 @@ from streaming.producer import KafkaReportPublisher
 
 
 def _publisher(settings: Settings) -> KafkaReportPublisher:
-    return KafkaReportPublisher(settings.bootstrap_servers, settings.topic_reports)
+    return KafkaReportPublisher.from_settings(settings)
 
 
 def create() -> FastAPI:

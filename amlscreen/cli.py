@@ -42,7 +42,7 @@ def cmd_api(_args: argparse.Namespace) -> int:
     settings = _settings()
 
     def publisher_factory(current: Settings) -> KafkaReportPublisher:
-        return KafkaReportPublisher(current.bootstrap_servers, current.topic_reports)
+        return KafkaReportPublisher.from_settings(current)
 
     app = create_app(settings, publisher_factory)
     uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info")

@@ -14,7 +14,7 @@ from services.orm_registry import make_sessionmaker
 from streaming.detection import build_detector
 from streaming.metrics import WorkerMetrics
 from streaming.producer import make_producer
-from streaming.worker import Worker, make_consumer
+from streaming.worker import Worker, make_consumer, subscription
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +54,18 @@ def run_worker(settings: Settings) -> int:
         settings=settings,
         sessions=make_sessionmaker(engine),
         consumer=consumer,
-        producer=make_producer(settings.bootstrap_servers),
+        producer=make_producer(settings.bootstrap_servers, security=settings.kafka_security()),
         metrics=metrics,
         detector=detector,
     )
     worker.install_signal_handlers()
-    log.info("worker consuming %s from %s", settings.topic_reports, settings.bootstrap_servers)
+    log.info(
+        "worker consuming %s from %s (%s%s)",
+        subscription(settings),
+        settings.bootstrap_servers,
+        settings.kafka_security_protocol,
+        f" as {settings.kafka_sasl_username}" if settings.kafka_sasl_username else "",
+    )
     try:
         return worker.run()
     finally:

@@ -754,13 +754,18 @@ class KafkaSink:
                 " amlscreen broker) and AMLSCREEN_KAFKA_BOOTSTRAP right?"
             )
         try:
+            security = settings.kafka_security()
             ensure_topics(
                 bootstrap,
                 {settings.topic_reports: settings.topic_partitions},
                 timeout=cls.CONNECT_TIMEOUT_S,
+                security=security,
             )
             producer = make_producer(
-                bootstrap, client_id="amlscreen-simulate", partitioner=CachedPartitioner()
+                bootstrap,
+                security=security,
+                client_id="amlscreen-simulate",
+                partitioner=CachedPartitioner(),
             )
         except KafkaError as error:
             raise SimulateError(

@@ -82,6 +82,7 @@ def run_all(settings: Settings) -> int:
                 settings.topic_alerts: settings.topic_partitions,
                 **dict.fromkeys(settings.format_topics, settings.topic_partitions),
             },
+            security=settings.kafka_security(),
         )
         upgrade(settings.effective_database_url)
         try:

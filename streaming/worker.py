@@ -7,12 +7,21 @@ are committed only after the database commit and after the DLQ and alerts were a
 so a crash anywhere replays the batch, and the idempotent store absorbs it. A batch refused
 for its data is split until the culprits are alone (``Worker._store_parts``,
 ``streaming.poison``). Decoding the next batch overlaps the transaction of the current one
-(``Worker.run``); offsets are still committed batch after batch, in order."""
+(``Worker.run``); offsets are still committed batch after batch, in order.
+
+Institution topics (``<AMLSCREEN_TOPIC_INSTITUTION_PREFIX><institution_id>``, DESIGN.md §8):
+each is written by one institution's Kafka principal. A report there is decoded, refused to
+the DLQ (``unauthorized``) when it names another institution, and otherwise relayed to the
+reports topic keyed by its subject key, like the reports of a file (``streaming.intake``). So
+every report is screened from the one reports topic, partitioned by our own producer: a
+subject's reports meet in one worker (DESIGN.md §6) whatever partition count an institution
+topic has and whatever key or partitioner the institution's client used."""
 
 from __future__ import annotations
 
 import gc
 import logging
+import re
 import signal
 import time
 from collections import Counter
@@ -55,6 +64,18 @@ class BatchResult:
     finished: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Relayed:
+    """A report for the reports topic: read from a file or checked on an institution topic."""
+
+    key: bytes
+    value: bytes
+    # Where it was read (aml.origin.topic, .partition, .offset), for tracing it back.
+    headers: list[tuple[str, bytes]]
+    # The institution's record timestamp, kept so that produce-to-alert counts the relay.
+    timestamp_ms: int | None = None
+
+
 @dataclass(slots=True)
 class _Prepared:
     """A decoded batch, ready for its transaction."""
@@ -66,8 +87,9 @@ class _Prepared:
     # (topic, partition, offset) of each valid report → its Kafka message, for the DLQ.
     messages: dict[tuple[str, int, int], Any] = field(default_factory=dict)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
-    # Reports read from files on the format topics, for the reports topic (streaming.intake).
-    relay: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # Reports read from files on the format topics (streaming.intake) and reports checked on
+    # institution topics, for the reports topic.
+    relay: list[Relayed] = field(default_factory=list)
 
 
 class _Gathering:
@@ -165,6 +187,10 @@ def make_consumer(settings: Settings, **overrides: Any) -> KafkaConsumer:
         "max_partition_fetch_bytes": MAX_PARTITION_FETCH_BYTES,
         # A batch (with database retries) must finish well inside this.
         "max_poll_interval_ms": 300_000,
+        # How soon a new institution topic is consumed (``subscription``): each refresh of a
+        # pattern subscription asks for every topic's metadata, a small request.
+        "metadata_max_age_ms": 60_000,
+        **settings.kafka_security(),
     }
     config.update(overrides)
     # Follows the fetch sizes actually used, overridden ones included.
@@ -193,6 +219,44 @@ def _decode(
         # e.g. an integer beyond 64 bits in an extension field: storable nowhere.
         return DecodeError(DecodeFailure.INVALID, f"not storable: {error}")
     return item
+
+
+def subscription(settings: Settings) -> list[str] | str:
+    """What the worker subscribes to: the reports topic, the file-format topics (not under
+    ``AMLSCREEN_KAFKA_REQUIRE_INSTITUTION_TOPICS``) and, when institution topics are on, a
+    pattern that also matches every topic ``<prefix><institution_id>``.
+
+    A pattern subscription picks up an institution topic created later at the consumer's next
+    metadata refresh (``metadata_max_age_ms``), then rebalances the group.
+    """
+    topics = [settings.topic_reports]
+    if not settings.kafka_require_institution_topics:
+        topics += list(settings.format_topics)
+    prefix = settings.topic_institution_prefix
+    if not prefix:
+        return topics
+    shared = "|".join(re.escape(topic) for topic in topics)
+    return f"^(?:{shared}|{re.escape(prefix)}[A-Za-z0-9._-]+)$"
+
+
+def _origin(message: Any) -> list[tuple[str, bytes]]:
+    return [
+        ("aml.origin.topic", message.topic.encode()),
+        ("aml.origin.partition", str(message.partition).encode()),
+        ("aml.origin.offset", str(message.offset).encode()),
+    ]
+
+
+def _unauthorized(item: IncomingReport, owner: str) -> DecodeError | None:
+    """Why a report read on institution ``owner``'s topic is refused, if it is."""
+    filer = item.report.institution_id
+    if filer == owner:
+        return None
+    return DecodeError(
+        DecodeFailure.UNAUTHORIZED,
+        f"a report of institution {filer} on the topic of institution {owner}: an institution"
+        " files only on its own topic",
+    )
 
 
 def _position(item: IncomingReport) -> tuple[str, int, int]:
@@ -252,7 +316,11 @@ class Worker:
         backlog gets full batches. Offsets are still committed batch after batch, in order,
         each only after its batch's transaction committed and its messages were acknowledged.
         """
-        self.consumer.subscribe([self.settings.topic_reports, *self.relay.topics])
+        topics = subscription(self.settings)
+        if isinstance(topics, str):
+            self.consumer.subscribe(pattern=topics)
+        else:
+            self.consumer.subscribe(topics)
         batch_size = self.settings.worker_batch_size
         backoff = 0.5
         idle_since = time.monotonic()
@@ -275,6 +343,7 @@ class Worker:
                             max_records=room,
                         )
                         self.metrics.update_lag(self.consumer)
+                        self._finish_pending_join()
                         if records:
                             gathering.add(records, self._prepare(records))
                             idle_since = time.monotonic()
@@ -306,6 +375,27 @@ class Worker:
             self.consumer.close(autocommit=False)
             self.producer.flush(timeout=10)
         return 0
+
+    def _finish_pending_join(self) -> None:
+        """Applies a group join that kafka-python finished but forgot.
+
+        kafka-python 2.3.3 (the last 2.x) rejoins the group when a metadata refresh adds a
+        topic matching the pattern (a new institution topic) without marking the rejoin as
+        needed, unlike the Java client (``rejoinNeededOrPending``). Once the JoinGroup naming
+        the new topic is sent, nothing is left to rejoin for; if the join does not finish
+        inside that one coordinator poll (the embedded broker answers JoinGroup after 5 s),
+        its SyncGroup answer completes the join future but the assignment is never applied,
+        and the worker goes on with the old one, never reading the new topic (seen in
+        tests/streaming/test_institution_topics.py). Asking for a rejoin then makes the
+        next poll take the finished join and apply its assignment.
+        """
+        coordinator = getattr(self.consumer, "_coordinator", None)
+        future = getattr(coordinator, "join_future", None)
+        if coordinator is None or future is None or not future.is_done:
+            return
+        if not coordinator.need_rejoin():
+            log.info("applying the consumer group's last assignment (kafka-python 2.3)")
+            coordinator.request_rejoin()
 
     def _complete(
         self, pending: _InFlight, *, also: dict[TopicPartition, list[Any]]
@@ -372,6 +462,7 @@ class Worker:
                 )
                 prepared.offsets[partition] = offset
                 continue
+            owner = self.settings.topic_institution(topic)
             for message in messages:
                 try:
                     item = _decode(message, topic, number, max_bytes)
@@ -379,6 +470,20 @@ class Worker:
                     item = poison_reason(error)
                 if isinstance(item, DecodeError):
                     prepared.rejects.append((message, item))
+                    continue
+                if owner is not None:
+                    refused = _unauthorized(item, owner)
+                    if refused is not None:
+                        prepared.rejects.append((message, refused))
+                        continue
+                    prepared.relay.append(
+                        Relayed(
+                            item.report.subject_key.encode(),
+                            message.value,
+                            _origin(message),
+                            message.timestamp if message.timestamp > 0 else None,
+                        )
+                    )
                     continue
                 prepared.messages[_position(item)] = message
                 prepared.items.append(item)
@@ -415,7 +520,8 @@ class Worker:
             if isinstance(expanded, DecodeError):
                 prepared.rejects.append((message, expanded))
             else:
-                prepared.relay.extend(expanded)
+                origin = _origin(message)
+                prepared.relay.extend(Relayed(key, value, origin) for key, value in expanded)
         return messages[-1].offset + 1, done
 
     def _store(self, prepared: _Prepared) -> BatchResult:
@@ -443,8 +549,14 @@ class Worker:
         started = time.perf_counter()
         sent = [self._dead_letter(message, error) for message, error in rejects]
         sent += [
-            self.producer.send(self.settings.topic_reports, key=key, value=value)
-            for key, value in prepared.relay
+            self.producer.send(
+                self.settings.topic_reports,
+                key=record.key,
+                value=record.value,
+                headers=record.headers,
+                timestamp_ms=record.timestamp_ms,
+            )
+            for record in prepared.relay
         ]
         topic = self.settings.topic_alerts
         published = [
@@ -547,6 +659,12 @@ class Worker:
             ("aml.source.topic", message.topic.encode()),
             ("aml.source.partition", str(message.partition).encode()),
             ("aml.source.offset", str(message.offset).encode()),
+        ]
+        # A relayed report (streaming.intake, institution topics) names where it was read.
+        headers += [
+            (key, value)
+            for key, value in message.headers or ()
+            if key.startswith("aml.origin.") and value is not None
         ]
         future = self.producer.send(
             self.settings.topic_dlq, key=message.key, value=message.value, headers=headers

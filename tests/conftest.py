@@ -160,6 +160,9 @@ def settings_factory(tmp_path: Path, database_url: str, broker: EmbeddedBroker):
                 f"topic_reports_{name}": f"aml.reports.{name}.{suffix}"
                 for name in ("fincen", "iso20022", "goaml", "csv")
             },
+            # Institution topics of the test's own: the worker's pattern subscription must
+            # not match other tests' topics on the shared broker.
+            "topic_institution_prefix": f"aml.reports.from.{suffix}.",
             "consumer_group": f"amlscreen-worker-{suffix}",
             "worker_metrics_port": 0,
         }

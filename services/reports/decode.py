@@ -22,6 +22,8 @@ class DecodeFailure(StrEnum):
     REFUSED = "refused"
     # Processing the report raised an unexpected error, alone in its batch.
     ERROR = "error"
+    # A report on an institution's Kafka topic naming another institution (DESIGN.md §8).
+    UNAUTHORIZED = "unauthorized"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,11 @@ When they are missing the tests fail with the command that installs them; they n
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,7 @@ DASHBOARD = DEPLOY / "grafana" / "dashboards" / "amlscreen.json"
 OPERATIONS = ROOT / "docs" / "operations.md"
 K8S = DEPLOY / "k8s"
 COMPOSE = DEPLOY / "compose.yaml"
+KAFKA = DEPLOY / "kafka"
 
 INSTALL_HINT = (
     "install Debian's prometheus package: apt-get update && apt-get install -y prometheus"
@@ -101,4 +104,82 @@ def dashboard_exprs() -> list[str]:
         for panel in dashboard["panels"]
         for target in panel.get("targets", [])
         if target.get("expr")
+    ]
+
+
+def kafka_properties() -> dict[str, str]:
+    """deploy/kafka/server.properties, the compose stack's broker configuration."""
+    properties: dict[str, str] = {}
+    for line in (KAFKA / "server.properties").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            assert key not in properties, f"{key} set twice"
+            properties[key.strip()] = value.strip()
+    return properties
+
+
+@dataclass(frozen=True)
+class KafkaCall:
+    """One run of a Kafka command-line tool by deploy/kafka/setup.sh."""
+
+    tool: str
+    args: tuple[str, ...]
+
+    def options(self, name: str) -> list[str]:
+        return [self.args[i + 1] for i, arg in enumerate(self.args[:-1]) if arg == name]
+
+    def option(self, name: str) -> str:
+        [value] = self.options(name)
+        return value
+
+
+# Stands in for kafka-topics.sh, kafka-configs.sh and kafka-acls.sh: records its arguments.
+_STUB = """#!/bin/sh
+{
+  printf '%s' "$(basename "$0")"
+  for arg in "$@"; do printf '\\t%s' "$arg"; done
+  printf '\\n'
+} >> "$STUB_LOG"
+"""
+
+SETUP_PASSWORDS = {
+    "KAFKA_ADMIN_PASSWORD": "admin-secret-1",
+    "KAFKA_API_PASSWORD": "api-secret-2",
+    "KAFKA_WORKER_PASSWORD": "worker-secret-3",
+    "INSTITUTION_PASSWORD": "institution-secret-4",
+}
+
+
+def run_setup(
+    tmp_path: Path, *args: str, check: bool = True, **environment: str
+) -> list[KafkaCall]:
+    """Runs deploy/kafka/setup.sh with Kafka's tools replaced by recorders."""
+    bin_dir = tmp_path / "kafka-bin"
+    bin_dir.mkdir(exist_ok=True)
+    for tool in ("kafka-topics.sh", "kafka-configs.sh", "kafka-acls.sh"):
+        (bin_dir / tool).write_text(_STUB)
+        (bin_dir / tool).chmod(0o755)
+    log = tmp_path / "kafka-calls.log"
+    log.write_text("")
+    env = {
+        "PATH": os.environ["PATH"],
+        "KAFKA_BIN": str(bin_dir),
+        "STUB_LOG": str(log),
+        **SETUP_PASSWORDS,
+        **environment,
+    }
+    result = subprocess.run(
+        ["sh", str(KAFKA / "setup.sh"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode != 0, result.stdout
+    return [
+        KafkaCall(fields[0], tuple(fields[1:]))
+        for fields in (line.split("\t") for line in log.read_text().splitlines())
     ]

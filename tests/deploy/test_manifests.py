@@ -16,7 +16,16 @@ import yaml
 
 from services.filings.profile import parse_profile
 from services.filings.readiness import profile_status, template
-from tests.deploy.conftest import COMPOSE, DEPLOY, K8S, OPERATIONS, ROOT, known_env
+from tests.deploy.conftest import (
+    COMPOSE,
+    DEPLOY,
+    K8S,
+    OPERATIONS,
+    ROOT,
+    kafka_properties,
+    known_env,
+    run_setup,
+)
 
 # Variables that are not amlscreen settings but that our containers may legitimately get.
 STANDARD_ENV = {"PROMETHEUS_MULTIPROC_DIR", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PATH"}
@@ -29,14 +38,26 @@ COMPOSE_VARIABLES = {
     "POSTGRES_PASSWORD",
     "GRAFANA_ADMIN_PASSWORD",
     "FILING_PROFILE",
+    "KAFKA_ADMIN_PASSWORD",
+    "KAFKA_API_PASSWORD",
+    "KAFKA_WORKER_PASSWORD",
+    "KAFKA_TLS_PASSWORD",
 }
 
 
 # The Kubernetes version the manifests are validated against (autoscaling/v2, policy/v1, …).
 KUBERNETES_VERSION = "1.30.0"
-# Custom resources of the Prometheus Operator and kustomize: no schema bundled; their
-# structure is checked by the tests below.
-CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "Kustomization"}
+# Custom resources of the Prometheus Operator, Strimzi and kustomize: no schema bundled; their
+# structure is checked by the tests below and in test_kafka_security.py.
+CUSTOM_KINDS = {
+    "ServiceMonitor",
+    "PrometheusRule",
+    "Kustomization",
+    "Kafka",
+    "KafkaNodePool",
+    "KafkaTopic",
+    "KafkaUser",
+}
 
 
 def _tool(name: str) -> str:
@@ -101,9 +122,9 @@ class TestCompose:
             "prometheus",
             "grafana",
         } <= (set(services))
-        kafka = services["kafka"]["environment"]
-        assert kafka["KAFKA_PROCESS_ROLES"] == "broker,controller", "Kafka runs in KRaft mode"
-        assert "KAFKA_ZOOKEEPER_CONNECT" not in kafka
+        kafka = kafka_properties()
+        assert kafka["process.roles"] == "broker,controller", "Kafka runs in KRaft mode"
+        assert "zookeeper.connect" not in kafka
         assert services["migrate"]["command"] == ["db", "upgrade"]
         assert services["worker"]["command"] == ["worker"]
         for name in ("api", "worker"):
@@ -140,7 +161,7 @@ class TestCompose:
         services = self._compose()["services"]
         partitions = _default(services["worker"]["environment"]["AMLSCREEN_TOPIC_PARTITIONS"])
         assert _default(services["worker"]["deploy"]["replicas"]) <= partitions
-        assert "${PARTITIONS:-4}" in services["topics"]["command"][0]
+        assert services["topics"]["environment"]["PARTITIONS"] == "${PARTITIONS:-4}"
         assert str(partitions) == "4"
 
     def test_the_api_runs_several_processes_with_a_multiprocess_directory(self) -> None:
@@ -172,13 +193,25 @@ class TestCompose:
             in (status["institutions"]["US-FI-0001"]["fincen-sar"]["needs"])
         )
 
-    def test_every_topic_is_created(self) -> None:
+    def test_every_topic_is_created(self, tmp_path: Path) -> None:
+        """Every topic the workers are told of, with PARTITIONS partitions (deploy/kafka/setup.sh
+        run against stand-ins of Kafka's tools)."""
         services = self._compose()["services"]
-        script = services["topics"]["command"][0]
+        assert services["topics"]["entrypoint"][-1] == "/etc/kafka/amlscreen/setup.sh"
+        created = {
+            call.option("--topic"): int(call.option("--partitions"))
+            for call in run_setup(tmp_path, PARTITIONS="7")
+            if call.tool == "kafka-topics.sh"
+        }
         environment = services["worker"]["environment"]
-        for variable, topic in environment.items():
-            if variable.startswith("AMLSCREEN_TOPIC_") and variable != "AMLSCREEN_TOPIC_PARTITIONS":
-                assert topic in re.findall(r"[\w.]+", script), variable
+        named = {
+            topic
+            for variable, topic in environment.items()
+            if variable.startswith("AMLSCREEN_TOPIC_")
+            and variable not in {"AMLSCREEN_TOPIC_PARTITIONS", "AMLSCREEN_TOPIC_INSTITUTION_PREFIX"}
+        }
+        assert named == {"aml.reports", "aml.reports.dlq", "aml.alerts"}
+        assert created == dict.fromkeys(named, 7)
 
     def test_mounted_files_exist(self) -> None:
         for name, spec in self._compose()["services"].items():

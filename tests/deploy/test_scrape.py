@@ -46,6 +46,7 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
         "AMLSCREEN_TOPIC_REPORTS": settings.topic_reports,
         "AMLSCREEN_TOPIC_DLQ": settings.topic_dlq,
         "AMLSCREEN_TOPIC_ALERTS": settings.topic_alerts,
+        "AMLSCREEN_TOPIC_INSTITUTION_PREFIX": settings.topic_institution_prefix,
         "AMLSCREEN_CONSUMER_GROUP": settings.consumer_group,
         "AMLSCREEN_DATA_DIR": str(settings.data_dir),
         "AMLSCREEN_MODEL_PATH": str(tiny_model()),

@@ -157,6 +157,8 @@ def _settings(bootstrap: str, database_url: str, data_dir: Path) -> Settings:
         topic_reports=f"aml.reports.{suffix}",
         topic_dlq=f"aml.reports.dlq.{suffix}",
         topic_alerts=f"aml.alerts.{suffix}",
+        # Institution topics of its own: the pattern must not match other tests' topics.
+        topic_institution_prefix=f"aml.reports.from.{suffix}.",
         consumer_group=f"amlscreen-worker-{suffix}",
         worker_batch_size=40,
         worker_metrics_port=0,
@@ -191,6 +193,7 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
             "AMLSCREEN_TOPIC_REPORTS_ISO20022": "",
             "AMLSCREEN_TOPIC_REPORTS_GOAML": "",
             "AMLSCREEN_TOPIC_REPORTS_CSV": "",
+            "AMLSCREEN_TOPIC_INSTITUTION_PREFIX": settings.topic_institution_prefix,
             "AMLSCREEN_CONSUMER_GROUP": settings.consumer_group,
             "AMLSCREEN_WORKER_BATCH_SIZE": str(settings.worker_batch_size),
             "AMLSCREEN_WORKER_METRICS_PORT": "0",

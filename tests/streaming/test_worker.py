@@ -151,6 +151,7 @@ class TestWorker:
             "AMLSCREEN_TOPIC_REPORTS": settings.topic_reports,
             "AMLSCREEN_TOPIC_DLQ": settings.topic_dlq,
             "AMLSCREEN_TOPIC_ALERTS": settings.topic_alerts,
+            "AMLSCREEN_TOPIC_INSTITUTION_PREFIX": settings.topic_institution_prefix,
             "AMLSCREEN_CONSUMER_GROUP": settings.consumer_group,
             "AMLSCREEN_WORKER_METRICS_PORT": "0",
             "AMLSCREEN_WORKER_BATCH_SIZE": "500",
