@@ -52,9 +52,7 @@ def features(population: Path) -> pl.DataFrame:
     typologies = [line.get("typology") or NEGATIVE_LABEL for line in labels]
     subjects = [f"{line['institution_id']}|{line['subject_id']}" for line in labels]
     dataset = dataset_from_documents(documents, typologies, [None] * len(labels), {})
-    frame = dataset.features.with_columns(
-        label=pl.Series(typologies), subject=pl.Series(subjects)
-    )
+    frame = dataset.features.with_columns(label=pl.Series(typologies), subject=pl.Series(subjects))
     frame.write_parquet(cached)
     return frame
 
