@@ -251,14 +251,20 @@ class TwoStageClassifier(ClassifierMixin, BaseEstimator):
         return self._positive(X)
 
     def _positive(self, X: FloatArray) -> FloatArray:  # noqa: N803
-        proba = self.detector_.predict_proba(X)
-        columns = list(self.detector_.classes_)
-        if 1 not in columns:
-            return np.zeros(X.shape[0])
-        calibrated = np.asarray(proba[:, columns.index(1)], dtype=np.float64)
-        margin = self._margin(X)
-        if margin is None:
-            return calibrated
+        single = self._single_calibration()
+        if single is None:
+            proba = self.detector_.predict_proba(X)
+            columns = list(self.detector_.classes_)
+            if 1 not in columns:
+                return np.zeros(X.shape[0])
+            return np.asarray(proba[:, columns.index(1)], dtype=np.float64)
+        # The booster is evaluated once: its margin is both what the calibrator maps (exactly
+        # as CalibratedClassifierCV.predict_proba does for one binary calibration) and the
+        # tie-break below. Evaluating it twice cost a tenth of the worker's scoring.
+        booster, calibrator = single
+        margin = np.asarray(booster.decision_function(X), dtype=np.float64).reshape(-1)
+        calibrated = np.asarray(calibrator.predict(margin), dtype=np.float64)
+        calibrated[(1.0 < calibrated) & (calibrated <= 1.0 + 1e-5)] = 1.0
         # Isotonic calibration is a step function: hundreds of subjects share a step's value,
         # so a budget's k-th score lets every one of them through and a ranking cannot order
         # them. Within a step the booster's own margin still orders them: blend it in with a
@@ -268,16 +274,27 @@ class TwoStageClassifier(ClassifierMixin, BaseEstimator):
         spread = 1.0 / (1.0 + np.exp(-np.clip(margin, -500.0, 500.0) / MARGIN_SCALE))
         return calibrated * (1.0 - TIE_BREAK) + TIE_BREAK * spread
 
-    def _margin(self, X: FloatArray) -> FloatArray | None:  # noqa: N803
-        """The uncalibrated booster's margin (log-odds), when the detector is a calibrated
-        classifier refitted on all rows (``CalibratedClassifierCV(ensemble=False)``)."""
+    def _single_calibration(self) -> tuple[Any, Any] | None:
+        """The booster and its calibrator, when the detector is a binary classifier
+        calibrated once on a booster refitted on all rows
+        (``CalibratedClassifierCV(ensemble=False)``, sigmoid or isotonic) — else ``None``."""
         fitted = getattr(self.detector_, "calibrated_classifiers_", None)
         if not fitted or len(fitted) != 1:
             return None
-        booster = getattr(fitted[0], "estimator", None)
-        if booster is None or not hasattr(booster, "decision_function"):
+        calibrated = fitted[0]
+        booster = getattr(calibrated, "estimator", None)
+        calibrators = getattr(calibrated, "calibrators", None)
+        if (
+            booster is None
+            or not hasattr(booster, "decision_function")
+            or getattr(calibrated, "method", None) not in ("sigmoid", "isotonic")
+            or not calibrators
+            or len(calibrators) != 1
+            or list(self.detector_.classes_) != [0, 1]
+            or list(booster.classes_) != [0, 1]
+        ):
             return None
-        return np.asarray(booster.decision_function(X), dtype=np.float64).reshape(-1)
+        return booster, calibrators[0]
 
     def predict_proba(self, X: Any) -> FloatArray:  # noqa: N803
         """Class probabilities in ``classes_`` order (see the class docstring)."""

@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from models.pipeline import TIE_BREAK, PeerRatio, TwoStageClassifier
+from models.pipeline import MARGIN_SCALE, TIE_BREAK, PeerRatio, TwoStageClassifier
 
 
 @parametrize_with_checks(
@@ -64,3 +64,25 @@ class TestCalibratedTies:
         top = np.sort(scores)[-200:]
         calibrated_top = np.sort(model.detector_.predict_proba(X)[:, 1])[-200:]
         assert len(np.unique(np.round(top, 6))) > 4 * len(np.unique(np.round(calibrated_top, 6)))
+
+    def test_the_booster_is_evaluated_once_and_the_calibration_is_scikit_learns(self) -> None:
+        model, X, _ = self._fitted()  # noqa: N806
+        booster = model.detector_.calibrated_classifiers_[0].estimator
+        margin = booster.decision_function(X)
+        calibrated = model.detector_.predict_proba(X)[:, 1]
+        spread = 1.0 / (1.0 + np.exp(-margin / MARGIN_SCALE))
+        expected = calibrated * (1.0 - TIE_BREAK) + TIE_BREAK * spread
+        calls = []
+        original = type(booster).decision_function
+
+        def counted(self, data):  # noqa: ANN001, ANN202
+            calls.append(len(data))
+            return original(self, data)
+
+        type(booster).decision_function = counted
+        try:
+            scores = model.decision_score(X)
+        finally:
+            type(booster).decision_function = original
+        assert calls == [len(X)]
+        assert np.array_equal(scores, expected)
