@@ -270,40 +270,64 @@ def with_peers(frame: pl.DataFrame, baseline: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+# Days of counts (and frozen baselines) the online cache keeps before the earliest day of the
+# latest batch: a report filed late (a CTR within its 15 days, a lagging partition) then finds
+# its baseline in the cache instead of re-reading thirty days of every worker's counts.
+LATE_DAYS = 16
+
+
 class PeerCache:
     """The online side (``models.state``): daily counts of complete days, and the frozen
     baselines made from them, of one worker. A day is complete once it is at least
     :data:`GUARD_DAYS` before the earliest day of a batch: later batches (in time order) and
-    the other workers no longer add to it."""
+    the other workers no longer add to it.
+
+    ``days_read`` counts the days read from the store (what a batch cost beyond itself)."""
 
     def __init__(self) -> None:
         self.counts = pl.DataFrame(schema=COUNT_SCHEMA)
         self.first: int | None = None
         self.last: int | None = None
         self.frozen: dict[int, pl.DataFrame] = {}
+        self.days_read = 0
+
+    def read(self, stored: StoredCounts, first: int, last: int) -> pl.DataFrame:
+        self.days_read += max(0, last - first + 1)
+        return stored(first, last)
 
 
 def online_peers(cache: PeerCache, stored: StoredCounts, finished: pl.DataFrame) -> pl.DataFrame:
     """:func:`with_peers` for a micro-batch: baselines from the persisted daily counts of every
-    worker (``stored``), the cache, and the batch's own reports (not persisted yet)."""
+    worker (``stored``), the cache, and the batch's own reports (not persisted yet).
+
+    The cache grows at either end by the days it lacks and is read once per day: a batch
+    holding an earlier day than the cache reads only the days before the cache's first."""
     if finished.is_empty():
         return with_peers(finished, pl.DataFrame(schema=_BASELINE_SCHEMA))
     days = sorted(finished["pday"].unique().to_list())
     first, complete = baseline_span(days[0])
     last = days[-1] - GUARD_DAYS
-    if cache.first is None or cache.last is None or cache.first > first:
-        cache.counts, cache.first, cache.last = stored(first, complete), first, complete
+    if cache.first is None or cache.last is None:
+        cache.counts, cache.first, cache.last = cache.read(stored, first, complete), first, complete
         cache.frozen.clear()
-    elif cache.last < complete:
-        # New days only: appended, not re-aggregated (baselines sums whatever rows it gets).
-        cache.counts = pl.concat([cache.counts, stored(cache.last + 1, complete)])
-        cache.last = complete
-    cache.counts = cache.counts.filter(pl.col("day") >= first)
-    cache.first = first
-    for day in [day for day in cache.frozen if day < days[0] - GUARD_DAYS]:
+    else:
+        if first < cache.first:
+            # Older days only: every day before the cache's first is complete.
+            earlier = cache.read(stored, first, cache.first - 1)
+            cache.counts = pl.concat([earlier, cache.counts])
+            cache.first = first
+        if cache.last < complete:
+            # New days only: appended, not re-aggregated (baselines sums whatever rows it gets).
+            cache.counts = pl.concat([cache.counts, cache.read(stored, cache.last + 1, complete)])
+            cache.last = complete
+    keep_from = min(first, cache.last - BASELINE_DAYS - LATE_DAYS)
+    if cache.first < keep_from:
+        cache.counts = cache.counts.filter(pl.col("day") >= keep_from)
+        cache.first = keep_from
+    for day in [day for day in cache.frozen if day - GUARD_DAYS - BASELINE_DAYS < keep_from]:
         del cache.frozen[day]
     own = daily_counts(finished)
-    recent = stored(cache.last + 1, last) if last > cache.last else None
+    recent = cache.read(stored, cache.last + 1, last) if last > cache.last else None
     counts: pl.DataFrame | None = None
     parts: list[pl.DataFrame] = []
     for day in days:

@@ -76,3 +76,28 @@ def test_the_online_cache_gives_the_offline_numbers():
     assert online.equals(offline)
     assert cache.last == 13
     assert 15 in cache.frozen
+
+
+def test_an_earlier_day_reads_only_the_days_the_cache_lacks():
+    group = 2
+    days = {d: rows(d, group, [d % 5 + 1] * 120, d * 1000) for d in range(1, 60)}
+    all_counts = P.daily_counts(pl.concat(days.values()))
+    reads: list[tuple[int, int]] = []
+
+    def read(first: int, last: int) -> pl.DataFrame:
+        reads.append((first, last))
+        return all_counts.filter(pl.col("day").is_between(first, last))
+
+    cache = P.PeerCache()
+    P.online_peers(cache, read, days[50])
+    assert reads == [(19, 48)]
+    # A late report of day 45 (a CTR filed days after the transaction): five older days only.
+    late = P.online_peers(cache, read, days[45])
+    assert reads[1:] == [(14, 18)]
+    offline = P.with_peers(days[45], P.baselines(all_counts, [45]))
+    assert late.equals(offline)
+    # Back to the present: nothing is read again, the late day's baseline stays frozen.
+    P.online_peers(cache, read, days[50])
+    P.online_peers(cache, read, days[45])
+    assert len(reads) == 2
+    assert cache.days_read == 35
