@@ -2,6 +2,7 @@
 
     python bench/populations/subject_scores.py --populations var/populations-s2 \
         --model var/model/model.skops
+    python bench/populations/subject_scores.py --sim-worlds 5001-5006 --model ...
 
 The alert budget spends its alerts on subjects, each counted today by its highest report
 score. A single unusual report then ranks a legitimate subject as high as a scheme of many
@@ -11,7 +12,9 @@ population period, and prints subject average precision and top-60 precision per
 the median and worst. Only the model's score is used (no rules, no budget, no episodes).
 
 These populations are evaluation data only (README.md): measure on them, never choose on them
-alone; a combination worth adopting must also hold on the project's own held-out worlds.
+alone; a combination worth adopting must also hold on the project's own held-out worlds:
+``--sim-worlds A-B`` draws those worlds (``World.draw(seed)``, 40,000 reports over 60 days each;
+keep the seeds out of every training range) and measures them the same way.
 """
 
 from __future__ import annotations
@@ -19,16 +22,23 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 from sklearn.metrics import average_precision_score
 
+from amlscreen.synthetic import DEFAULT_START, World
 from bench.populations.compare_models import features
 from models.features import FEATURE_COLUMNS
 from models.pipeline import NEGATIVE_LABEL
 from models.registry import load_bundle
+from models.train import dataset_from_documents
+from refdata.subject import document_subject_key
+from simulator.generate import GeneratorConfig, generate
 
 COMBINATIONS: dict[str, pl.Expr] = {
     "max": pl.col("score").max(),
@@ -60,22 +70,50 @@ def subject_ranks(frame: pl.DataFrame, scores: np.ndarray) -> dict[str, tuple[fl
     return result
 
 
+def simulator_world(seed: int, n_reports: int = 40_000) -> pl.DataFrame:
+    """A drawn simulator world's feature rows with ``label`` and ``subject``."""
+    config = GeneratorConfig(
+        seed=seed, n_reports=n_reports, start=DEFAULT_START, days=60, world=World.draw(seed)
+    )
+    documents: list[dict[str, Any]] = []
+    labels: list[str] = []
+    for item in generate(config):
+        documents.append(item.report)
+        labels.append(item.typology or NEGATIVE_LABEL)
+    dataset = dataset_from_documents(documents, labels, [None] * len(labels), {})
+    subjects = [
+        f"{doc['institution_id']}|{document_subject_key(doc['institution_id'], doc['subject'])}"
+        for doc in documents
+    ]
+    return dataset.features.with_columns(label=pl.Series(labels), subject=pl.Series(subjects))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--populations", type=Path, required=True, help="directory of worlds")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--populations", type=Path, help="directory of independent worlds")
+    source.add_argument("--sim-worlds", help="simulator world seeds, e.g. 5001-5006")
     parser.add_argument("--model", type=Path, required=True)
     args = parser.parse_args(argv)
-    worlds = sorted(p for p in args.populations.iterdir() if (p / "labels.jsonl").exists())
-    worlds = [p for p in worlds if p.name != "train-pair"]
-    if not worlds:
-        raise SystemExit(f"no population under {args.populations}")
+    frames: dict[str, Callable[[], pl.DataFrame]] = {}
+    if args.populations is not None:
+        worlds = sorted(p for p in args.populations.iterdir() if (p / "labels.jsonl").exists())
+        for world in worlds:
+            if world.name != "train-pair":
+                frames[world.name] = partial(features, world)
+    else:
+        first, _, last = str(args.sim_worlds).partition("-")
+        for seed in range(int(first), int(last or first) + 1):
+            frames[f"world {seed}"] = partial(simulator_world, seed)
+    if not frames:
+        raise SystemExit("no population to measure")
     bundle = load_bundle(args.model)
     legit = list(bundle.pipeline.classes_).index(NEGATIVE_LABEL)
     table: dict[str, dict[str, tuple[float, float]]] = {}
-    for world in worlds:
-        frame = features(world)
+    for name, load in frames.items():
+        frame = load()
         scores = 1.0 - bundle.pipeline.predict_proba(frame.select(FEATURE_COLUMNS))[:, legit]
-        table[world.name] = subject_ranks(frame, scores)
+        table[name] = subject_ranks(frame, scores)
     names = list(COMBINATIONS)
     print("| world | " + " | ".join(f"{n}: AP / top-60 P" for n in names) + " |")
     print("|---" * (len(names) + 1) + "|")
