@@ -174,7 +174,16 @@ def ensure_default_model(path: Path) -> None:
             if not source:
                 raise
     config = TrainConfig.small()
-    # Domain randomisation, small: a few drawn worlds rather than one population's habits.
+    train(config, path, dataset=default_model_dataset(config))
+
+
+def default_model_dataset(config: TrainConfig | None = None) -> Dataset:
+    """The training data of the default model (``ensure_default_model``).
+
+    Domain randomisation, small: ``config.n_reports`` (``TrainConfig.small()``'s by default)
+    spread over drawn worlds 1..``DEFAULT_MODEL_WORLDS`` rather than one population's habits.
+    """
+    config = config or TrainConfig.small()
     dataset = worlds_dataset(
         range(1, 1 + DEFAULT_MODEL_WORLDS),
         config.n_reports // DEFAULT_MODEL_WORLDS,
@@ -182,4 +191,4 @@ def ensure_default_model(path: Path) -> None:
         days=config.days,
     )
     dataset.description["default"] = True
-    train(config, path, dataset=dataset)
+    return dataset

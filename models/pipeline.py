@@ -26,11 +26,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
-from sklearn.utils import get_tags
+from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -169,6 +170,90 @@ class MissingSafeBooster(HistGradientBoostingClassifier):
                 X = X.copy()  # noqa: N806 - scikit-learn naming
                 X[:, empty] = 0.0
         return super()._bin_data(X, sample_weight, is_training_data)
+
+
+class SeedAveragedClassifier(ClassifierMixin, BaseEstimator):
+    """The average of ``n_estimators`` copies of a classifier fitted with different seeds.
+
+    Each copy is ``estimator`` cloned with its own ``random_state`` (drawn from this one's);
+    the copies' margins (``decision_function``, log-odds for a booster) are averaged, and
+    ``predict_proba`` is the logistic (binary) or softmax (multi-class) of the average. For a
+    booster with early stopping the seed picks the validation split, hence the number of trees:
+    the average does not depend on one draw of it. Scoring costs ``n_estimators`` evaluations.
+
+    Parameters
+    ----------
+    estimator : classifier or None, default=None
+        Has ``random_state`` and ``decision_function`` (``MissingSafeBooster()`` when ``None``).
+    n_estimators : int, default=5
+        How many copies to fit and average.
+    random_state : int, RandomState or None, default=None
+        Draws the copies' seeds.
+    """
+
+    def __init__(
+        self,
+        estimator: Any = None,
+        n_estimators: int = 5,
+        random_state: Any = None,
+    ) -> None:
+        self.estimator = estimator
+        self.n_estimators = n_estimators
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SeedAveragedClassifier:  # noqa: N803
+        """Fits ``n_estimators`` clones of ``estimator``, each with its own seed."""
+        X, y = validate_data(  # noqa: N806
+            self, X, y, ensure_all_finite=self._finite(), dtype=np.float64
+        )
+        check_classification_targets(y)
+        if int(self.n_estimators) < 1:
+            raise ValueError(f"n_estimators must be at least 1, got {self.n_estimators}")
+        self.classes_ = np.unique(y)
+        base = self.estimator if self.estimator is not None else MissingSafeBooster()
+        seeds = check_random_state(self.random_state).randint(
+            np.iinfo(np.int32).max, size=int(self.n_estimators)
+        )
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        self.estimators_ = [
+            clone(base).set_params(random_state=int(seed)).fit(X, y, **_weights(weights))
+            for seed in seeds
+        ]
+        return self
+
+    def _finite(self) -> bool | str:
+        base = self.estimator if self.estimator is not None else MissingSafeBooster()
+        return "allow-nan" if get_tags(base).input_tags.allow_nan else True
+
+    def decision_function(self, X: Any) -> FloatArray:  # noqa: N803
+        """The average of the copies' margins."""
+        check_is_fitted(self, "estimators_")
+        X = validate_data(  # noqa: N806
+            self, X, ensure_all_finite=self._finite(), dtype=np.float64, reset=False
+        )
+        total = np.asarray(self.estimators_[0].decision_function(X), dtype=np.float64)
+        for estimator in self.estimators_[1:]:
+            total = total + np.asarray(estimator.decision_function(X), dtype=np.float64)
+        return total / len(self.estimators_)
+
+    def predict_proba(self, X: Any) -> FloatArray:  # noqa: N803
+        """The logistic (two classes) or softmax of the average margin."""
+        margin = self.decision_function(X)
+        if margin.ndim == 1:
+            positive = expit(margin)
+            return np.column_stack([1.0 - positive, positive])
+        return np.asarray(softmax(margin, axis=1), dtype=np.float64)
+
+    def predict(self, X: Any) -> npt.NDArray[Any]:  # noqa: N803
+        """The most probable class of each row."""
+        check_is_fitted(self, "estimators_")
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        base = self.estimator if self.estimator is not None else MissingSafeBooster()
+        tags.input_tags.allow_nan = get_tags(base).input_tags.allow_nan
+        return tags
 
 
 class TwoStageClassifier(ClassifierMixin, BaseEstimator):
@@ -357,21 +442,32 @@ def make_pipeline(
     calibration_folds: int = 3,
     calibration: str = "isotonic",
     typer_max_iter: int = 150,
+    early_stopping: bool = True,
+    max_features: float = 1.0,
+    boosters: int = 1,
 ) -> Pipeline:
-    """The detection pipeline over :data:`models.features.FEATURE_COLUMNS` (Polars input)."""
+    """The detection pipeline over :data:`models.features.FEATURE_COLUMNS` (Polars input).
+
+    ``early_stopping``, ``max_features`` and ``boosters`` shape the detector's booster: with
+    ``boosters > 1`` the detector averages that many boosters of different seeds
+    (:class:`SeedAveragedClassifier`) under one calibration.
+    """
     # Codes (instrument, channel, NAICS sector) stay ordinal: native categorical support would
     # put a ColumnTransformer with a functools.partial into the artefact, one more type to trust.
-    booster = MissingSafeBooster(
+    booster: Any = MissingSafeBooster(
         learning_rate=learning_rate,
         max_iter=max_iter,
         max_leaf_nodes=31,
         min_samples_leaf=40,
         l2_regularization=1.0,
-        early_stopping=True,
+        max_features=max_features,
+        early_stopping=early_stopping,
         validation_fraction=0.1,
         n_iter_no_change=20,
         random_state=random_state,
     )
+    if boosters > 1:
+        booster = SeedAveragedClassifier(booster, n_estimators=boosters, random_state=random_state)
     typer = MissingSafeBooster(
         learning_rate=0.1,
         max_iter=typer_max_iter,

@@ -34,6 +34,7 @@ CARD_FORMAT = "amlscreen-model-card/1"
 TRUSTED_TYPES: tuple[str, ...] = (
     "models.pipeline.MissingSafeBooster",
     "models.pipeline.PeerRatio",
+    "models.pipeline.SeedAveragedClassifier",
     "models.pipeline.TwoStageClassifier",
     "sklearn._loss.link.IdentityLink",
     "sklearn._loss.link.Interval",

@@ -66,6 +66,12 @@ class TrainConfig:
     calibration_folds: int = 3
     calibration: str = "isotonic"
     typer_max_iter: int = 150
+    # The detector's booster (models.pipeline.make_pipeline): early stopping on a 10 % split,
+    # the share of features each split may use, and how many boosters of different seeds the
+    # detector averages.
+    early_stopping: bool = True
+    max_features: float = 1.0
+    boosters: int = 1
     beta: float = 2.0
     source: str = "synthetic"
     # The fewest labels a model is trained from (check_labels): the calibration folds need
@@ -287,6 +293,9 @@ def train(
         calibration_folds=config.calibration_folds,
         calibration=config.calibration,
         typer_max_iter=config.typer_max_iter,
+        early_stopping=config.early_stopping,
+        max_features=config.max_features,
+        boosters=config.boosters,
     )
     pipeline.fit(X, labels[chosen], model__sample_weight=weights[keep])
     fitted = time.perf_counter()

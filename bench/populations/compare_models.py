@@ -57,6 +57,15 @@ def features(population: Path) -> pl.DataFrame:
     return frame
 
 
+def population_worlds(directory: Path) -> list[Path]:
+    """The population directories under ``directory`` (``run.py``'s ``train-pair`` excluded)."""
+    worlds = sorted(p for p in directory.iterdir() if (p / "labels.jsonl").exists())
+    worlds = [p for p in worlds if p.name != "train-pair"]
+    if not worlds:
+        raise SystemExit(f"no population under {directory}")
+    return worlds
+
+
 def rank_metrics(frame: pl.DataFrame, scores: np.ndarray) -> tuple[float, ...]:
     laundering = (frame["label"] != NEGATIVE_LABEL).to_numpy()
     by_subject = (
@@ -79,10 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--populations", type=Path, required=True, help="directory of worlds")
     parser.add_argument("--model", type=Path, action="append", required=True)
     args = parser.parse_args(argv)
-    worlds = sorted(p for p in args.populations.iterdir() if (p / "labels.jsonl").exists())
-    worlds = [p for p in worlds if p.name != "train-pair"]
-    if not worlds:
-        raise SystemExit(f"no population under {args.populations}")
+    worlds = population_worlds(args.populations)
     bundles = {path: load_bundle(path) for path in args.model}
     table: dict[Path, dict[str, tuple[float, ...]]] = {path: {} for path in bundles}
     for world in worlds:

@@ -10,7 +10,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from models.pipeline import MARGIN_SCALE, TIE_BREAK, PeerRatio, TwoStageClassifier
+from models.pipeline import (
+    MARGIN_SCALE,
+    TIE_BREAK,
+    MissingSafeBooster,
+    PeerRatio,
+    SeedAveragedClassifier,
+    TwoStageClassifier,
+)
 
 
 @parametrize_with_checks(
@@ -20,6 +27,12 @@ from models.pipeline import MARGIN_SCALE, TIE_BREAK, PeerRatio, TwoStageClassifi
         TwoStageClassifier(),
         TwoStageClassifier(
             detector=LogisticRegression(), typer=DecisionTreeClassifier(random_state=0)
+        ),
+        SeedAveragedClassifier(n_estimators=2, random_state=0),
+        SeedAveragedClassifier(
+            HistGradientBoostingClassifier(max_iter=10, max_features=0.5),
+            n_estimators=3,
+            random_state=0,
         ),
     ]
 )
@@ -86,3 +99,35 @@ class TestCalibratedTies:
             type(booster).decision_function = original
         assert calls == [len(X)]
         assert np.array_equal(scores, expected)
+
+
+class TestSeedAveraged:
+    """The average of boosters fitted with different seeds (early-stopping splits)."""
+
+    @staticmethod
+    def _data() -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(3)
+        X = rng.normal(size=(3_000, 4))  # noqa: N806 - scikit-learn naming
+        X[:, 3] = np.nan  # a column with no value at all (MissingSafeBooster)
+        y = (X[:, 0] - X[:, 1] + rng.normal(size=3_000) > 1.0).astype(np.int64)
+        return X, y
+
+    def test_the_margin_is_the_mean_of_copies_with_different_seeds(self) -> None:
+        X, y = self._data()  # noqa: N806
+        booster = MissingSafeBooster(
+            max_iter=200, early_stopping=True, validation_fraction=0.1, n_iter_no_change=5
+        )
+        model = SeedAveragedClassifier(booster, n_estimators=4, random_state=0).fit(X, y)
+        seeds = {copy.random_state for copy in model.estimators_}
+        assert len(seeds) == 4
+        # The seed moves the early-stopping split, hence the number of trees.
+        assert len({copy.n_iter_ for copy in model.estimators_}) > 1
+        margins = np.mean([copy.decision_function(X) for copy in model.estimators_], axis=0)
+        np.testing.assert_allclose(model.decision_function(X), margins)
+        np.testing.assert_allclose(model.predict_proba(X)[:, 1], 1 / (1 + np.exp(-margins)))
+
+    def test_reproducible_from_its_random_state(self) -> None:
+        X, y = self._data()  # noqa: N806
+        first = SeedAveragedClassifier(n_estimators=2, random_state=5).fit(X, y)
+        again = SeedAveragedClassifier(n_estimators=2, random_state=5).fit(X, y)
+        np.testing.assert_array_equal(first.decision_function(X), again.decision_function(X))

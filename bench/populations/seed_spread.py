@@ -1,0 +1,246 @@
+"""How much a detector configuration's ranking depends on the fit's seed (issue 14).
+
+    PYTHONPATH=. .venv/bin/python bench/populations/seed_spread.py --work var/seed-spread \
+        --populations var/populations-s2 --sim-worlds 4 [--variants current,average5] [--seeds 3]
+
+For each variant (:data:`VARIANTS`: ``TrainConfig`` settings of the detector) and each of K
+fit seeds (``DEFAULT_TRAINING_SEED + i``, so seed 0 of ``current`` is ``amlscreen up``'s model),
+trains the default model's recipe (``TrainConfig.small()`` on
+``amlscreen.synthetic.default_model_dataset``, featurised once and cached in WORK) and saves
+``WORK/<variant>/seed-<i>/model.skops``. Each model then scores every evaluation set with the
+metrics of ``compare_models.py`` (model score only, no rules, no budget): each world of each
+``--populations`` directory, and ``--sim-worlds`` held-out drawn simulator worlds (seeds from
+1,000,000, never trained on). Artefacts, metrics and featurised worlds are cached in WORK, so
+a second run only computes what is missing.
+
+Per variant and evaluation set it prints, for subject AP, report PR-AUC and top-60 precision:
+the median over worlds of each seed's model, their median and minimum over seeds, and the
+worst single world over all seeds. ``--cost`` adds the scoring cost of each variant
+(``Scorer.laundering_scores`` on batches of 1,000 feature rows, milliseconds per 1,000).
+
+The populations are evaluation data (README.md): choose on a development seed, then confirm
+on seeds never looked at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+# Run as a script: make the repository root importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import orjson
+import polars as pl
+
+from amlscreen.evaluation import FIRST_EVALUATION_WORLD
+from amlscreen.synthetic import DEFAULT_START, default_model_dataset, synthetic_dataset
+from bench.populations.compare_models import features, population_worlds, rank_metrics
+from models.features import FEATURE_COLUMNS
+from models.registry import load_bundle
+from models.scoring import Scorer
+from models.train import DEFAULT_TRAINING_SEED, Dataset, TrainConfig, train
+from simulator.world import World
+
+# Detector settings, as TrainConfig fields over TrainConfig.small().
+VARIANTS: dict[str, dict[str, Any]] = {
+    "current": {},
+    "no_early_stop": {"early_stopping": False, "learning_rate": 0.05, "max_iter": 300},
+    "half_features": {"max_features": 0.5},
+    "average5": {"boosters": 5},
+}
+# (index in rank_metrics' tuple, heading)
+REPORTED = ((1, "subject AP"), (0, "report PR-AUC"), (3, "top-60 P"))
+SIM_REPORTS_PER_WORLD = 25_000
+
+
+def cached_dataset(work: Path) -> Dataset:
+    """The default model's training data, featurised once (WORK/dataset.parquet)."""
+    table, sidecar = work / "dataset.parquet", work / "dataset.json"
+    if table.exists() and sidecar.exists():
+        frame = pl.read_parquet(table)
+        return Dataset(
+            frame.drop("__label", "__case"),
+            frame["__label"].to_list(),
+            frame["__case"].to_list(),
+            orjson.loads(sidecar.read_bytes()),
+        )
+    dataset = default_model_dataset(TrainConfig.small())
+    dataset.features.with_columns(
+        __label=pl.Series(dataset.labels, dtype=pl.String),
+        __case=pl.Series(dataset.case_ids, dtype=pl.String),
+    ).write_parquet(table)
+    sidecar.write_bytes(orjson.dumps(dataset.description))
+    return dataset
+
+
+def sim_world(work: Path, seed: int) -> pl.DataFrame:
+    """A held-out drawn simulator world's features with ``label`` and ``subject`` (cached)."""
+    cached = work / "sim" / f"world-{seed}.parquet"
+    if cached.exists():
+        return pl.read_parquet(cached)
+    dataset = synthetic_dataset(
+        seed, SIM_REPORTS_PER_WORLD, world=World.draw(seed), start=DEFAULT_START
+    )
+    frame = dataset.features.with_columns(
+        label=pl.Series(dataset.labels, dtype=pl.String),
+        subject=pl.col("subject_key").cast(pl.String),
+    )
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(cached)
+    return frame
+
+
+def ensure_model(work: Path, variant: str, index: int, dataset: Dataset) -> Path:
+    """Trains (unless already there) the variant's model with fit seed number ``index``."""
+    path = work / variant / f"seed-{index}" / "model.skops"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        config = replace(
+            TrainConfig.small(), seed=DEFAULT_TRAINING_SEED + index, **VARIANTS[variant]
+        )
+        started = time.perf_counter()
+        train(config, path, dataset=dataset)
+        print(f"trained {path} in {time.perf_counter() - started:.0f} s", flush=True)
+    return path
+
+
+Metrics = dict[str, list[float]]  # world → rank_metrics
+
+
+def measure_all(
+    models: dict[str, list[Path]], sets: dict[str, dict[str, Callable[[], pl.DataFrame]]]
+) -> dict[str, dict[str, list[Metrics]]]:
+    """rank_metrics of every model on every world, cached beside each model (metrics-SET.json);
+    each world is loaded once, and only if some model lacks its figures."""
+    paths = [path for group in models.values() for path in group]
+    scorers: dict[Path, Scorer] = {}
+    for evaluation, worlds in sets.items():
+        caches = {path: path.parent / f"metrics-{evaluation}.json" for path in paths}
+        known: dict[Path, Metrics] = {
+            path: orjson.loads(cache.read_bytes()) if cache.exists() else {}
+            for path, cache in caches.items()
+        }
+        for world, load in worlds.items():
+            todo = [path for path in paths if world not in known[path]]
+            if not todo:
+                continue
+            frame = load()
+            columns = frame.select(FEATURE_COLUMNS)
+            for path in todo:
+                scorer = scorers.setdefault(path, Scorer(load_bundle(path)))
+                known[path][world] = list(rank_metrics(frame, scorer.laundering_scores(columns)))
+                caches[path].write_bytes(orjson.dumps(known[path], option=orjson.OPT_INDENT_2))
+            print(f"measured {evaluation}/{world} with {len(todo)} models", flush=True)
+    return {
+        variant: {
+            evaluation: [
+                {world: known_of(path, evaluation)[world] for world in worlds} for path in group
+            ]
+            for evaluation, worlds in sets.items()
+        }
+        for variant, group in models.items()
+    }
+
+
+def known_of(path: Path, evaluation: str) -> Metrics:
+    result: Metrics = orjson.loads((path.parent / f"metrics-{evaluation}.json").read_bytes())
+    return result
+
+
+def cost_per_thousand(model: Path, frame: pl.DataFrame, batches: int = 20) -> float:
+    """Median milliseconds of ``Scorer.laundering_scores`` on a batch of 1,000 rows."""
+    scorer = Scorer(load_bundle(model))
+    rows = frame.select(FEATURE_COLUMNS)
+    timings = []
+    for batch in range(batches):
+        part = rows.slice(batch * 1_000 % max(rows.height - 1_000, 1), 1_000)
+        started = time.perf_counter()
+        scorer.laundering_scores(part)
+        timings.append(time.perf_counter() - started)
+    return 1_000 * statistics.median(timings)
+
+
+def summary(per_seed: list[Metrics], index: int) -> tuple[list[float], str]:
+    """Each seed's median over worlds, and the worst world over all seeds."""
+    medians = [statistics.median(rows[world][index] for world in rows) for rows in per_seed]
+    worst = min((rows[world][index], world) for rows in per_seed for world in rows)
+    return medians, f"{worst[0]:.3f} ({worst[1]})"
+
+
+def render(results: dict[str, dict[str, list[Metrics]]]) -> str:
+    lines: list[str] = []
+    evaluations = sorted({name for by_set in results.values() for name in by_set})
+    for evaluation in evaluations:
+        lines.append(f"\n### {evaluation}\n")
+        lines.append(
+            "| variant | metric | per seed (median over worlds) | median | min | worst world |"
+        )
+        lines.append("|---|---|---|---|---|---|")
+        for variant, by_set in results.items():
+            if evaluation not in by_set:
+                continue
+            for index, heading in REPORTED:
+                medians, worst = summary(by_set[evaluation], index)
+                seeds = " / ".join(f"{value:.3f}" for value in medians)
+                lines.append(
+                    f"| {variant} | {heading} | {seeds} | {statistics.median(medians):.3f} "
+                    f"| {min(medians):.3f} | {worst} |"
+                )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=Path("var/seed-spread"))
+    parser.add_argument("--populations", type=Path, action="append", default=[])
+    parser.add_argument("--sim-worlds", type=int, default=0, help="held-out simulator worlds")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--seeds", type=int, default=3, help="fit seeds per variant (K)")
+    parser.add_argument("--cost", action="store_true", help="time scoring per 1,000 rows")
+    parser.add_argument("--train-only", action="store_true", help="train, measure nothing")
+    args = parser.parse_args(argv)
+    variants = [name.strip() for name in args.variants.split(",") if name.strip()]
+    unknown = [name for name in variants if name not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+    args.work.mkdir(parents=True, exist_ok=True)
+    dataset: Dataset | None = None
+    models: dict[str, list[Path]] = {}
+    for variant in variants:
+        models[variant] = []
+        for index in range(args.seeds):
+            path = args.work / variant / f"seed-{index}" / "model.skops"
+            if not path.exists() and dataset is None:
+                dataset = cached_dataset(args.work)
+            models[variant].append(ensure_model(args.work, variant, index, dataset))  # type: ignore[arg-type]
+    if args.train_only:
+        return 0
+    sets: dict[str, dict[str, Callable[[], pl.DataFrame]]] = {}
+    for directory in args.populations:
+        sets[directory.name] = {
+            world.name: partial(features, world) for world in population_worlds(directory)
+        }
+    if args.sim_worlds:
+        seeds = range(FIRST_EVALUATION_WORLD, FIRST_EVALUATION_WORLD + args.sim_worlds)
+        sets["simulator"] = {f"world-{seed}": partial(sim_world, args.work, seed) for seed in seeds}
+    results = measure_all(models, sets)
+    print(render(results))
+    if args.cost and sets:
+        frame = next(iter(next(iter(sets.values())).values()))()
+        print("\n| variant | ms per 1,000 rows (Scorer.laundering_scores, median of 20) |")
+        print("|---|---|")
+        for variant, paths in models.items():
+            print(f"| {variant} | {cost_per_thousand(paths[0], frame):.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
