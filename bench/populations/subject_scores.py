@@ -25,20 +25,16 @@ import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
 from sklearn.metrics import average_precision_score
 
-from amlscreen.synthetic import DEFAULT_START, World
-from bench.populations.compare_models import features
+from amlscreen.synthetic import DEFAULT_START, World, synthetic_dataset
+from bench.populations.compare_models import features, population_worlds
 from models.features import FEATURE_COLUMNS
 from models.pipeline import NEGATIVE_LABEL
 from models.registry import load_bundle
-from models.train import dataset_from_documents
-from refdata.subject import document_subject_key
-from simulator.generate import GeneratorConfig, generate
 
 COMBINATIONS: dict[str, pl.Expr] = {
     "max": pl.col("score").max(),
@@ -71,21 +67,13 @@ def subject_ranks(frame: pl.DataFrame, scores: np.ndarray) -> dict[str, tuple[fl
 
 
 def simulator_world(seed: int, n_reports: int = 40_000) -> pl.DataFrame:
-    """A drawn simulator world's feature rows with ``label`` and ``subject``."""
-    config = GeneratorConfig(
-        seed=seed, n_reports=n_reports, start=DEFAULT_START, days=60, world=World.draw(seed)
+    """A drawn simulator world's feature rows with ``label`` and ``subject`` (a subject per
+    institution, as in the independent populations)."""
+    dataset = synthetic_dataset(seed, n_reports, world=World.draw(seed), start=DEFAULT_START)
+    return dataset.features.with_columns(
+        label=pl.Series(dataset.labels, dtype=pl.String),
+        subject=pl.concat_str("institution_id", pl.lit("|"), "subject_key"),
     )
-    documents: list[dict[str, Any]] = []
-    labels: list[str] = []
-    for item in generate(config):
-        documents.append(item.report)
-        labels.append(item.typology or NEGATIVE_LABEL)
-    dataset = dataset_from_documents(documents, labels, [None] * len(labels), {})
-    subjects = [
-        f"{doc['institution_id']}|{document_subject_key(doc['institution_id'], doc['subject'])}"
-        for doc in documents
-    ]
-    return dataset.features.with_columns(label=pl.Series(labels), subject=pl.Series(subjects))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,10 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     frames: dict[str, Callable[[], pl.DataFrame]] = {}
     if args.populations is not None:
-        worlds = sorted(p for p in args.populations.iterdir() if (p / "labels.jsonl").exists())
-        for world in worlds:
-            if world.name != "train-pair":
-                frames[world.name] = partial(features, world)
+        for world in population_worlds(args.populations):
+            frames[world.name] = partial(features, world)
     else:
         first, _, last = str(args.sim_worlds).partition("-")
         for seed in range(int(first), int(last or first) + 1):
@@ -117,9 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     names = list(COMBINATIONS)
     print("| world | " + " | ".join(f"{n}: AP / top-60 P" for n in names) + " |")
     print("|---" * (len(names) + 1) + "|")
-    for world, row in table.items():
+    for name, row in table.items():
         print(
-            f"| {world} | " + " | ".join(f"{row[n][0]:.3f} / {row[n][1]:.2f}" for n in names) + " |"
+            f"| {name} | " + " | ".join(f"{row[n][0]:.3f} / {row[n][1]:.2f}" for n in names) + " |"
         )
     for label, pick in (("median", statistics.median), ("worst", min)):
         cells = [
