@@ -1,9 +1,10 @@
 """The pipeline's custom estimators follow the scikit-learn contract; the score breaks the
-calibration's ties."""
+calibration's ties; a booster predicts a few rows through its flat forest, bit-identically."""
 
 from __future__ import annotations
 
 import numpy as np
+import skops.io as sio
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
@@ -11,8 +12,10 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from models.pipeline import (
+    FLAT_FOREST_ROW_LEVELS,
     MARGIN_SCALE,
     TIE_BREAK,
+    FlatForest,
     MissingSafeBooster,
     PeerRatio,
     SeedAveragedClassifier,
@@ -28,6 +31,7 @@ from models.pipeline import (
         TwoStageClassifier(
             detector=LogisticRegression(), typer=DecisionTreeClassifier(random_state=0)
         ),
+        MissingSafeBooster(max_iter=10),
         SeedAveragedClassifier(n_estimators=2, random_state=0),
         SeedAveragedClassifier(
             HistGradientBoostingClassifier(max_iter=10, max_features=0.5),
@@ -131,3 +135,74 @@ class TestSeedAveraged:
         first = SeedAveragedClassifier(n_estimators=2, random_state=5).fit(X, y)
         again = SeedAveragedClassifier(n_estimators=2, random_state=5).fit(X, y)
         np.testing.assert_array_equal(first.decision_function(X), again.decision_function(X))
+
+
+class TestFlatForest:
+    """A few rows are predicted by walking every tree at once: scikit-learn's numbers, exactly."""
+
+    @staticmethod
+    def _data(classes: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(11)
+        X = rng.normal(size=(3_000, 6))  # noqa: N806 - scikit-learn naming
+        X[rng.random(X.shape) < 0.15] = np.nan  # missing values go the way each split learned
+        score = np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 1]) * np.nan_to_num(X[:, 2])
+        y = np.digitize(score, np.quantile(score, np.linspace(0, 1, classes + 1)[1:-1]))
+        return X, y
+
+    @staticmethod
+    def _per_tree(booster: MissingSafeBooster, X: np.ndarray) -> np.ndarray:  # noqa: N803
+        return HistGradientBoostingClassifier._raw_predict(booster, X)
+
+    def test_multiclass_and_binary_are_bit_identical_to_the_per_tree_prediction(self) -> None:
+        for classes in (2, 5):
+            X, y = self._data(classes)  # noqa: N806
+            booster = MissingSafeBooster(max_iter=60, max_leaf_nodes=15, random_state=0).fit(X, y)
+            forest = FlatForest.of(booster._predictors)
+            assert forest is not None
+            assert forest.trees == booster.n_iter_ * (1 if classes == 2 else classes)
+            rows = X[:40]
+            walked = forest.raw_predict(rows, booster._baseline_prediction)
+            assert np.array_equal(walked, self._per_tree(booster, rows))
+            small = X[: max(1, FLAT_FOREST_ROW_LEVELS // forest.depth)]
+            assert np.array_equal(booster.predict_proba(small), booster._loss.predict_proba(
+                self._per_tree(booster, small)
+            ))  # fmt: skip
+
+    def test_only_few_rows_take_the_walk_and_a_refit_rebuilds_it(self, monkeypatch) -> None:
+        X, y = self._data(3)  # noqa: N806
+        booster = MissingSafeBooster(max_iter=20, random_state=0).fit(X, y)
+        walks: list[int] = []
+        real = FlatForest.raw_predict
+
+        def counted(forest, rows, baseline):
+            walks.append(len(rows))
+            return real(forest, rows, baseline)
+
+        monkeypatch.setattr(FlatForest, "raw_predict", counted)
+        booster.predict_proba(X[:2])
+        booster.predict_proba(X)  # thousands of rows: scikit-learn's own loop
+        assert walks == [2]
+        first = booster._flat_forest
+        booster.fit(X[::-1], y[::-1])
+        assert booster._flat_forest is not first
+        assert np.array_equal(booster.decision_function(X[:3]), self._per_tree(booster, X[:3]))
+        assert walks == [2, 3]
+
+    def test_categorical_splits_keep_scikit_learns_prediction(self) -> None:
+        rng = np.random.default_rng(3)
+        X = np.column_stack([rng.integers(0, 6, 2_000), rng.normal(size=2_000)])  # noqa: N806
+        y = (X[:, 0] % 2 == 0) ^ (X[:, 1] > 1)
+        booster = MissingSafeBooster(max_iter=10, categorical_features=[0]).fit(X, y)
+        assert FlatForest.of(booster._predictors) is None
+        assert np.array_equal(booster.decision_function(X[:3]), booster.decision_function(X)[:3])
+
+    def test_the_walk_is_never_saved_with_the_model(self, tmp_path) -> None:
+        X, y = self._data(2)  # noqa: N806
+        booster = MissingSafeBooster(max_iter=10, random_state=0).fit(X, y)
+        path = tmp_path / "booster.skops"
+        sio.dump(booster, path)
+        untrusted = sio.get_untrusted_types(file=path)
+        assert not any("FlatForest" in name for name in untrusted)
+        loaded = sio.load(path, trusted=untrusted)
+        assert isinstance(loaded._flat_forest, FlatForest)  # rebuilt on loading
+        assert np.array_equal(loaded.predict_proba(X[:2]), booster.predict_proba(X[:2]))
