@@ -30,3 +30,10 @@ def test_a_large_batch_adds_every_row_once(session):
     read = peers.counts_between(session, 0, 2)
     assert read.height == len(rows)
     assert int(read["n"].sum()) == sum(row[4] for row in rows) + sum(row[4] for row in rows[:10])
+
+
+def test_wide_group_keys_and_negative_bins_are_stored_exactly(session):
+    # A group key holds the institution code above bit 24: well past 32 bits.
+    rows = [(20, (1 << 55) + 12_345, 3, -1, 9), (20, -5, 0, 128, 1)]
+    peers.add_counts(session, counts(rows))
+    assert sorted(peers.counts_between(session, 20, 20).rows()) == sorted(rows)
