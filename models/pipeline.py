@@ -163,14 +163,15 @@ class FlatForest:
     """Every tree of a fitted ``HistGradientBoosting*`` in flat arrays, walked one level at a
     time for all rows and all trees together.
 
-    scikit-learn predicts tree after tree, at a fixed 10–20 µs per tree whatever the number of
-    rows: for the few rows the worker asks about per batch (the typology head on the alerted
-    reports, the explanations) that fixed part is the whole cost — 1,650 trees, 16–27 ms
-    (docs/benchmarks.md). The walk takes the same decisions as scikit-learn's
-    ``_predict_from_raw_data`` (a missing value follows ``missing_go_to_left``, otherwise
-    ``x <= num_threshold`` goes left) and adds the leaves in the same order, iteration after
-    iteration onto the baseline, so the raw predictions are bit-identical.
-    Numerical splits only: :meth:`of` returns ``None`` for a booster with categorical ones.
+    scikit-learn predicts tree after tree, at a fixed 6–16 µs per tree (quiet and loaded
+    machine) whatever the number of rows. For the few rows the worker asks about per batch
+    (the typology head on the alerted reports, the explanations) that fixed part is the
+    whole cost: 1,650 trees, 10–27 ms (docs/benchmarks.md). The walk takes the same
+    decisions as scikit-learn's ``_predict_from_raw_data`` (a missing value follows
+    ``missing_go_to_left``, otherwise ``x <= num_threshold`` goes left) and adds the leaves
+    in the same order, iteration after iteration onto the baseline, so the raw predictions
+    are bit-identical. Numerical splits only: :meth:`of` returns ``None`` for a booster with
+    categorical ones.
     """
 
     def __init__(self, predictors: Sequence[Sequence[Any]]) -> None:

@@ -19,7 +19,7 @@ _CHUNK = 5_000
 
 def _int_array(column: pl.Series) -> str:
     """A PostgreSQL array literal of integers without nulls (``CAST(:p AS bigint[])``), built
-    by Polars: psycopg's list adapter dumps a Python list element by element, ~4 µs each, and
+    by Polars: psycopg's list adapter dumps a Python list one element at a time in Python, and
     a batch adds thousands of counts."""
     return "{" + column.cast(pl.String).str.join(",").item() + "}"
 
