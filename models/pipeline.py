@@ -305,7 +305,7 @@ class SeedAveragedClassifier(ClassifierMixin, BaseEstimator):
         if int(self.n_estimators) < 1:
             raise ValueError(f"n_estimators must be at least 1, got {self.n_estimators}")
         self.classes_ = np.unique(y)
-        base = self.estimator if self.estimator is not None else MissingSafeBooster()
+        base = self._base()
         seeds = check_random_state(self.random_state).randint(
             np.iinfo(np.int32).max, size=int(self.n_estimators)
         )
@@ -316,9 +316,11 @@ class SeedAveragedClassifier(ClassifierMixin, BaseEstimator):
         ]
         return self
 
+    def _base(self) -> Any:
+        return self.estimator if self.estimator is not None else MissingSafeBooster()
+
     def _finite(self) -> bool | str:
-        base = self.estimator if self.estimator is not None else MissingSafeBooster()
-        return "allow-nan" if get_tags(base).input_tags.allow_nan else True
+        return "allow-nan" if get_tags(self._base()).input_tags.allow_nan else True
 
     def decision_function(self, X: Any) -> FloatArray:  # noqa: N803
         """The average of the copies' margins."""
