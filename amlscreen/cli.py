@@ -489,6 +489,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         overrides.update(alert_budget_per_day=args.budget_per_day, alert_budget_share=None)
     if args.budget_share is not None:
         overrides.update(alert_budget_share=args.budget_share, alert_budget_per_day=None)
+    if args.no_budget:
+        overrides.update(alert_budget=False)
     policy = AlertPolicy.from_settings(_settings().model_copy(update=overrides))
     summary = score_reports(
         Path(args.input),
@@ -588,6 +590,7 @@ def _evaluate_worlds(args: argparse.Namespace) -> int:
     from amlscreen.evaluation import WorldOverlapError, WorldsConfig, evaluate_model_on_worlds
     from models.evaluate import render_worlds
     from models.registry import ModelArtefactError
+    from services.alerts.policy import AlertPolicy
 
     if args.seed is not None or args.n_reports is not None or args.budget is not None:
         print("error: --seed, --n-reports and --budget apply without --worlds", file=sys.stderr)
@@ -616,6 +619,7 @@ def _evaluate_worlds(args: argparse.Namespace) -> int:
             train_first_seed=args.train_world_seed,
             train_reports=args.train_reports,
             threshold=args.threshold,
+            policy=AlertPolicy.from_settings(_settings()),
         )
     except (ModelArtefactError, WorldOverlapError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -777,7 +781,13 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument(
         "--budget-share",
         type=float,
-        help="alert budget: share of active subjects (default AMLSCREEN_ALERT_BUDGET_SHARE)",
+        help="alert budget: share of active subjects (default AMLSCREEN_ALERT_BUDGET_SHARE,"
+        " else 0.005)",
+    )
+    budget.add_argument(
+        "--no-budget",
+        action="store_true",
+        help="no alert budget: the model's threshold alone (AMLSCREEN_ALERT_BUDGET=false)",
     )
     evaluation = add(
         "evaluate",

@@ -118,8 +118,12 @@ def evaluate_worlds(
     *,
     threshold: float | None = None,
     workdir: Path | None = None,
+    policy: AlertPolicy | None = None,
 ) -> dict[str, Any]:
-    """Scores every evaluation world and returns the figures (JSON-able)."""
+    """Scores every evaluation world and returns the figures (JSON-able).
+
+    ``policy``: the alert policy ``amlscreen score`` applies (episodes, budget); None, the
+    model's threshold with subject episodes and no budget."""
     trained = training_world_seeds(bundle.card)
     overlap = sorted(set(config.seeds()) & set(trained))
     if overlap:
@@ -131,14 +135,14 @@ def evaluate_worlds(
     with tempfile.TemporaryDirectory(prefix="amlscreen-worlds-", dir=workdir) as scratch:
         directory = Path(scratch)
         worlds = [
-            evaluate_world(bundle, seed, config, config.days, threshold, directory)
+            evaluate_world(bundle, seed, config, config.days, threshold, directory, policy)
             for seed in config.seeds()[: config.worlds]
         ]
         short = None
         if config.short_world_days:
             days = config.short_world_days
             seed = config.seeds()[-1]
-            short = evaluate_world(bundle, seed, config, days, threshold, directory)
+            short = evaluate_world(bundle, seed, config, days, threshold, directory, policy)
     return {
         "model": {
             "version": bundle.version,
@@ -164,6 +168,7 @@ def evaluate_world(
     days: int,
     threshold: float | None,
     directory: Path,
+    policy: AlertPolicy | None = None,
 ) -> dict[str, Any]:
     """One world: generated to a file, scored like ``amlscreen score``, joined with labels."""
     world = World.draw(seed)
@@ -178,7 +183,7 @@ def evaluate_world(
     )
     source, target = directory / f"world-{seed}.jsonl", directory / f"world-{seed}.scored.jsonl"
     truth = write_world(generator, source)
-    summary = score_reports(source, target, bundle, threshold=threshold)
+    summary = score_reports(source, target, bundle, threshold=threshold, policy=policy)
     frame = truth.join(read_outcomes(target), on=["institution_id", "report_id"], how="left")
     if frame.height != summary["reports"] or frame["score"].null_count():
         raise RuntimeError(f"world {seed}: scored reports do not match the generated ones")
@@ -253,6 +258,7 @@ def evaluate_model_on_worlds(
     train_reports: int | None = None,
     train_config: TrainConfig | None = None,
     threshold: float | None = None,
+    policy: AlertPolicy | None = None,
 ) -> dict[str, Any]:
     """The harness: trains on ``train_worlds`` drawn worlds first (if asked), then evaluates.
 
@@ -261,13 +267,13 @@ def evaluate_model_on_worlds(
     if not train_worlds:
         if model is None:
             raise ValueError("evaluate_model_on_worlds needs a model or train_worlds")
-        return evaluate_worlds(load_bundle(model), config, threshold=threshold)
+        return evaluate_worlds(load_bundle(model), config, threshold=threshold, policy=policy)
     seeds = range(train_first_seed, train_first_seed + train_worlds)
     reports = train_reports or config.reports_per_world
     with tempfile.TemporaryDirectory(prefix="amlscreen-model-") as scratch:
         path = model or Path(scratch) / "model.skops"
         bundle = train_on_worlds(seeds, reports, path, train_config)
-        return evaluate_worlds(bundle, config, threshold=threshold)
+        return evaluate_worlds(bundle, config, threshold=threshold, policy=policy)
 
 
 def labelled_truth(data: Path, labels: Path) -> pl.DataFrame:

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from refdata.fx import load_rates
+from services.alerts.policy import DEFAULT_BUDGET_MIN_SUBJECTS, DEFAULT_BUDGET_SHARE
 
 # Characters of a Kafka topic name.
 _TOPIC_CHARS = re.compile(r"[A-Za-z0-9._-]+")
@@ -107,13 +108,32 @@ class Settings(BaseSettings):
     # A score this much above the closed (or published) one is a material rise.
     alert_material_margin: float = Field(default=0.1, ge=0, le=1)
     # The volume the team can work: new alerts per day per institution, or a share of the
-    # institution's active subjects over the window; unset, the model's threshold applies.
+    # institution's active subjects over the window. By default a share: a model meets
+    # populations it was never trained on, where its own threshold can alert a third of the
+    # subjects (docs/detection.md); the budget keeps the queue workable. A share needs enough
+    # subjects to mean something: an institution with fewer active subjects in the window than
+    # alert_budget_min_subjects keeps the model's threshold. AMLSCREEN_ALERT_BUDGET_PER_DAY
+    # replaces the default share; AMLSCREEN_ALERT_BUDGET=false turns the budget off.
+    alert_budget: bool = True
     alert_budget_per_day: float | None = Field(default=None, gt=0)
-    alert_budget_share: float | None = Field(default=None, gt=0, le=1)
+    alert_budget_share: float | None = Field(default=DEFAULT_BUDGET_SHARE, gt=0, le=1)
+    alert_budget_min_subjects: int = Field(default=DEFAULT_BUDGET_MIN_SUBJECTS, ge=1)
     alert_budget_window_days: int = Field(default=14, ge=1, le=365)
     alert_budget_recompute_hours: float = Field(default=6.0, gt=0)
     # The budget never lowers the threshold below this score.
     alert_budget_floor: float = Field(default=0.05, ge=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _per_day_replaces_default_share(cls, data: Any) -> Any:
+        """A budget per day stated alone replaces the default share (both stated: an error)."""
+        if (
+            isinstance(data, dict)
+            and data.get("alert_budget_per_day") is not None
+            and "alert_budget_share" not in data
+        ):
+            return {**data, "alert_budget_share": None}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

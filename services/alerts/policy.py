@@ -25,7 +25,12 @@ on ``aml.alerts`` (a subject wiring daily would otherwise republish its alert da
 
 **Budget.** The operator states the volume the team can work: ``budget_per_day`` new alerts per
 day per institution, or ``budget_share`` of the institution's active subjects over the trailing
-window (``budget_window_days``); either gives ``k`` alerts per window. The budget counts what it
+window (``budget_window_days``); either gives ``k`` alerts per window. A share budget is a
+quantile of the institution's own subjects, so it needs enough of them: with fewer than
+``budget_min_subjects`` active subjects in the window the model's threshold stands (a share of a
+few dozen subjects would round to one alert a window, whatever they did). The service's default
+(``services.config.Settings``) is a share budget of ``DEFAULT_BUDGET_SHARE``; this dataclass
+defaults to no budget, for callers that state their own policy. The budget counts what it
 has already spent: every ``budget_recompute_hours`` of event time the institution's threshold is
 recomputed from the trailing window, ``opened`` being the alerts the institution opened in it
 (every alert counts, whatever let it through: the score passing a threshold, or a forcing rule
@@ -54,6 +59,12 @@ EpisodeKey = tuple[str, str]  # (subject_key, jurisdiction)
 # Fewer reports than this in an institution's window: too few to estimate a quantile, the
 # model's own threshold applies.
 MIN_BUDGET_SAMPLE = 50
+# The service's default budget (services.config.Settings): half a percent of an institution's
+# active subjects per 14-day window, about 2-3 % of them over two months once new subjects keep
+# arriving (docs/detection.md, "The default alert budget"); only for institutions with at least
+# this many active subjects in the window (below, 0.5 % rounds to a single alert).
+DEFAULT_BUDGET_SHARE = 0.005
+DEFAULT_BUDGET_MIN_SUBJECTS = 50
 # The threshold of a spent budget: above any score (scores are probabilities, at most 1.0), so
 # only a forcing rule opens an alert until the window frees budget. Finite, not ``inf``: the
 # threshold is stored in ``alert_thresholds``, in each alert, and in the audit trail's JSON
@@ -70,18 +81,21 @@ class AlertPolicy:
     budget_window_days: int = 14
     budget_recompute_hours: float = 6.0
     budget_floor: float = 0.05
+    budget_min_subjects: int = 1
 
     @classmethod
     def from_settings(cls, settings: Any) -> AlertPolicy:
         """The policy of ``services.config.Settings`` (``AMLSCREEN_ALERT_*``)."""
+        budgeted = settings.alert_budget
         return cls(
             suppression_days=settings.alert_suppression_days,
             material_margin=settings.alert_material_margin,
-            budget_per_day=settings.alert_budget_per_day,
-            budget_share=settings.alert_budget_share,
+            budget_per_day=settings.alert_budget_per_day if budgeted else None,
+            budget_share=settings.alert_budget_share if budgeted else None,
             budget_window_days=settings.alert_budget_window_days,
             budget_recompute_hours=settings.alert_budget_recompute_hours,
             budget_floor=settings.alert_budget_floor,
+            budget_min_subjects=settings.alert_budget_min_subjects,
         )
 
     @property
@@ -111,6 +125,9 @@ class AlertPolicy:
             "budget_window_days": self.budget_window_days if budget else None,
             "budget_recompute_hours": self.budget_recompute_hours if budget else None,
             "budget_floor": self.budget_floor if budget else None,
+            "budget_min_subjects": (
+                self.budget_min_subjects if self.budget_share is not None else None
+            ),
         }
 
 
@@ -273,7 +290,8 @@ def budget_threshold(
     ones included (``budget_share`` is a share of them). ``opened``: the alerts the institution
     opened in the window, forced ones included. ``reports``: the window's scored reports.
     ``span_days``: how much of the window the data covers (a cold start has less than the whole
-    window). None when there are too few reports to say.
+    window). None when there are too few reports to say, or (a share budget) fewer active
+    subjects than ``budget_min_subjects``.
 
     ``k`` is the budget per window (at least 1); with ``k - opened <= 0`` the threshold is
     ``BUDGET_SPENT``; otherwise the ``(k - opened)``-th highest of ``unalerted_max_scores``
@@ -286,6 +304,8 @@ def budget_threshold(
         wanted = policy.budget_per_day * max(span_days, 1.0)
         label = f"{policy.budget_per_day:g}/day"
     elif policy.budget_share is not None:
+        if subjects < policy.budget_min_subjects:
+            return None
         wanted = policy.budget_share * subjects
         label = f"{policy.budget_share:g} of subjects"
     else:

@@ -26,6 +26,8 @@ from amlscreen.evaluation import (
 from models.evaluate import EvaluationConfig, SeedReuseError, render, render_worlds
 from models.registry import load_bundle
 from models.scoring import Scorer
+from services.alerts.policy import AlertPolicy
+from services.config import Settings
 from simulator.generate import GeneratorConfig
 from simulator.world import World
 from tests.models.test_registry import TINY, tiny_model
@@ -130,10 +132,14 @@ class TestWorlds:
         json.dumps(result)
 
     def test_same_alerts_as_amlscreen_score_on_that_world(self, tmp_path):
-        """The harness's alert count of a world equals `amlscreen score` on the same file."""
+        """The harness's alert count of a world equals `amlscreen score` on the same file,
+        under the service's default alert policy (a budget) and without a budget."""
         model = worlds_model()
         config = replace(SMALL, worlds=1, short_world_days=0)
-        result = evaluate_worlds(load_bundle(model), config)
+        default_policy = AlertPolicy.from_settings(Settings())
+        assert default_policy.budgeted
+        budgeted = evaluate_worlds(load_bundle(model), config, policy=default_policy)
+        unbudgeted = evaluate_worlds(load_bundle(model), config)
         world = GeneratorConfig(
             seed=900,
             n_reports=config.reports_per_world,
@@ -144,9 +150,11 @@ class TestWorlds:
         )
         source, target = tmp_path / "w.jsonl", tmp_path / "scored.jsonl"
         write_world(world, source)
-        assert main(["score", str(source), str(target), "--model", str(model)]) == 0
-        lines = [orjson.loads(line) for line in target.read_bytes().splitlines()]
-        assert sum(line["alert"] for line in lines) == result["worlds"][0]["all"]["alerts"]
+        for options, result in (([], budgeted), (["--no-budget"], unbudgeted)):
+            assert main(["score", str(source), str(target), "--model", str(model), *options]) == 0
+            lines = [orjson.loads(line) for line in target.read_bytes().splitlines()]
+            assert sum(line["alert"] for line in lines) == result["worlds"][0]["all"]["alerts"]
+        assert budgeted["worlds"][0]["all"]["alerts"] < unbudgeted["worlds"][0]["all"]["alerts"]
 
     def test_refuses_worlds_it_was_trained_on(self, capsys):
         bundle = load_bundle(worlds_model())

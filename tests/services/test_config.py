@@ -1,4 +1,5 @@
-"""Settings: institution topics and the Kafka client's security (TLS, SASL/SCRAM)."""
+"""Settings: institution topics, the Kafka client's security (TLS, SASL/SCRAM), the alert
+budget."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from services.alerts.policy import DEFAULT_BUDGET_SHARE, AlertPolicy
 from services.config import Settings
 
 PASSWORD = "s3cret-scram-password"  # noqa: S105 - a test value
@@ -198,3 +200,30 @@ class TestInstitutionTopics:
     def test_production_needs_institution_topics(self) -> None:
         with pytest.raises(ValidationError, match="needs institution topics"):
             Settings(kafka_require_institution_topics=True, topic_institution_prefix="")
+
+
+class TestAlertBudget:
+    """The service screens with an alert budget unless told otherwise (docs/detection.md)."""
+
+    def test_a_share_of_active_subjects_by_default(self) -> None:
+        policy = AlertPolicy.from_settings(Settings())
+        assert policy.budgeted
+        assert (policy.budget_share, policy.budget_per_day) == (DEFAULT_BUDGET_SHARE, None)
+        assert policy.describe()["budget"] == f"{DEFAULT_BUDGET_SHARE:g} of active subjects"
+
+    def test_a_budget_per_day_replaces_the_default_share(self, monkeypatch) -> None:
+        monkeypatch.setenv("AMLSCREEN_ALERT_BUDGET_PER_DAY", "4")
+        policy = AlertPolicy.from_settings(Settings())
+        assert (policy.budget_per_day, policy.budget_share) == (4.0, None)
+
+    def test_both_stated_is_an_error(self, monkeypatch) -> None:
+        monkeypatch.setenv("AMLSCREEN_ALERT_BUDGET_PER_DAY", "4")
+        monkeypatch.setenv("AMLSCREEN_ALERT_BUDGET_SHARE", "0.01")
+        with pytest.raises(ValidationError, match="not both"):
+            Settings()
+
+    def test_off(self, monkeypatch) -> None:
+        monkeypatch.setenv("AMLSCREEN_ALERT_BUDGET", "false")
+        policy = AlertPolicy.from_settings(Settings())
+        assert not policy.budgeted
+        assert policy.describe()["budget"] is None

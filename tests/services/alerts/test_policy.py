@@ -70,6 +70,18 @@ class TestBudgetThreshold:
         assert self._estimate(policy, self.scores[:5], subjects=5, reports=5, span=1) is None
         assert self._estimate(policy, [], subjects=0) is None
 
+    def test_a_share_needs_enough_subjects(self):
+        # 0.5 % of 60 subjects rounds to one alert a window, whatever they did: below
+        # budget_min_subjects a share budget says nothing and the model's threshold stands.
+        policy = AlertPolicy(budget_share=0.005, budget_floor=0.0, budget_min_subjects=80)
+        assert self._estimate(policy, subjects=60) is None
+        estimate = self._estimate(policy, subjects=100)
+        assert estimate is not None
+        assert estimate.allowance == 1
+        # A budget per day is a volume, not a quantile: no minimum.
+        per_day = AlertPolicy(budget_per_day=1, budget_floor=0.0, budget_min_subjects=80)
+        assert self._estimate(per_day, subjects=60) is not None
+
     def test_alerts_opened_in_the_window_spend_the_budget(self):
         # k = 10 a window; 4 already opened: 6 left for the subjects without an alert.
         policy = AlertPolicy(budget_per_day=1, budget_floor=0.0)
