@@ -3,7 +3,8 @@
     PYTHONPATH=. .venv/bin/python bench/populations/seed_spread.py --work var/seed-spread \
         --populations var/populations-s2 --sim-worlds 4 [--variants current,average5] [--seeds 3]
 
-For each variant (:data:`VARIANTS`: ``TrainConfig`` settings of the detector) and each of K
+For each variant (:data:`VARIANTS`: ``TrainConfig`` settings of the detector; :data:`MASKS`:
+feature columns hidden from the fit) and each of K
 fit seeds (``DEFAULT_TRAINING_SEED + i``, so seed 0 of ``current`` is ``amlscreen up``'s model),
 trains the default model's recipe (``TrainConfig.small()`` on
 ``amlscreen.synthetic.default_model_dataset``, featurised once and cached in WORK) and saves
@@ -25,6 +26,7 @@ on seeds never looked at.
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import time
@@ -55,6 +57,28 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no_early_stop": {"early_stopping": False, "learning_rate": 0.05, "max_iter": 300},
     "half_features": {"max_features": 0.5},
     "average5": {"boosters": 5},
+    "no_usd_levels": {},
+    "no_levels": {},
+}
+# Variants that hide feature columns from the fit: the training rows hold nulls there, so no
+# tree splits on them (MissingSafeBooster bins an all-missing column as a constant) and the
+# scores never depend on them. "Levels" are one world's absolute amounts and counts; the live
+# peer percentiles, shares, ratios and the regulatory amounts (business-day cash for the CTR,
+# legs near the threshold) stay.
+_COUNT_LEVEL = re.compile(r"^(n|in_n|out_n|cash_in_n|cash_out_n|xb_n|round100_n|round1000_n)_\d+d$")
+
+
+def _usd_level(column: str) -> bool:
+    return (
+        "usd" in column
+        and not column.startswith(("peer_pct_", "day_cash_"))
+        and "near" not in column
+    )
+
+
+MASKS: dict[str, Callable[[str], bool]] = {
+    "no_usd_levels": _usd_level,
+    "no_levels": lambda column: _usd_level(column) or bool(_COUNT_LEVEL.match(column)),
 }
 # (index in rank_metrics' tuple, heading)
 REPORTED = ((1, "subject AP"), (0, "report PR-AUC"), (3, "top-60 P"))
@@ -106,10 +130,22 @@ def ensure_model(work: Path, variant: str, index: int, dataset: Dataset) -> Path
         config = replace(
             TrainConfig.small(), seed=DEFAULT_TRAINING_SEED + index, **VARIANTS[variant]
         )
+        if variant in MASKS:
+            dataset = masked(dataset, MASKS[variant])
         started = time.perf_counter()
         train(config, path, dataset=dataset)
         print(f"trained {path} in {time.perf_counter() - started:.0f} s", flush=True)
     return path
+
+
+def masked(dataset: Dataset, hidden: Callable[[str], bool]) -> Dataset:
+    """The dataset with the columns ``hidden`` names set to null."""
+    columns = [name for name in FEATURE_COLUMNS if hidden(name)]
+    features = dataset.features.with_columns(
+        pl.lit(None, dtype=dataset.features.schema[name]).alias(name) for name in columns
+    )
+    description = {**dataset.description, "hidden_features": columns}
+    return Dataset(features, dataset.labels, dataset.case_ids, description)
 
 
 Metrics = dict[str, list[float]]  # world → rank_metrics
