@@ -27,20 +27,22 @@ on ``aml.alerts`` (a subject wiring daily would otherwise republish its alert da
 day per institution, or ``budget_share`` of the institution's active subjects over the trailing
 window (``budget_window_days``); either gives ``k`` alerts per window. A share budget is a
 quantile of the institution's own subjects, so it needs enough of them: with fewer than
-``budget_min_subjects`` active subjects in the window the model's threshold stands (a share of a
-few dozen subjects would round to one alert a window, whatever they did). The service's default
-(``services.config.Settings``) is a share budget of ``DEFAULT_BUDGET_SHARE``; this dataclass
-defaults to no budget, for callers that state their own policy. The budget counts what it
-has already spent: every ``budget_recompute_hours`` of event time the institution's threshold is
-recomputed from the trailing window, ``opened`` being the alerts the institution opened in it
-(every alert counts, whatever let it through: the score passing a threshold, or a forcing rule
--- forced alerts spend the budget too, so a stream full of forced alerts raises the threshold for
-the rest). Of the ``k - opened`` left, the threshold is the score the top ``k - opened`` of the
-window's subjects that hold no open alert reach (each counted by its highest score: with
-episodes a subject opens one alert, not one per report; a subject with an open alert cannot open
-another, so it takes no place), never below ``budget_floor``. With nothing left, the threshold
-is ``BUDGET_SPENT`` (above any score) until alerts leave the window. Forcing rules still force,
-on top of the budget.
+``budget_min_subjects`` active subjects in the window no budget threshold is computed, and the
+threshold in force stands: the model's, unless the institution had enough subjects before (a
+share of a few dozen subjects would round to one alert a window, whatever they did). The
+service's default (``services.config.Settings``) is a share budget of ``DEFAULT_BUDGET_SHARE``;
+this dataclass defaults to no budget, for callers that state their own policy.
+
+The budget counts what it has already spent: every ``budget_recompute_hours`` of event time the
+institution's threshold is recomputed from the trailing window, ``opened`` being the alerts the
+institution opened in it (every alert counts, whatever let it through: the score passing a
+threshold, or a forcing rule -- forced alerts spend the budget too, so a stream full of forced
+alerts raises the threshold for the rest). Of the ``k - opened`` left, the threshold is the score
+the top ``k - opened`` of the window's subjects that hold no open alert reach (each counted by its
+highest score: with episodes a subject opens one alert, not one per report; a subject with an open
+alert cannot open another, so it takes no place), never below ``budget_floor``. With nothing left,
+the threshold is ``BUDGET_SPENT`` (above any score) until alerts leave the window. Forcing rules
+still force, on top of the budget.
 """
 
 from __future__ import annotations
