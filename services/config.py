@@ -111,9 +111,10 @@ class Settings(BaseSettings):
     # institution's active subjects over the window. By default a share: a model meets
     # populations it was never trained on, where its own threshold can alert a third of the
     # subjects (docs/detection.md); the budget keeps the queue workable. A share needs enough
-    # subjects to mean something: an institution with fewer active subjects in the window than
-    # alert_budget_min_subjects keeps the model's threshold. AMLSCREEN_ALERT_BUDGET_PER_DAY
-    # replaces the default share; AMLSCREEN_ALERT_BUDGET=false turns the budget off.
+    # subjects to mean something: for an institution with fewer active subjects in the window
+    # than alert_budget_min_subjects no budget threshold is computed (the model's, or its last
+    # one, stands). AMLSCREEN_ALERT_BUDGET_PER_DAY replaces the default share;
+    # AMLSCREEN_ALERT_BUDGET=false turns the budget off.
     alert_budget: bool = True
     alert_budget_per_day: float | None = Field(default=None, gt=0)
     alert_budget_share: float | None = Field(default=DEFAULT_BUDGET_SHARE, gt=0, le=1)

@@ -4,10 +4,10 @@
         --populations var/populations-s2 --sim-worlds 4 [--variants current,average5] [--seeds 3]
 
 For each variant (:data:`VARIANTS`: ``TrainConfig`` settings of the detector; :data:`MASKS`:
-feature columns hidden from the fit) and each of K
-fit seeds (``DEFAULT_TRAINING_SEED + i``, so seed 0 of ``current`` is ``amlscreen up``'s model),
-trains the default model's recipe (``TrainConfig.small()`` on
-``amlscreen.synthetic.default_model_dataset``, featurised once and cached in WORK) and saves
+feature columns hidden from the fit) and each of K fit seeds (``DEFAULT_TRAINING_SEED + i``, so
+seed 0 of ``current`` is ``amlscreen up``'s model), trains the default model's recipe
+(``TrainConfig.small()`` on ``amlscreen.synthetic.default_model_dataset``, featurised once and
+cached in WORK) and saves
 ``WORK/<variant>/seed-<i>/model.skops``. Each model then scores every evaluation set with the
 metrics of ``compare_models.py`` (model score only, no rules, no budget): each world of each
 ``--populations`` directory, and ``--sim-worlds`` held-out drawn simulator worlds (seeds from
