@@ -43,7 +43,13 @@ import orjson
 import polars as pl
 
 from amlscreen.evaluation import FIRST_EVALUATION_WORLD
-from amlscreen.synthetic import DEFAULT_START, default_model_dataset, synthetic_dataset
+from amlscreen.synthetic import (
+    DEFAULT_MODEL_WORLDS,
+    DEFAULT_START,
+    default_model_dataset,
+    synthetic_dataset,
+    worlds_dataset,
+)
 from bench.populations.compare_models import features, population_worlds, rank_metrics
 from models.features import FEATURE_COLUMNS
 from models.registry import load_bundle
@@ -59,7 +65,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "average5": {"boosters": 5},
     "no_usd_levels": {},
     "no_levels": {},
+    "worlds12": {},
+    "worlds24": {},
 }
+# Variants trained on the same number of reports spread over more drawn worlds (domain
+# randomisation: more legitimate habits seen, fewer reports of each world). The default recipe
+# draws DEFAULT_MODEL_WORLDS (6).
+WORLD_COUNTS: dict[str, int] = {"worlds12": 12, "worlds24": 24}
 # Variants that hide feature columns from the fit: the training rows hold nulls there, so no
 # tree splits on them (MissingSafeBooster bins an all-missing column as a constant) and the
 # scores never depend on them. "Levels" are one world's absolute amounts and counts; the live
@@ -85,9 +97,11 @@ REPORTED = ((1, "subject AP"), (0, "report PR-AUC"), (3, "top-60 P"))
 SIM_REPORTS_PER_WORLD = 25_000
 
 
-def cached_dataset(work: Path) -> Dataset:
-    """The default model's training data, featurised once (WORK/dataset.parquet)."""
-    table, sidecar = work / "dataset.parquet", work / "dataset.json"
+def cached_dataset(work: Path, worlds: int = DEFAULT_MODEL_WORLDS) -> Dataset:
+    """The default model's training data over ``worlds`` drawn worlds, featurised once
+    (WORK/dataset.parquet for the default recipe's worlds, else WORK/dataset-<worlds>.parquet)."""
+    name = "dataset" if worlds == DEFAULT_MODEL_WORLDS else f"dataset-{worlds}"
+    table, sidecar = work / f"{name}.parquet", work / f"{name}.json"
     if table.exists() and sidecar.exists():
         frame = pl.read_parquet(table)
         return Dataset(
@@ -96,7 +110,13 @@ def cached_dataset(work: Path) -> Dataset:
             frame["__case"].to_list(),
             orjson.loads(sidecar.read_bytes()),
         )
-    dataset = default_model_dataset(TrainConfig.small())
+    config = TrainConfig.small()
+    if worlds == DEFAULT_MODEL_WORLDS:
+        dataset = default_model_dataset(config)
+    else:
+        dataset = worlds_dataset(
+            range(1, 1 + worlds), config.n_reports // worlds, start=config.start, days=config.days
+        )
     dataset.features.with_columns(
         __label=pl.Series(dataset.labels, dtype=pl.String),
         __case=pl.Series(dataset.case_ids, dtype=pl.String),
@@ -122,10 +142,12 @@ def sim_world(work: Path, seed: int) -> pl.DataFrame:
     return frame
 
 
-def ensure_model(work: Path, variant: str, index: int, dataset: Dataset) -> Path:
+def ensure_model(work: Path, variant: str, index: int, dataset: Dataset | None) -> Path:
     """Trains (unless already there) the variant's model with fit seed number ``index``."""
     path = work / variant / f"seed-{index}" / "model.skops"
     if not path.exists():
+        if dataset is None:
+            raise ValueError(f"{path} is missing and no dataset was given to train it")
         path.parent.mkdir(parents=True, exist_ok=True)
         config = replace(
             TrainConfig.small(), seed=DEFAULT_TRAINING_SEED + index, **VARIANTS[variant]
@@ -248,15 +270,16 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
     args.work.mkdir(parents=True, exist_ok=True)
-    dataset: Dataset | None = None
+    datasets: dict[int, Dataset] = {}
     models: dict[str, list[Path]] = {}
     for variant in variants:
         models[variant] = []
+        worlds = WORLD_COUNTS.get(variant, DEFAULT_MODEL_WORLDS)
         for index in range(args.seeds):
             path = args.work / variant / f"seed-{index}" / "model.skops"
-            if not path.exists() and dataset is None:
-                dataset = cached_dataset(args.work)
-            models[variant].append(ensure_model(args.work, variant, index, dataset))  # type: ignore[arg-type]
+            if not path.exists() and worlds not in datasets:
+                datasets[worlds] = cached_dataset(args.work, worlds)
+            models[variant].append(ensure_model(args.work, variant, index, datasets.get(worlds)))
     if args.train_only:
         return 0
     sets: dict[str, dict[str, Callable[[], pl.DataFrame]]] = {}
