@@ -28,8 +28,10 @@ from simulator.world import TypologyParams, World
 
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
 # The default model of `amlscreen up` (ensure_default_model): TrainConfig.small()'s reports
-# spread over this many drawn worlds.
-DEFAULT_MODEL_WORLDS = 6
+# spread over this many drawn worlds (6,250 reports each). More worlds of fewer reports rank
+# populations the model never saw better than 6 of 25,000 (docs/detection.md §10, "More drawn
+# worlds in the default model's training data"): each world is one set of legitimate habits.
+DEFAULT_MODEL_WORLDS = 24
 
 
 def world_of(seed: int | None) -> World:
