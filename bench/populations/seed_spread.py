@@ -65,13 +65,16 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "average5": {"boosters": 5},
     "no_usd_levels": {},
     "no_levels": {},
+    "worlds6": {},
     "worlds12": {},
     "worlds24": {},
 }
-# Variants trained on the same number of reports spread over more drawn worlds (domain
-# randomisation: more legitimate habits seen, fewer reports of each world). The default recipe
-# draws DEFAULT_MODEL_WORLDS (6).
-WORLD_COUNTS: dict[str, int] = {"worlds12": 12, "worlds24": 24}
+# Variants trained on the same number of reports spread over a given number of drawn worlds
+# (domain randomisation: more legitimate habits seen, fewer reports of each world). `current`
+# draws DEFAULT_MODEL_WORLDS: 24 since 2026-12-03 (a84907d), 6 before, which `worlds6` keeps.
+# `current` is always the shipped recipe, so after a change of it the artefacts and metrics
+# cached under WORK/current/ are stale: use a fresh WORK (or delete that directory).
+WORLD_COUNTS: dict[str, int] = {"worlds6": 6, "worlds12": 12, "worlds24": 24}
 # Variants that hide feature columns from the fit: the training rows hold nulls there, so no
 # tree splits on them (MissingSafeBooster bins an all-missing column as a constant) and the
 # scores never depend on them. "Levels" are one world's absolute amounts and counts; the live
@@ -99,9 +102,8 @@ SIM_REPORTS_PER_WORLD = 25_000
 
 def cached_dataset(work: Path, worlds: int = DEFAULT_MODEL_WORLDS) -> Dataset:
     """The default model's training data over ``worlds`` drawn worlds, featurised once
-    (WORK/dataset.parquet for the default recipe's worlds, else WORK/dataset-<worlds>.parquet)."""
-    name = "dataset" if worlds == DEFAULT_MODEL_WORLDS else f"dataset-{worlds}"
-    table, sidecar = work / f"{name}.parquet", work / f"{name}.json"
+    (WORK/dataset-<worlds>.parquet)."""
+    table, sidecar = work / f"dataset-{worlds}.parquet", work / f"dataset-{worlds}.json"
     if table.exists() and sidecar.exists():
         frame = pl.read_parquet(table)
         return Dataset(
