@@ -27,8 +27,11 @@ persisted by every worker (``models.state.batch_features``; the ``peer_counts`` 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 DAY = 86_400
@@ -36,6 +39,9 @@ BASELINE_DAYS = 30
 # The baseline of day d ends with day d - GUARD_DAYS.
 GUARD_DAYS = 2
 MIN_PEER_REPORTS = 200
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 # name → integer window column (models.features.window_features) it bins.
 PEER_SOURCES: dict[str, str] = {
@@ -139,134 +145,203 @@ def baseline_span(day: int) -> tuple[int, int]:
     return last - BASELINE_DAYS + 1, last
 
 
-def baselines(counts: pl.DataFrame, days: Iterable[int]) -> pl.DataFrame:
-    """The baseline of each of ``days`` at every level: (d, level, key, feature, bin, n).
+@dataclass(frozen=True, slots=True)
+class CountIndex:
+    """Counts of some days at every level, indexed for lookups.
+
+    Groups: ``keys[level]`` holds the level's group keys sorted; group ``g`` of level ``l`` is
+    ``offsets[l] + position``. Entries: one per (group, feature, bin) with reports, sorted by
+    ``slot`` = g << 16 | feature << 8 | bin, with the bin's count ``n`` and the count of its
+    bin and every lower one of that group and feature (``upto``); ``total[g]`` is the group's
+    reports (those of feature 0: every report has one bin per feature).
+    """
+
+    keys: tuple[IntArray, ...]
+    offsets: tuple[int, ...]
+    slot: IntArray
+    n: IntArray
+    upto: IntArray
+    total: IntArray
+
+    @classmethod
+    def of(cls, counts: pl.DataFrame) -> CountIndex:
+        """The index of count rows (:data:`COUNT_SCHEMA`), summed over their days."""
+        if counts.is_empty():
+            nothing = np.zeros(0, dtype=np.int64)
+            empty_keys = tuple(nothing for _ in LEVELS)
+            return cls(empty_keys, tuple(0 for _ in LEVELS), nothing, nothing, nothing, nothing)
+        group = counts["pgroup"].to_numpy().astype(np.int64)
+        # The few distinct groups first: each level's keys and group numbers come from them.
+        distinct = np.unique(group)
+        which = np.searchsorted(distinct, group)
+        keys: list[IntArray] = []
+        offsets: list[int] = []
+        slots: list[IntArray] = []
+        offset = 0
+        lower = (counts["feature"].to_numpy().astype(np.int64) << 8) | counts["bin"].to_numpy()
+        for level in LEVELS:
+            unique, inverse = np.unique(distinct & _LEVEL_MASK[level], return_inverse=True)
+            keys.append(unique.astype(np.int64))
+            offsets.append(offset)
+            slots.append(((offset + inverse.astype(np.int64)[which]) << 16) | lower)
+            offset += unique.size
+        every = np.concatenate(slots)
+        order = np.argsort(every, kind="stable")
+        ordered = every[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        n = np.tile(counts["n"].to_numpy().astype(np.int64), len(LEVELS))[order]
+        slot, summed = ordered[starts], np.add.reduceat(n, starts)
+        # Cumulative count within each (group, feature): a running sum restarted at each pair.
+        pair = slot >> 8
+        running = np.cumsum(summed)
+        starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+        before = np.repeat(running[starts] - summed[starts], np.diff(np.r_[starts, pair.size]))
+        first_feature = (pair & 0xFF) == 0
+        total = np.bincount(
+            slot[first_feature] >> 16, weights=summed[first_feature], minlength=offset
+        ).astype(np.int64)
+        return cls(tuple(keys), tuple(offsets), slot, summed, running - before, total)
+
+    def groups(self, level: int, key: IntArray) -> tuple[IntArray, BoolArray]:
+        """Each key's group at ``level`` and whether the index has it."""
+        keys = self.keys[level]
+        if keys.size == 0:
+            return np.zeros(key.size, dtype=np.int64), np.zeros(key.size, dtype=np.bool_)
+        position = np.minimum(np.searchsorted(keys, key), keys.size - 1)
+        return self.offsets[level] + position, keys[position] == key
+
+    def totals(self, level: int, key: IntArray) -> IntArray:
+        group, hit = self.groups(level, key)
+        return np.where(hit, self.total[np.where(hit, group, 0)] if self.total.size else 0, 0)
+
+    def below2(self, level: int, key: IntArray, feature: int, bins: IntArray) -> IntArray:
+        """2 · (reports below each bin) + reports in it, of each key's group and ``feature``."""
+        group, hit = self.groups(level, key)
+        if self.slot.size == 0:
+            return np.zeros(key.size, dtype=np.int64)
+        slot = (group << 16) | (feature << 8) | bins
+        # The entry with the greatest slot ≤ this one: the same (group, feature) and a bin at
+        # or below this bin, when the group has any there.
+        last = np.searchsorted(self.slot, slot, side="right") - 1
+        valid = hit & (last >= 0)
+        last = np.where(valid, last, 0)
+        same_pair = valid & ((self.slot[last] >> 8) == (slot >> 8))
+        upto = np.where(same_pair, self.upto[last], 0)
+        here = np.where(same_pair & (self.slot[last] == slot), self.n[last], 0)
+        return upto * 2 - here
+
+
+@dataclass(frozen=True, slots=True)
+class DayBaseline:
+    """The baseline of one day: signed sums of count indexes. A complete baseline is one
+    index of its thirty days; a baseline shifted from another day's adds the days that entered
+    its span and subtracts those that left (:func:`shifted_baseline`). Counts are integers, so
+    the sums are the same whichever way the days were grouped."""
+
+    parts: tuple[tuple[int, CountIndex], ...]
+
+    def totals(self, level: int, key: IntArray) -> IntArray:
+        return sum(
+            (sign * part.totals(level, key) for sign, part in self.parts),
+            np.zeros(key.size, dtype=np.int64),
+        )
+
+    def below2(self, level: int, key: IntArray, feature: int, bins: IntArray) -> IntArray:
+        return sum(
+            (sign * part.below2(level, key, feature, bins) for sign, part in self.parts),
+            np.zeros(key.size, dtype=np.int64),
+        )
+
+
+# A mapping from day to that day's baseline: what :func:`with_peers` reads.
+Baselines = Mapping[int, DayBaseline]
+
+
+def _day_baseline(counts: pl.DataFrame, day: int) -> DayBaseline | None:
+    first, last = baseline_span(day)
+    window = counts.filter((pl.col("day") >= first) & (pl.col("day") <= last))
+    return None if window.is_empty() else DayBaseline(((1, CountIndex.of(window)),))
+
+
+def baselines(counts: pl.DataFrame, days: Iterable[int]) -> dict[int, DayBaseline]:
+    """The baseline of each of ``days`` at every level (days with no counts are absent).
 
     ``counts`` must hold every count of the days in the baselines' spans.
     """
-    parts: list[pl.DataFrame] = []
+    found: dict[int, DayBaseline] = {}
     for day in sorted(set(days)):
-        first, last = baseline_span(day)
-        window = counts.filter((pl.col("day") >= first) & (pl.col("day") <= last))
-        if window.is_empty():
-            continue
-        for level in LEVELS:
-            parts.append(
-                window.group_by(
-                    (pl.col("pgroup") & _LEVEL_MASK[level]).alias("key"), "feature", "bin"
-                )
-                .agg(pl.col("n").sum())
-                .select(
-                    pl.lit(day, dtype=pl.Int32).alias("d"),
-                    pl.lit(level, dtype=pl.Int8).alias("level"),
-                    "key",
-                    "feature",
-                    "bin",
-                    "n",
-                )
-            )
-    if not parts:
-        return pl.DataFrame(schema=_BASELINE_SCHEMA)
-    return pl.concat(parts)
+        baseline = _day_baseline(counts, day)
+        if baseline is not None:
+            found[day] = baseline
+    return found
 
 
-_BASELINE_SCHEMA: dict[str, pl.DataType] = {
-    "d": pl.Int32(),
-    "level": pl.Int8(),
-    "key": pl.Int64(),
-    "feature": pl.Int16(),
-    "bin": pl.Int16(),
-    "n": pl.Int64(),
-}
+def shifted_baseline(
+    base: DayBaseline | None, start: int, counts: pl.DataFrame, day: int
+) -> DayBaseline | None:
+    """The baseline of ``day`` from ``base``, the baseline of an earlier day ``start``: plus
+    the counts of the days that entered the span since, minus those that left it.
+
+    The same numbers as ``baselines(counts, [day])`` at the cost of indexing the few days
+    between instead of thirty. ``counts`` must hold the days between the two spans' starts
+    and ends.
+    """
+    first, last = baseline_span(day)
+    start_first, start_last = baseline_span(start)
+    if base is None or not start < day < start + BASELINE_DAYS:
+        return _day_baseline(counts, day)
+    parts = list(base.parts)
+    added = counts.filter(pl.col("day").is_between(start_last + 1, last))
+    if added.height:
+        parts.append((1, CountIndex.of(added)))
+    removed = counts.filter(pl.col("day").is_between(start_first, first - 1))
+    if removed.height:
+        parts.append((-1, CountIndex.of(removed)))
+    return DayBaseline(tuple(parts))
 
 
-def with_peers(frame: pl.DataFrame, baseline: pl.DataFrame) -> pl.DataFrame:
+def with_peers(frame: pl.DataFrame, baseline: Baselines) -> pl.DataFrame:
     """Adds :data:`PEER_COLUMNS` to a frame carrying ``seq`` and :data:`PEER_INPUTS`, and
-    drops the working columns."""
-    targets = frame.select("seq", *PEER_INPUTS)
-    totals = (
-        baseline.filter(pl.col("feature") == 0)
-        .group_by("d", "level", "key")
-        .agg(pl.col("n").sum().alias("total"))
-    )
-    chosen = targets.select("seq", "pday", "pgroup")
-    level_expr: pl.Expr = pl.lit(None, dtype=pl.Int8)
-    key_expr: pl.Expr = pl.lit(None, dtype=pl.Int64)
-    total_expr: pl.Expr = pl.lit(None, dtype=pl.Int64)
-    for level in reversed(LEVELS):  # the finest level with enough reports wins
-        at = totals.filter(pl.col("level") == level).select(
-            pl.col("d").alias("pday"),
-            pl.col("key").alias(f"key{level}"),
-            pl.col("total").alias(f"total{level}"),
-        )
-        chosen = chosen.with_columns(
-            (pl.col("pgroup") & _LEVEL_MASK[level]).alias(f"key{level}")
-        ).join(at, on=["pday", f"key{level}"], how="left", maintain_order="left")
-        enough = pl.col(f"total{level}").fill_null(0) >= MIN_PEER_REPORTS
-        level_expr = pl.when(enough).then(pl.lit(level, dtype=pl.Int8)).otherwise(level_expr)
-        key_expr = pl.when(enough).then(pl.col(f"key{level}")).otherwise(key_expr)
-        total_expr = pl.when(enough).then(pl.col(f"total{level}")).otherwise(total_expr)
-    chosen = chosen.select(
-        "seq",
-        pl.col("pday").alias("d"),
-        level_expr.alias("level"),
-        key_expr.alias("key"),
-        total_expr.alias("total"),
-    ).filter(pl.col("level").is_not_null())
-    index = {f"pb_{name}": i for i, name in enumerate(PEER_FEATURES)}
-    long = (
-        targets.drop("pday", "pgroup")
-        .unpivot(index="seq", variable_name="feature", value_name="bin")
-        .with_columns(pl.col("feature").replace_strict(index, return_dtype=pl.Int16))
-        .join(chosen, on="seq", how="inner")
-    )
-    wanted = baseline.join(
-        chosen.select("d", "level", "key").unique(), on=["d", "level", "key"], how="semi"
-    )
-    group = ["d", "level", "key", "feature"]
-    # Cumulative counts up to each target's bin: the baseline rows and the targets sorted
-    # together (a bin's baseline row before the targets in it), summed in that order.
-    merged = (
-        pl.concat(
-            [
-                wanted.select(*group, "bin", "n", pl.lit(None, dtype=pl.Int64).alias("seq")),
-                long.select(*group, "bin", pl.lit(0, dtype=pl.Int64).alias("n"), "seq"),
-            ]
-        )
-        .sort(*group, "bin", pl.col("seq").is_not_null())
-        .with_columns(pl.col("n").cum_sum().over(group).alias("upto"))
-        .filter(pl.col("seq").is_not_null())
-        .drop("n")
-        .join(wanted, on=[*group, "bin"], how="left")
-        .join(chosen.select("seq", "total"), on="seq", how="left")
-        .select(
-            "seq",
-            "feature",
-            (
-                (pl.col("upto") * 2 - pl.col("n").fill_null(0)).cast(pl.Float64)
-                / (pl.col("total") * 2).cast(pl.Float64)
-            ).alias("pct"),
-        )
-    )
-    names = {str(i): f"peer_pct_{name}" for i, name in enumerate(PEER_FEATURES)}
-    wide = (
-        merged.with_columns(pl.col("feature").cast(pl.String))
-        .pivot(on="feature", index="seq", values="pct")
-        .rename(lambda column: names.get(column, column))
-    )
-    for name in names.values():
-        if name not in wide.columns:
-            wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(name))
-    wide = wide.join(chosen.select("seq", "level"), on="seq", how="left")
+    drops the working columns.
+
+    Per report: the finest level whose group holds at least :data:`MIN_PEER_REPORTS` reports
+    in the baseline of the report's day; per feature, (reports below its bin + half of those
+    in it) / reports, computed as (2·below + in) / (2·reports) from integers, one division.
+    """
+    size = frame.height
+    day = frame["pday"].to_numpy().astype(np.int64)
+    group = frame["pgroup"].to_numpy().astype(np.int64)
+    bins = {name: frame[f"pb_{name}"].to_numpy().astype(np.int64) for name in PEER_FEATURES}
+    chosen = np.full(size, -1, dtype=np.int64)
+    pct = np.full((len(PEER_FEATURES), size), np.nan)
+    for d in np.unique(day).tolist():
+        days_baseline = baseline.get(int(d))
+        if days_baseline is None:
+            continue
+        rows = np.flatnonzero(day == d)
+        for level in LEVELS:  # finest first: the first level with enough reports wins
+            open_rows = rows[chosen[rows] < 0]
+            if open_rows.size == 0:
+                break
+            key = group[open_rows] & _LEVEL_MASK[level]
+            total = days_baseline.totals(level, key)
+            enough = total >= MIN_PEER_REPORTS
+            at, key, total2 = open_rows[enough], key[enough], (total[enough] * 2).astype(np.float64)
+            chosen[at] = level
+            for index, name in enumerate(PEER_FEATURES):
+                numerator = days_baseline.below2(level, key, index, bins[name][at])
+                pct[index, at] = numerator.astype(np.float64) / total2
     kept = [column for column in frame.columns if column not in PEER_INPUTS]
-    return (
-        frame.select(kept)
-        .join(wide, on="seq", how="left", maintain_order="left")
-        .with_columns(
-            *[pl.col(name).cast(pl.Float64) for name in names.values()],
-            pl.col("level").cast(pl.Float64).alias("peer_level"),
-        )
-        .select(*kept, *PEER_COLUMNS)
+    return frame.select(kept).with_columns(
+        *[
+            pl.Series(f"peer_pct_{name}", pct[index], dtype=pl.Float64, nan_to_null=True)
+            for index, name in enumerate(PEER_FEATURES)
+        ],
+        pl.Series(
+            "peer_level",
+            np.where(chosen >= 0, chosen, np.nan).astype(np.float64),
+            nan_to_null=True,
+        ),
     )
 
 
@@ -288,12 +363,19 @@ class PeerCache:
         self.counts = pl.DataFrame(schema=COUNT_SCHEMA)
         self.first: int | None = None
         self.last: int | None = None
-        self.frozen: dict[int, pl.DataFrame] = {}
+        self.frozen: dict[int, DayBaseline | None] = {}
         self.days_read = 0
 
     def read(self, stored: StoredCounts, first: int, last: int) -> pl.DataFrame:
         self.days_read += max(0, last - first + 1)
         return stored(first, last)
+
+
+def _frozen(cache: PeerCache, day: int) -> DayBaseline | None:
+    """The baseline of a day whose span the cache holds complete, computed once."""
+    if day not in cache.frozen:
+        cache.frozen[day] = _day_baseline(cache.counts, day)
+    return cache.frozen[day]
 
 
 def online_peers(cache: PeerCache, stored: StoredCounts, finished: pl.DataFrame) -> pl.DataFrame:
@@ -303,7 +385,7 @@ def online_peers(cache: PeerCache, stored: StoredCounts, finished: pl.DataFrame)
     The cache grows at either end by the days it lacks and is read once per day: a batch
     holding an earlier day than the cache reads only the days before the cache's first."""
     if finished.is_empty():
-        return with_peers(finished, pl.DataFrame(schema=_BASELINE_SCHEMA))
+        return with_peers(finished, {})
     days = sorted(finished["pday"].unique().to_list())
     first, complete = baseline_span(days[0])
     last = days[-1] - GUARD_DAYS
@@ -329,17 +411,18 @@ def online_peers(cache: PeerCache, stored: StoredCounts, finished: pl.DataFrame)
     own = daily_counts(finished)
     recent = cache.read(stored, cache.last + 1, last) if last > cache.last else None
     counts: pl.DataFrame | None = None
-    parts: list[pl.DataFrame] = []
+    found: dict[int, DayBaseline | None] = {}
     for day in days:
         if day - GUARD_DAYS <= cache.last:
-            if day not in cache.frozen:
-                cache.frozen[day] = baselines(cache.counts, [day])
-            parts.append(cache.frozen[day])
+            found[day] = _frozen(cache, day)
             continue
         if counts is None:
             extra = [] if recent is None else [recent]
             counts = pl.concat([cache.counts, *extra, own.filter(pl.col("day") <= last)])
-        parts.append(baselines(counts, [day]))
+        # A day whose span is not complete yet (a batch across midnight, a replay): shifted
+        # from the latest complete baseline rather than summed again over thirty days.
+        anchor = cache.last + GUARD_DAYS
+        found[day] = shifted_baseline(_frozen(cache, anchor), anchor, counts, day)
     return with_peers(
-        finished, pl.concat(parts) if parts else pl.DataFrame(schema=_BASELINE_SCHEMA)
+        finished, {day: baseline for day, baseline in found.items() if baseline is not None}
     )

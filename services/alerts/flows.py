@@ -102,6 +102,7 @@ def current_thresholds(
         return {institution: Threshold(model_threshold, None) for institution in institutions}
     repository = AlertRepository(session)
     thresholds: dict[str, Threshold] = {}
+    latest_of = repository.latest_thresholds(institutions)
     for institution in institutions:
         times = [
             moment
@@ -109,7 +110,7 @@ def current_thresholds(
             if item.institution_id == institution
             and (moment := _aware(item.transaction_at)) is not None
         ]
-        latest = repository.latest_threshold(institution)
+        latest = latest_of.get(institution)
         current = (
             Threshold(latest.threshold, latest.version)
             if latest is not None

@@ -267,6 +267,24 @@ class AlertRepository:
         )
         return self.session.scalar(statement)
 
+    def latest_thresholds(self, institution_ids: Sequence[str]) -> dict[str, AlertThreshold]:
+        """Each institution's latest threshold version, in one statement (every batch reads
+        them); institutions without one are absent."""
+        if not institution_ids:
+            return {}
+        newest = (
+            select(AlertThreshold.institution_id, func.max(AlertThreshold.version).label("version"))
+            .where(AlertThreshold.institution_id.in_(sorted(set(institution_ids))))
+            .group_by(AlertThreshold.institution_id)
+            .subquery()
+        )
+        statement = select(AlertThreshold).join(
+            newest,
+            (AlertThreshold.institution_id == newest.c.institution_id)
+            & (AlertThreshold.version == newest.c.version),
+        )
+        return {row.institution_id: row for row in self.session.scalars(statement)}
+
     def window_scores(self, institution_id: str, since: datetime, until: datetime) -> WindowScores:
         """The institution's reports in (since, until] as the alert budget reads them.
 

@@ -101,3 +101,29 @@ def test_an_earlier_day_reads_only_the_days_the_cache_lacks():
     P.online_peers(cache, read, days[45])
     assert len(reads) == 2
     assert cache.days_read == 35
+
+
+def test_a_shifted_baseline_gives_the_numbers_of_a_complete_one():
+    """A day's baseline shifted from an earlier day's (the online path when a batch spans days
+    the cache has not frozen) equals the one summed over its thirty days, including bins that
+    empty out and groups that appear or vanish between the two spans."""
+    groups = [7 << 24 | 2 | 1, 8 << 24 | 2 | 1, 9 << 24 | 0]
+    history = [
+        rows(
+            d,
+            groups[d % 3] if d < 30 else groups[d % 2],
+            [(d * k) % 11 for k in range(90)],
+            d * 1000,
+        )
+        for d in range(1, 60)
+    ]
+    counts = P.daily_counts(pl.concat(history))
+    base = P.baselines(counts, [35])[35]
+    for day in (36, 40, 52, 64):
+        target = pl.concat([rows(day, group, list(range(12)), 100_000) for group in groups])
+        target = target.with_columns(pl.int_range(pl.len()).alias("seq"))
+        shifted = P.shifted_baseline(base, 35, counts, day)
+        assert shifted is not None
+        direct = P.with_peers(target, P.baselines(counts, [day]))
+        assert P.with_peers(target, {day: shifted}).equals(direct)
+        assert direct["peer_level"].drop_nulls().len() > 0

@@ -292,6 +292,31 @@ class TestBudget:
         )
         assert audit == 1
 
+    def test_latest_thresholds_reads_each_institutions_newest_version_at_once(self, session):
+        first, second, none = (f"US-FI-L{unique_index()}" for _ in range(3))
+        now = utc_now()
+        for institution, version, value in ((first, 1, 0.3), (first, 2, 0.4), (second, 1, 0.7)):
+            session.add(
+                AlertThreshold(
+                    institution_id=institution,
+                    version=version,
+                    threshold=value,
+                    computed_for=now,
+                    window_days=14,
+                    budget="2 alerts/day per institution",
+                    subjects=100,
+                    reports=1000,
+                    created_at=now,
+                )
+            )
+        session.flush()
+        latest = AlertRepository(session).latest_thresholds([first, second, none])
+        assert {key: (row.version, row.threshold) for key, row in latest.items()} == {
+            first: (2, 0.4),
+            second: (1, 0.7),
+        }
+        assert AlertRepository(session).latest_thresholds([]) == {}
+
     def test_a_model_alert_under_the_budget_threshold_is_below(self, session):
         institution = f"US-FI-B{unique_index()}"
         reports = self._stream(session, institution, days=10, per_day=20)
