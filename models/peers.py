@@ -197,9 +197,8 @@ class CountIndex:
         starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
         before = np.repeat(running[starts] - summed[starts], np.diff(np.r_[starts, pair.size]))
         first_feature = (pair & 0xFF) == 0
-        total = np.bincount(
-            slot[first_feature] >> 16, weights=summed[first_feature], minlength=offset
-        ).astype(np.int64)
+        total = np.zeros(offset, dtype=np.int64)
+        np.add.at(total, slot[first_feature] >> 16, summed[first_feature])
         return cls(tuple(keys), tuple(offsets), slot, summed, running - before, total)
 
     def groups(self, level: int, key: IntArray) -> tuple[IntArray, BoolArray]:
