@@ -28,6 +28,8 @@ class Report(Base):
         # Fund-flow tracing reads an account's transfers in time order (docs/ledger.md §8).
         Index("ix_reports_account_id_txn_at", "account_id", "txn_at"),
         Index("ix_reports_counterparty_account_id_txn_at", "counterparty_account_id", "txn_at"),
+        # The alert budget reads an institution's trailing window (AlertRepository.window_scores).
+        Index("ix_reports_institution_id_txn_at", "institution_id", "txn_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
