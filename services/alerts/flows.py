@@ -21,6 +21,7 @@ from services.alerts.orm import Alert
 from services.alerts.policy import (
     Action,
     AlertPolicy,
+    BudgetEstimate,
     Candidate,
     Closure,
     Episode,
@@ -103,61 +104,82 @@ def current_thresholds(
     repository = AlertRepository(session)
     thresholds: dict[str, Threshold] = {}
     latest_of = repository.latest_thresholds(institutions)
+    current_of: dict[str, Threshold] = {}
+    due: dict[str, datetime] = {}  # institution → the event time its new version is for
     for institution in institutions:
+        latest = latest_of.get(institution)
+        current_of[institution] = (
+            Threshold(latest.threshold, latest.version)
+            if latest is not None
+            else Threshold(model_threshold, None)
+        )
         times = [
             moment
             for item in items
             if item.institution_id == institution
             and (moment := _aware(item.transaction_at)) is not None
         ]
-        latest = latest_of.get(institution)
-        current = (
-            Threshold(latest.threshold, latest.version)
-            if latest is not None
-            else Threshold(model_threshold, None)
-        )
         at = max(times) if times else None
         if at is None or not needs_recompute(
             latest.computed_for if latest is not None else None, at, policy
         ):
-            thresholds[institution] = current
-            continue
-        since = at - timedelta(days=policy.budget_window_days)
-        window = repository.window_scores(institution, since, at)
+            thresholds[institution] = current_of[institution]
+        else:
+            due[institution] = at
+    if not due:
+        return thresholds
+    # Every institution whose cadence has come, in one read of each kind (a replay or a
+    # backfill crosses the cadence on nearly every batch).
+    windows = {
+        institution: (at - timedelta(days=policy.budget_window_days), at)
+        for institution, at in due.items()
+    }
+    scores_of = repository.window_scores_of(windows)
+    opened_of = repository.opened_in_windows(windows)
+    now = utc_now()
+    new_rows: dict[str, tuple[BudgetEstimate, dict[str, Any]]] = {}
+    for institution, at in due.items():
+        window = scores_of[institution]
         earliest = _aware(window.earliest)
         span = (at - earliest).total_seconds() / 86_400 if earliest else 0.0
         estimate = budget_threshold(
             np.asarray(window.unalerted, dtype=np.float64),
             subjects=window.subjects,
-            opened=repository.opened_in_window(institution, since, at),
+            opened=opened_of[institution],
             reports=window.reports,
             span_days=min(span, float(policy.budget_window_days)),
             policy=policy,
         )
         if estimate is None:
-            thresholds[institution] = current
+            thresholds[institution] = current_of[institution]
             continue
-        version = (latest.version if latest is not None else 0) + 1
-        now = utc_now()
-        row = {
-            "institution_id": institution,
-            "version": version,
-            "threshold": estimate.threshold,
-            "computed_for": at,
-            "window_days": policy.budget_window_days,
-            "budget": estimate.budget,
-            "subjects": estimate.subjects,
-            "reports": estimate.reports,
-            "created_at": now,
-        }
-        if not repository.insert_threshold(row):
+        current = current_of[institution]
+        new_rows[institution] = (
+            estimate,
+            {
+                "institution_id": institution,
+                "version": (current.version or 0) + 1,
+                "threshold": estimate.threshold,
+                "computed_for": at,
+                "window_days": policy.budget_window_days,
+                "budget": estimate.budget,
+                "subjects": estimate.subjects,
+                "reports": estimate.reports,
+                "created_at": now,
+            },
+        )
+    inserted = repository.insert_thresholds([row for _, row in new_rows.values()])
+    events: list[AuditEvent] = []
+    for institution, (estimate, row) in new_rows.items():
+        current = current_of[institution]
+        if institution not in inserted:
             # Another worker versioned it first: use theirs.
             taken = repository.latest_threshold(institution)
             thresholds[institution] = (
                 Threshold(taken.threshold, taken.version) if taken is not None else current
             )
             continue
-        AuditRepository(session).append(
+        events.append(
             AuditEvent(
                 at=now,
                 actor=BUDGET_ACTOR,
@@ -173,13 +195,14 @@ def current_thresholds(
             "alert threshold of %s: %.4f (version %d, %s over %d subjects, %d of %d opened)",
             institution,
             estimate.threshold,
-            version,
+            row["version"],
             estimate.budget,
             estimate.subjects,
             estimate.opened,
             estimate.allowance,
         )
-        thresholds[institution] = Threshold(estimate.threshold, version)
+        thresholds[institution] = Threshold(estimate.threshold, row["version"])
+    AuditRepository(session).append_all(events)
     return thresholds
 
 

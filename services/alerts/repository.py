@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
@@ -12,8 +12,10 @@ from sqlalchemy import (
     Engine,
     Integer,
     Table,
+    and_,
     bindparam,
     func,
+    or_,
     select,
     tuple_,
     update,
@@ -131,13 +133,13 @@ class AlertRepository:
             [{f"b_{key}": value for key, value in row.items()} for row in updates],
         )
 
-    def insert_threshold(self, row: dict[str, Any]) -> bool:
-        """Inserts a threshold version; False when another worker took that version first."""
-        result = self.session.execute(
-            insert_ignoring_conflicts(self.session, AlertThreshold).returning(AlertThreshold.id),
-            [row],
-        )
-        return result.first() is not None
+    def insert_thresholds(self, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """Inserts threshold versions (one per institution); returns the institutions whose
+        version was inserted, without those another worker took first."""
+        if not rows:
+            return set()
+        statement = insert_ignoring_conflicts(self.session, AlertThreshold).values(list(rows))
+        return set(self.session.scalars(statement.returning(AlertThreshold.institution_id)))
 
     def add_note(self, note: Note) -> Note:
         self.session.add(note)
@@ -293,46 +295,92 @@ class AlertRepository:
         every subject of the window; ``reports``: the scored reports; ``earliest``: the earliest
         report time.
         """
+        return self.window_scores_of({institution_id: (since, until)})[institution_id]
+
+    def window_scores_of(
+        self, windows: Mapping[str, tuple[datetime, datetime]]
+    ) -> dict[str, WindowScores]:
+        """:meth:`window_scores` of several institutions, each over its own (since, until],
+        in one statement (a batch recomputes every institution whose cadence has come)."""
+        if not windows:
+            return {}
         held = Report.subject_key.in_(
             select(Alert.subject_key).where(Alert.status.in_(sorted(OPEN_STATUSES)))
         )
         statement = (
-            select(held, func.max(Report.score), func.count(), func.min(Report.txn_at))
+            select(
+                Report.institution_id,
+                held,
+                func.max(Report.score),
+                func.count(),
+                func.min(Report.txn_at),
+            )
             .where(
-                Report.institution_id == institution_id,
-                Report.txn_at > since,
-                Report.txn_at <= until,
+                or_(
+                    *(
+                        and_(
+                            Report.institution_id == institution,
+                            Report.txn_at > since,
+                            Report.txn_at <= until,
+                        )
+                        for institution, (since, until) in sorted(windows.items())
+                    )
+                ),
                 Report.score.is_not(None),
             )
-            .group_by(Report.subject_key)
+            .group_by(Report.institution_id, Report.subject_key)
         )
-        unalerted: list[float] = []
-        subjects = reports = 0
-        earliest: datetime | None = None
-        for alerted, best, count, first in self.session.execute(statement):
-            subjects += 1
+        unalerted: dict[str, list[float]] = {institution: [] for institution in windows}
+        subjects = dict.fromkeys(windows, 0)
+        reports = dict.fromkeys(windows, 0)
+        earliest: dict[str, datetime | None] = dict.fromkeys(windows)
+        for institution, alerted, best, count, first in self.session.execute(statement):
+            subjects[institution] += 1
             if not alerted:
-                unalerted.append(float(best or 0.0))
-            reports += int(count)
-            if first is not None and (earliest is None or first < earliest):
-                earliest = first
-        return WindowScores(unalerted, subjects, reports, earliest)
+                unalerted[institution].append(float(best or 0.0))
+            reports[institution] += int(count)
+            known = earliest[institution]
+            if first is not None and (known is None or first < known):
+                earliest[institution] = first
+        return {
+            institution: WindowScores(
+                unalerted[institution],
+                subjects[institution],
+                reports[institution],
+                earliest[institution],
+            )
+            for institution in windows
+        }
 
     def opened_in_window(self, institution_id: str, since: datetime, until: datetime) -> int:
         """The alerts of the institution opened by a report of (since, until] (event time),
         whatever their status now and whatever let them through: what the budget has spent."""
-        return int(
-            self.session.scalar(
-                select(func.count())
-                .select_from(Alert)
-                .where(
-                    Alert.institution_id == institution_id,
-                    Alert.transaction_at > since,
-                    Alert.transaction_at <= until,
+        return self.opened_in_windows({institution_id: (since, until)})[institution_id]
+
+    def opened_in_windows(self, windows: Mapping[str, tuple[datetime, datetime]]) -> dict[str, int]:
+        """:meth:`opened_in_window` of several institutions in one statement."""
+        if not windows:
+            return {}
+        statement = (
+            select(Alert.institution_id, func.count())
+            .where(
+                or_(
+                    *(
+                        and_(
+                            Alert.institution_id == institution,
+                            Alert.transaction_at > since,
+                            Alert.transaction_at <= until,
+                        )
+                        for institution, (since, until) in sorted(windows.items())
+                    )
                 )
             )
-            or 0
+            .group_by(Alert.institution_id)
         )
+        opened = dict.fromkeys(windows, 0)
+        for institution, count in self.session.execute(statement):
+            opened[institution] = int(count)
+        return opened
 
     def report_of(self, alert: Alert) -> Report | None:
         if alert.report_pk is not None:

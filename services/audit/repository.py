@@ -21,6 +21,12 @@ class AuditRepository:
         self.session.flush()
         return event
 
+    def append_all(self, events: Sequence[AuditEvent]) -> None:
+        """Appends several events in one flush."""
+        if events:
+            self.session.add_all(events)
+            self.session.flush()
+
     def page(
         self,
         *,

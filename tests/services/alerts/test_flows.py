@@ -317,6 +317,52 @@ class TestBudget:
         }
         assert AlertRepository(session).latest_thresholds([]) == {}
 
+    def test_several_institutions_windows_are_read_in_one_go_as_one_by_one(self, session):
+        """What one batch reads when several institutions' cadences come at once: each over its
+        own window, the same numbers as reading them one at a time."""
+        first, second = (f"US-FI-W{unique_index()}" for _ in range(2))
+        self._stream(session, first, days=10, per_day=20)
+        reports = self._stream(session, second, days=6, per_day=15)
+        _route(session, [_candidate(reports[3])])
+        windows = {
+            first: (datetime(2026, 10, 3, tzinfo=UTC), datetime(2026, 10, 8, tzinfo=UTC)),
+            second: (datetime(2026, 9, 20, tzinfo=UTC), datetime(2026, 10, 20, tzinfo=UTC)),
+        }
+        repository = AlertRepository(session)
+        together = repository.window_scores_of(windows)
+        opened = repository.opened_in_windows(windows)
+        for institution, (since, until) in windows.items():
+            alone = repository.window_scores(institution, since, until)
+            assert together[institution].subjects == alone.subjects
+            assert sorted(together[institution].unalerted) == sorted(alone.unalerted)
+            assert together[institution].reports == alone.reports
+            assert together[institution].earliest == alone.earliest
+            assert opened[institution] == repository.opened_in_window(institution, since, until)
+        assert (together[first].subjects, together[second].subjects) == (100, 90)
+        assert (len(together[second].unalerted), opened[second], opened[first]) == (89, 1, 0)
+
+    def test_a_version_another_worker_took_is_not_inserted_again(self, session):
+        taken, free = (f"US-FI-V{unique_index()}" for _ in range(2))
+        now = utc_now()
+
+        def row(institution: str) -> dict[str, Any]:
+            return {
+                "institution_id": institution,
+                "version": 1,
+                "threshold": 0.5,
+                "computed_for": now,
+                "window_days": 14,
+                "budget": "2/day",
+                "subjects": 10,
+                "reports": 100,
+                "created_at": now,
+            }
+
+        repository = AlertRepository(session)
+        assert repository.insert_thresholds([row(taken)]) == {taken}
+        assert repository.insert_thresholds([row(taken), row(free)]) == {free}
+        assert repository.insert_thresholds([]) == set()
+
     def test_a_model_alert_under_the_budget_threshold_is_below(self, session):
         institution = f"US-FI-B{unique_index()}"
         reports = self._stream(session, institution, days=10, per_day=20)
