@@ -168,6 +168,8 @@ def current_thresholds(
                 "created_at": now,
             },
         )
+    # Rows in institution order, as every worker inserts them: two workers versioning the same
+    # institutions take the unique index's row locks in the same order (no deadlock).
     inserted = repository.insert_thresholds([row for _, row in new_rows.values()])
     events: list[AuditEvent] = []
     for institution, (estimate, row) in new_rows.items():
