@@ -300,7 +300,7 @@ def shifted_baseline(
 
 
 def with_peers(frame: pl.DataFrame, baseline: Baselines) -> pl.DataFrame:
-    """Adds :data:`PEER_COLUMNS` to a frame carrying ``seq`` and :data:`PEER_INPUTS`, and
+    """Adds :data:`PEER_COLUMNS` to a frame carrying :data:`PEER_INPUTS` (row order kept), and
     drops the working columns.
 
     Per report: the finest level whose group holds at least :data:`MIN_PEER_REPORTS` reports
