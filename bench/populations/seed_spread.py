@@ -68,13 +68,21 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "worlds6": {},
     "worlds12": {},
     "worlds24": {},
+    "worlds48": {},
+    "worlds96": {},
 }
 # Variants trained on the same number of reports spread over a given number of drawn worlds
 # (domain randomisation: more legitimate habits seen, fewer reports of each world). `current`
 # draws DEFAULT_MODEL_WORLDS: 24 since 2026-12-03 (a84907d), 6 before, which `worlds6` keeps.
 # `current` is always the shipped recipe, so after a change of it the artefacts and metrics
 # cached under WORK/current/ are stale: use a fresh WORK (or delete that directory).
-WORLD_COUNTS: dict[str, int] = {"worlds6": 6, "worlds12": 12, "worlds24": 24}
+WORLD_COUNTS: dict[str, int] = {
+    "worlds6": 6,
+    "worlds12": 12,
+    "worlds24": 24,
+    "worlds48": 48,
+    "worlds96": 96,
+}
 # Variants that hide feature columns from the fit: the training rows hold nulls there, so no
 # tree splits on them (MissingSafeBooster bins an all-missing column as a constant) and the
 # scores never depend on them. "Levels" are one world's absolute amounts and counts; the live
