@@ -70,6 +70,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "worlds24": {},
     "worlds48": {},
     "worlds96": {},
+    "share06": {"laundering_share": 0.06},
+    "share10": {"laundering_share": 0.10},
 }
 # Variants trained on the same number of reports spread over a given number of drawn worlds
 # (domain randomisation: more legitimate habits seen, fewer reports of each world). `current`
@@ -83,6 +85,10 @@ WORLD_COUNTS: dict[str, int] = {
     "worlds48": 48,
     "worlds96": 96,
 }
+# Variants trained on worlds with more laundering cases: the same reports and worlds, a larger
+# share of subjects laundering (the default model's 150,000 reports over 24 worlds hold only
+# 3-6 cases of each typology at the default 0.02). The share is the TrainConfig field above.
+DEFAULT_LAUNDERING_SHARE = TrainConfig.small().laundering_share
 # Variants that hide feature columns from the fit: the training rows hold nulls there, so no
 # tree splits on them (MissingSafeBooster bins an all-missing column as a constant) and the
 # scores never depend on them. "Levels" are one world's absolute amounts and counts; the live
@@ -108,10 +114,13 @@ REPORTED = ((1, "subject AP"), (0, "report PR-AUC"), (3, "top-60 P"))
 SIM_REPORTS_PER_WORLD = 25_000
 
 
-def cached_dataset(work: Path, worlds: int = DEFAULT_MODEL_WORLDS) -> Dataset:
-    """The default model's training data over ``worlds`` drawn worlds, featurised once
-    (WORK/dataset-<worlds>.parquet)."""
-    table, sidecar = work / f"dataset-{worlds}.parquet", work / f"dataset-{worlds}.json"
+def cached_dataset(
+    work: Path, worlds: int = DEFAULT_MODEL_WORLDS, share: float = DEFAULT_LAUNDERING_SHARE
+) -> Dataset:
+    """The default model's training data over ``worlds`` drawn worlds with ``share`` of the
+    subjects laundering, featurised once (WORK/dataset-<worlds>[-<share>].parquet)."""
+    name = f"dataset-{worlds}" if share == DEFAULT_LAUNDERING_SHARE else f"dataset-{worlds}-{share}"
+    table, sidecar = work / f"{name}.parquet", work / f"{name}.json"
     if table.exists() and sidecar.exists():
         frame = pl.read_parquet(table)
         return Dataset(
@@ -121,11 +130,15 @@ def cached_dataset(work: Path, worlds: int = DEFAULT_MODEL_WORLDS) -> Dataset:
             orjson.loads(sidecar.read_bytes()),
         )
     config = TrainConfig.small()
-    if worlds == DEFAULT_MODEL_WORLDS:
+    if worlds == DEFAULT_MODEL_WORLDS and share == DEFAULT_LAUNDERING_SHARE:
         dataset = default_model_dataset(config)
     else:
         dataset = worlds_dataset(
-            range(1, 1 + worlds), config.n_reports // worlds, start=config.start, days=config.days
+            range(1, 1 + worlds),
+            config.n_reports // worlds,
+            start=config.start,
+            days=config.days,
+            laundering_share=share,
         )
     dataset.features.with_columns(
         __label=pl.Series(dataset.labels, dtype=pl.String),
@@ -280,16 +293,18 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
     args.work.mkdir(parents=True, exist_ok=True)
-    datasets: dict[int, Dataset] = {}
+    datasets: dict[tuple[int, float], Dataset] = {}
     models: dict[str, list[Path]] = {}
     for variant in variants:
         models[variant] = []
         worlds = WORLD_COUNTS.get(variant, DEFAULT_MODEL_WORLDS)
+        share = VARIANTS[variant].get("laundering_share", DEFAULT_LAUNDERING_SHARE)
+        key = (worlds, share)
         for index in range(args.seeds):
             path = args.work / variant / f"seed-{index}" / "model.skops"
-            if not path.exists() and worlds not in datasets:
-                datasets[worlds] = cached_dataset(args.work, worlds)
-            models[variant].append(ensure_model(args.work, variant, index, datasets.get(worlds)))
+            if not path.exists() and key not in datasets:
+                datasets[key] = cached_dataset(args.work, worlds, share)
+            models[variant].append(ensure_model(args.work, variant, index, datasets.get(key)))
     if args.train_only:
         return 0
     sets: dict[str, dict[str, Callable[[], pl.DataFrame]]] = {}
