@@ -72,7 +72,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "worlds96": {},
     "share06": {"laundering_share": 0.06},
     "share10": {"laundering_share": 0.10},
+    "fits3": {},
 }
+# Variants that average the laundering scores of several complete fits of another variant
+# (each with its own negative subsample, early-stopping split and calibration): instance i of
+# (base, k) averages the base's fits k*i .. k*i + k - 1, so K instances need K*k base fits.
+ENSEMBLES: dict[str, tuple[str, int]] = {"fits3": ("current", 3)}
 # Variants trained on the same number of reports spread over a given number of drawn worlds
 # (domain randomisation: more legitimate habits seen, fewer reports of each world). `current`
 # draws DEFAULT_MODEL_WORLDS: 24 since 2026-12-03 (a84907d), 6 before, which `worlds6` keeps.
@@ -196,13 +201,27 @@ def masked(dataset: Dataset, hidden: Callable[[str], bool]) -> Dataset:
 Metrics = dict[str, list[float]]  # world → rank_metrics
 
 
+class AveragedScorer:
+    """The mean of several models' laundering scores (an ensemble of complete fits)."""
+
+    def __init__(self, members: list[Path]) -> None:
+        self.scorers = [Scorer(load_bundle(path)) for path in members]
+
+    def laundering_scores(self, rows: pl.DataFrame) -> Any:
+        return sum(scorer.laundering_scores(rows) for scorer in self.scorers) / len(self.scorers)
+
+
 def measure_all(
-    models: dict[str, list[Path]], sets: dict[str, dict[str, Callable[[], pl.DataFrame]]]
+    models: dict[str, list[Path]],
+    sets: dict[str, dict[str, Callable[[], pl.DataFrame]]],
+    members: dict[Path, list[Path]] | None = None,
 ) -> dict[str, dict[str, list[Metrics]]]:
     """rank_metrics of every model on every world, cached beside each model (metrics-SET.json);
-    each world is loaded once, and only if some model lacks its figures."""
+    each world is loaded once, and only if some model lacks its figures. A path in ``members``
+    stands for the average of those models (it need not exist as a file)."""
     paths = [path for group in models.values() for path in group]
-    scorers: dict[Path, Scorer] = {}
+    ensembles = members or {}
+    scorers: dict[Path, Scorer | AveragedScorer] = {}
     for evaluation, worlds in sets.items():
         caches = {path: path.parent / f"metrics-{evaluation}.json" for path in paths}
         known: dict[Path, Metrics] = {
@@ -216,7 +235,13 @@ def measure_all(
             frame = load()
             columns = frame.select(FEATURE_COLUMNS)
             for path in todo:
-                scorer = scorers.setdefault(path, Scorer(load_bundle(path)))
+                if path not in scorers:
+                    scorers[path] = (
+                        AveragedScorer(ensembles[path])
+                        if path in ensembles
+                        else Scorer(load_bundle(path))
+                    )
+                scorer = scorers[path]
                 known[path][world] = list(rank_metrics(frame, scorer.laundering_scores(columns)))
                 caches[path].write_bytes(orjson.dumps(known[path], option=orjson.OPT_INDENT_2))
             print(f"measured {evaluation}/{world} with {len(todo)} models", flush=True)
@@ -295,8 +320,24 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     datasets: dict[tuple[int, float], Dataset] = {}
     models: dict[str, list[Path]] = {}
+    members: dict[Path, list[Path]] = {}
     for variant in variants:
         models[variant] = []
+        if variant in ENSEMBLES:
+            base, size = ENSEMBLES[variant]
+            key = (WORLD_COUNTS.get(base, DEFAULT_MODEL_WORLDS), DEFAULT_LAUNDERING_SHARE)
+            for index in range(args.seeds):
+                group = []
+                for member in range(size * index, size * index + size):
+                    path = args.work / base / f"seed-{member}" / "model.skops"
+                    if not path.exists() and key not in datasets:
+                        datasets[key] = cached_dataset(args.work, key[0], key[1])
+                    group.append(ensure_model(args.work, base, member, datasets.get(key)))
+                stand_in = args.work / variant / f"seed-{index}" / "model.skops"
+                stand_in.parent.mkdir(parents=True, exist_ok=True)
+                members[stand_in] = group
+                models[variant].append(stand_in)
+            continue
         worlds = WORLD_COUNTS.get(variant, DEFAULT_MODEL_WORLDS)
         share = VARIANTS[variant].get("laundering_share", DEFAULT_LAUNDERING_SHARE)
         key = (worlds, share)
@@ -315,14 +356,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.sim_worlds:
         seeds = range(FIRST_EVALUATION_WORLD, FIRST_EVALUATION_WORLD + args.sim_worlds)
         sets["simulator"] = {f"world-{seed}": partial(sim_world, args.work, seed) for seed in seeds}
-    results = measure_all(models, sets)
+    results = measure_all(models, sets, members)
     print(render(results))
     if args.cost and sets:
         frame = next(iter(next(iter(sets.values())).values()))()
         print("\n| variant | ms per 1,000 rows (Scorer.laundering_scores, median of 20) |")
         print("|---|---|")
         for variant, paths in models.items():
-            print(f"| {variant} | {cost_per_thousand(paths[0], frame):.1f} |")
+            if variant not in ENSEMBLES:
+                print(f"| {variant} | {cost_per_thousand(paths[0], frame):.1f} |")
     return 0
 
 
