@@ -353,6 +353,66 @@ class SeedAveragedClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
+class FitAverage(ClassifierMixin, BaseEstimator):
+    """The average of several complete, already fitted detection pipelines.
+
+    Fits of one recipe that differ only in their seed (the negative subsample, the
+    early-stopping split, the calibration folds) rank a population they never saw quite
+    differently (docs/detection.md, "Seed spread"); their mean is steadier than any one of
+    them. ``models.train.train`` fits the members (``TrainConfig.fits``); this class only
+    combines them: the laundering score (``decision_score``) and the class probabilities are
+    the members' means. Scoring costs one evaluation of each member.
+
+    Parameters
+    ----------
+    members : list of Pipeline
+        Fitted pipelines (``make_pipeline``) with the same classes, in the same order.
+    """
+
+    def __init__(self, members: Sequence[Any] = ()) -> None:
+        self.members = members
+
+    def fit(self, X: Any, y: Any = None) -> FitAverage:  # noqa: N803 - scikit-learn naming
+        """Checks the members (they are fitted by ``models.train``, not here)."""
+        members = list(self.members)
+        if not members:
+            raise ValueError("FitAverage needs at least one fitted member")
+        classes = [np.asarray(member.classes_) for member in members]
+        if any(not np.array_equal(classes[0], other) for other in classes[1:]):
+            raise ValueError("FitAverage's members must have the same classes in the same order")
+        self.classes_ = classes[0]
+        return self
+
+    @staticmethod
+    def _inputs(member: Any, X: Any) -> Any:  # noqa: N803 - scikit-learn naming
+        return member[:-1].transform(X) if len(member.steps) > 1 else X
+
+    def decision_score(self, X: Any) -> FloatArray:  # noqa: N803 - scikit-learn naming
+        """The members' mean laundering score per row."""
+        check_is_fitted(self, "classes_")
+        total = np.zeros(len(X), dtype=np.float64)
+        for member in self.members:
+            total += np.asarray(member[-1].decision_score(self._inputs(member, X)))
+        return total / len(self.members)
+
+    def predict_proba(self, X: Any) -> FloatArray:  # noqa: N803 - scikit-learn naming
+        """The members' mean class probabilities, in ``classes_`` order."""
+        check_is_fitted(self, "classes_")
+        total = np.zeros((len(X), self.classes_.size), dtype=np.float64)
+        for member in self.members:
+            total += member.predict_proba(X)
+        return total / len(self.members)
+
+    def predict(self, X: Any) -> npt.NDArray[Any]:  # noqa: N803 - scikit-learn naming
+        """The most probable class of each row."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
 class TwoStageClassifier(ClassifierMixin, BaseEstimator):
     """A laundering detector and a typology head, as one multi-class classifier.
 

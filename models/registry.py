@@ -32,6 +32,7 @@ CARD_FORMAT = "amlscreen-model-card/1"
 # Every type a detection artefact may contain beyond skops' own defaults. A file naming any
 # other type is refused before loading.
 TRUSTED_TYPES: tuple[str, ...] = (
+    "models.pipeline.FitAverage",
     "models.pipeline.MissingSafeBooster",
     "models.pipeline.PeerRatio",
     "models.pipeline.SeedAveragedClassifier",

@@ -28,6 +28,7 @@ import numpy.typing as npt
 import orjson
 import polars as pl
 from sklearn.metrics import average_precision_score, precision_recall_curve
+from sklearn.pipeline import Pipeline
 
 from models.features import (
     FEATURE_COLUMNS,
@@ -37,7 +38,7 @@ from models.features import (
     flatten,
     with_keys,
 )
-from models.pipeline import NEGATIVE_LABEL, make_pipeline
+from models.pipeline import NEGATIVE_LABEL, FitAverage, make_pipeline
 from models.registry import ModelBundle, save_bundle
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,10 @@ class TrainConfig:
     early_stopping: bool = True
     max_features: float = 1.0
     boosters: int = 1
+    # Complete fits averaged into the model (models.pipeline.FitAverage): fit i draws its own
+    # negative subsample and seeds from ``seed + i``. One fit's out-of-domain ranking depends
+    # on its seed; the mean of several is steadier (docs/detection.md, "Wider still").
+    fits: int = 1
     beta: float = 2.0
     source: str = "synthetic"
     # The fewest labels a model is trained from (check_labels): the calibration folds need
@@ -85,7 +90,7 @@ class TrainConfig:
     @classmethod
     def small(cls) -> TrainConfig:
         """The default model of ``amlscreen up``: seconds to train, still every typology."""
-        return cls(n_reports=150_000, max_iter=150, negative_share=0.25, source="default")
+        return cls(n_reports=150_000, max_iter=150, negative_share=0.25, fits=3, source="default")
 
 
 @dataclass
@@ -259,6 +264,44 @@ def _metrics_at(
     }
 
 
+def _fit_member(
+    config: TrainConfig,
+    seed: int,
+    features: pl.DataFrame,
+    labels: npt.NDArray[Any],
+    fit_rows: npt.NDArray[np.int64],
+) -> tuple[Pipeline, int]:
+    """One complete fit, with its own negative subsample (weights 1 / share) and seeds, and
+    the number of rows it was fitted on."""
+    keep, weights = _sample(labels[fit_rows], config.negative_share, np.random.default_rng(seed))
+    chosen = fit_rows[keep]
+    X = features[chosen.tolist()].select(FEATURE_COLUMNS)  # noqa: N806 - scikit-learn naming
+    pipeline = make_pipeline(
+        random_state=seed % (2**31),
+        max_iter=config.max_iter,
+        learning_rate=config.learning_rate,
+        calibration_folds=config.calibration_folds,
+        calibration=config.calibration,
+        typer_max_iter=config.typer_max_iter,
+        early_stopping=config.early_stopping,
+        max_features=config.max_features,
+        boosters=config.boosters,
+    )
+    pipeline.fit(X, labels[chosen], model__sample_weight=weights[keep])
+    return pipeline, int(chosen.size)
+
+
+def _averaged(members: list[Pipeline]) -> Pipeline:
+    """Several fits as one artefact: a one-step pipeline around their average."""
+    return Pipeline([("fits", FitAverage(members).fit(None))])
+
+
+def _laundering_scores(pipeline: Pipeline, rows: pl.DataFrame) -> npt.NDArray[np.float64]:
+    model = pipeline[-1]
+    inputs = pipeline[:-1].transform(rows) if len(pipeline.steps) > 1 else rows
+    return np.asarray(model.decision_score(inputs), dtype=np.float64)
+
+
 def train(
     config: TrainConfig,
     out: Path,
@@ -282,29 +325,21 @@ def train(
     cut = int(order.size * (1 - config.validation_share))
     fit_rows, valid_rows = np.sort(order[:cut]), np.sort(order[cut:])
     check_labels(config, labels, features["subject_key"].to_list(), fit_rows, valid_rows)
-    rng = np.random.default_rng(config.seed)
-    keep, weights = _sample(labels[fit_rows], config.negative_share, rng)
-    chosen = fit_rows[keep]
-    X = features[chosen.tolist()].select(FEATURE_COLUMNS)  # noqa: N806 - scikit-learn naming
-    pipeline = make_pipeline(
-        random_state=config.seed % (2**31),
-        max_iter=config.max_iter,
-        learning_rate=config.learning_rate,
-        calibration_folds=config.calibration_folds,
-        calibration=config.calibration,
-        typer_max_iter=config.typer_max_iter,
-        early_stopping=config.early_stopping,
-        max_features=config.max_features,
-        boosters=config.boosters,
-    )
-    pipeline.fit(X, labels[chosen], model__sample_weight=weights[keep])
+    if config.fits < 1:
+        raise ValueError(f"fits must be at least 1, got {config.fits}")
+    fits = [
+        _fit_member(config, config.seed + index, features, labels, fit_rows)
+        for index in range(config.fits)
+    ]
+    members = [member for member, _ in fits]
+    pipeline = members[0] if len(members) == 1 else _averaged(members)
     fitted = time.perf_counter()
 
-    transform = pipeline[:-1]
-    model = pipeline[-1]
+    first = members[0]
+    model = first[-1]
     valid = features[valid_rows.tolist()]
     y_valid = labels[valid_rows] != NEGATIVE_LABEL
-    scores = np.asarray(model.decision_score(transform.transform(valid.select(FEATURE_COLUMNS))))
+    scores = _laundering_scores(pipeline, valid.select(FEATURE_COLUMNS))
     threshold = choose_threshold(y_valid, scores, config.beta) if y_valid.any() else 0.5
     metrics: dict[str, Any] = {
         "validation_reports": int(valid_rows.size),
@@ -329,7 +364,9 @@ def train(
         "training": {
             **dataset.description,
             "fit_reports": int(fit_rows.size),
-            "fit_sampled": int(chosen.size),
+            "fit_sampled": fits[0][1],
+            "fits": config.fits,
+            "fit_sampled_per_fit": [sampled for _, sampled in fits],
             "negative_share": config.negative_share,
             "validation_share": config.validation_share,
             "seconds": {
@@ -352,8 +389,8 @@ def train(
                 "cv": model.detector.cv,
                 "ensemble": model.detector.ensemble,
             },
-            "peer_group": pipeline[0].group_column,
-            "peer_values": list(pipeline[0].value_columns),
+            "peer_group": first[0].group_column,
+            "peer_values": list(first[0].value_columns),
         },
         "feature_config": feature_config(),
         "threshold": threshold,

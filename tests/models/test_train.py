@@ -12,8 +12,11 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from amlscreen.cli import main
-from models.pipeline import MissingSafeBooster
+from amlscreen.synthetic import synthetic_dataset
+from models.features import FEATURE_COLUMNS
+from models.pipeline import FitAverage, MissingSafeBooster
 from models.registry import load_bundle
+from models.scoring import Scorer
 from models.train import InsufficientLabelsError, labelled_dataset, train
 from simulator.generate import GeneratorConfig, generate
 from tests.models.test_registry import TINY
@@ -102,3 +105,55 @@ class TestTooFewLabels:
         error = capsys.readouterr().err
         assert "too few labels to train a model: 3 laundering reports in the fit part" in error
         assert "at least 30 needed" in error
+
+
+@pytest.fixture(scope="module")
+def dataset() -> Any:
+    return synthetic_dataset(
+        TINY.seed,
+        TINY.n_reports,
+        start=TINY.start,
+        days=TINY.days,
+        laundering_share=TINY.laundering_share,
+    )
+
+
+class TestSeveralFits:
+    """``TrainConfig.fits``: complete fits with seeds ``seed + i``, averaged into one artefact."""
+
+    def test_the_artefact_averages_fits_that_each_match_a_single_fit(self, dataset, tmp_path):
+        averaged = train(replace(TINY, fits=2), tmp_path / "two.skops", dataset=dataset)
+        first = train(TINY, tmp_path / "first.skops", dataset=dataset)
+        second = train(
+            replace(TINY, seed=TINY.seed + 1), tmp_path / "second.skops", dataset=dataset
+        )
+        loaded = load_bundle(tmp_path / "two.skops")  # every type in it is trusted
+        model = loaded.pipeline[-1]
+        assert isinstance(model, FitAverage)
+        assert len(model.members) == 2
+        assert loaded.card["training"]["fits"] == 2
+        assert len(loaded.card["training"]["fit_sampled_per_fit"]) == 2
+        rows = dataset.features.select(FEATURE_COLUMNS)
+        scores = {
+            name: Scorer(bundle).laundering_scores(rows)
+            for name, bundle in (("two", loaded), ("first", first), ("second", second))
+        }
+        # Fit i is the single fit with seed + i, so the artefact is their mean, exactly.
+        np.testing.assert_allclose(
+            scores["two"], (scores["first"] + scores["second"]) / 2, rtol=0, atol=1e-12
+        )
+        assert not np.allclose(scores["first"], scores["second"])
+        assert averaged.card["threshold"] != first.card["threshold"]
+
+    def test_a_scorer_types_and_explains_with_the_average(self, dataset, tmp_path):
+        bundle = train(replace(TINY, fits=2), tmp_path / "two.skops", dataset=dataset)
+        scorer = Scorer(bundle, threshold=0.0)
+        batch = scorer.score(dataset.features.head(50))
+        assert batch.alerts.all()
+        assert all(typology is not None for typology in batch.typologies)
+        assert all(reasons for reasons in batch.reasons)
+
+    def test_zero_fits_is_refused(self, dataset, tmp_path):
+        with pytest.raises(ValueError, match="fits must be at least 1"):
+            train(replace(TINY, fits=0), tmp_path / "none.skops", dataset=dataset)
+        assert not (tmp_path / "none.skops").exists()
