@@ -160,7 +160,7 @@ def ensure_default_model(path: Path) -> None:
     """Makes sure a usable model is at ``path`` (``amlscreen up``).
 
     Nothing happens if a verified artefact is there. Without one, a small default model is
-    trained from the generator (about half a minute on two cores). An artefact that exists but
+    trained from the generator (about three minutes on two cores). An artefact that exists but
     fails verification is replaced only if it is itself an auto-trained default; anything
     else is someone's model and the error is raised.
     """

@@ -45,7 +45,7 @@ def _ensure_model(settings: Settings) -> None:
     if not path.exists():
         _say(
             f"no scoring model at {path}: training the default model from the synthetic"
-            " generator (first start only, about a minute on two cores)"
+            " generator (first start only, about three minutes on two cores)"
         )
     # Training takes a while: Ctrl-C must stop it rather than wait for it.
     previous = signal.signal(signal.SIGINT, _interrupt), signal.signal(signal.SIGTERM, _interrupt)

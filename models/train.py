@@ -89,7 +89,7 @@ class TrainConfig:
 
     @classmethod
     def small(cls) -> TrainConfig:
-        """The default model of ``amlscreen up``: seconds to train, still every typology."""
+        """The default model of ``amlscreen up``: three fits averaged, minutes to train."""
         return cls(n_reports=150_000, max_iter=150, negative_share=0.25, fits=3, source="default")
 
 
