@@ -386,6 +386,17 @@ def _model_path(args: argparse.Namespace) -> Path:
     return Path(args.model) if getattr(args, "model", None) else _settings().effective_model_path
 
 
+def _at_least_one(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Trains a model (synthetic worlds, or labelled JSONL) and writes the artefact and card."""
     from amlscreen.synthetic import synthetic_dataset, worlds_dataset
@@ -403,7 +414,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     n_reports = args.n_reports or (
         DEFAULT_REPORTS_PER_TRAINING_WORLD if worlds else TrainConfig.n_reports
     )
-    config = TrainConfig(seed=args.seed, n_reports=n_reports)
+    config = TrainConfig(seed=args.seed, n_reports=n_reports, fits=args.fits)
     if args.data:
         if not args.labels:
             print("error: --data needs --labels", file=sys.stderr)
@@ -755,6 +766,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="S",
         help="first training world seed with --worlds (default 1: worlds 1..N)",
+    )
+    train.add_argument(
+        "--fits",
+        type=_at_least_one,
+        default=1,
+        metavar="K",
+        help="average K complete fits with seeds SEED..SEED+K-1 (steadier ranking on"
+        " populations never seen, K times the fitting and scoring cost; default 1)",
     )
     train.add_argument(
         "--with-dispositions",

@@ -157,3 +157,10 @@ class TestSeveralFits:
         with pytest.raises(ValueError, match="fits must be at least 1"):
             train(replace(TINY, fits=0), tmp_path / "none.skops", dataset=dataset)
         assert not (tmp_path / "none.skops").exists()
+
+    def test_the_command_refuses_zero_fits_before_reading_anything(self, tmp_path, capsys):
+        with pytest.raises(SystemExit) as caught:
+            main(["train", "--fits", "0", "--out", str(tmp_path / "m.skops")])
+        assert caught.value.code == 2
+        assert "--fits: must be at least 1, got 0" in capsys.readouterr().err
+        assert not (tmp_path / "m.skops").exists()
