@@ -72,12 +72,16 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "worlds96": {},
     "share06": {"laundering_share": 0.06},
     "share10": {"laundering_share": 0.10},
+    "single": {"fits": 1},
     "fits3": {},
 }
 # Variants that average the laundering scores of several complete fits of another variant
 # (each with its own negative subsample, early-stopping split and calibration): instance i of
 # (base, k) averages the base's fits k*i .. k*i + k - 1, so K instances need K*k base fits.
-ENSEMBLES: dict[str, tuple[str, int]] = {"fits3": ("current", 3)}
+# `current` is the shipped recipe: one fit until 2026-12-04, the mean of three since (02e1906;
+# TrainConfig.small().fits = 3), which `fits3` measured before it shipped; `single` keeps one
+# fit. Artefacts cached under WORK/current/ before that change are single fits.
+ENSEMBLES: dict[str, tuple[str, int]] = {"fits3": ("single", 3)}
 # Variants trained on the same number of reports spread over a given number of drawn worlds
 # (domain randomisation: more legitimate habits seen, fewer reports of each world). `current`
 # draws DEFAULT_MODEL_WORLDS: 24 since 2026-12-03 (a84907d), 6 before, which `worlds6` keeps.
