@@ -4,10 +4,12 @@ calibration's ties; a booster predicts a few rows through its flat forest, bit-i
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import skops.io as sio
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -15,6 +17,7 @@ from models.pipeline import (
     FLAT_FOREST_ROW_LEVELS,
     MARGIN_SCALE,
     TIE_BREAK,
+    FitAverage,
     FlatForest,
     MissingSafeBooster,
     PeerRatio,
@@ -206,3 +209,28 @@ class TestFlatForest:
         loaded = sio.load(path, trusted=untrusted)
         assert isinstance(loaded._flat_forest, FlatForest)  # rebuilt on loading
         assert np.array_equal(loaded.predict_proba(X[:2]), booster.predict_proba(X[:2]))
+
+
+class TestFitAverage:
+    @staticmethod
+    def _member(y: np.ndarray) -> Pipeline:
+        X = np.arange(y.size, dtype=float).reshape(-1, 1)  # noqa: N806
+        return Pipeline([("model", LogisticRegression())]).fit(X, y)
+
+    def test_members_with_other_classes_are_refused(self) -> None:
+        first = self._member(np.array([0, 1] * 10))
+        other = self._member(np.array([0, 2] * 10))
+        with pytest.raises(ValueError, match="same classes in the same order"):
+            FitAverage([first, other]).fit(None)
+
+    def test_no_member_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="at least one fitted member"):
+            FitAverage([]).fit(None)
+
+    def test_probabilities_are_the_members_mean(self) -> None:
+        first = self._member(np.array([0, 1] * 10))
+        second = self._member(np.array([0] * 12 + [1] * 8))
+        X = np.arange(5, dtype=float).reshape(-1, 1)  # noqa: N806
+        average = FitAverage([first, second]).fit(None)
+        expected = (first.predict_proba(X) + second.predict_proba(X)) / 2
+        np.testing.assert_allclose(average.predict_proba(X), expected, rtol=0, atol=1e-15)
