@@ -26,7 +26,6 @@ import polars as pl
 
 from models.features import encode, flatten, with_keys
 from models.registry import ModelBundle
-from models.rules import forcing
 from models.scoring import Scorer, read_jsonl, score_history
 from refdata.fx import FxRates
 from services.alerts.policy import (
@@ -97,7 +96,7 @@ class _Budget:
 
 
 def apply_policy(
-    rows: pl.DataFrame, scorer: Scorer, policy: AlertPolicy, model_threshold: float
+    rows: pl.DataFrame, policy: AlertPolicy, model_threshold: float
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """The worker's alert policy over a scored stream in arrival order.
 
@@ -105,7 +104,6 @@ def apply_policy(
     Returns the rows with ``alert`` (the report opened or joined an alert), ``episode`` (the
     alert's number) and ``threshold_version``, and the policy's figures.
     """
-    forces = forcing(scorer.rules)
     institutions = rows["institution_id"].to_list()
     subject_ids = rows["subject_key"].cast(pl.Categorical).to_physical().to_numpy()
     times = rows["t"].fill_null(0).to_numpy().astype(np.int64)
@@ -132,7 +130,15 @@ def apply_policy(
     held: set[int] = set()  # the subject ids with an open alert
     opened = 0
     fixed = Threshold(model_threshold, None)
-    for index, (institution, report_id, subject_key, jurisdiction, typology, rules) in enumerate(
+    for index, (
+        institution,
+        report_id,
+        subject_key,
+        jurisdiction,
+        typology,
+        rules,
+        forced,
+    ) in enumerate(
         zip(
             institutions,
             rows["report_id"].to_list(),
@@ -140,6 +146,7 @@ def apply_policy(
             rows["jurisdiction"].to_list(),
             rows["typology"].to_list(),
             rows["rules"].to_list(),
+            rows["forced_rules"].to_list(),
             strict=True,
         )
     ):
@@ -153,7 +160,7 @@ def apply_policy(
             jurisdiction=jurisdiction,
             score=float(scores[index]),
             rules=fired,
-            forced_rules=frozenset(rule for rule in fired if forces.get(rule)),
+            forced_rules=frozenset(forced or ()),
             typology=typology,
         )
         threshold = (
@@ -240,7 +247,7 @@ def score_reports(
     # The compact frame keeps no jurisdiction; its rows are the flat frame's, in order.
     keys = compact.select("seq", "subject_key", "t").with_columns(flat["jurisdiction"])
     rows = scored.join(keys, on="seq", how="left").sort("seq")
-    result, figures = apply_policy(rows, scorer, policy, model_threshold)
+    result, figures = apply_policy(rows, policy, model_threshold)
     with target.open("wb") as out:
         for row in result.drop("seq", "subject_key", "jurisdiction", "t").iter_rows(named=True):
             row["score"] = round(float(row["score"]), 6)

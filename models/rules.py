@@ -51,6 +51,10 @@ class RuleConfig:
     structuring_min_legs_day: int = 2
     structuring_min_legs_3d: int = 3
     structuring_forces_alert: bool = True
+    # On a legal entity a near-threshold hit is weaker evidence: a cash business's takings fall
+    # just under the threshold on ordinary days. Its hit gives the reason but does not force;
+    # the score and the budget decide (docs/detection.md, "Structuring on legal entities").
+    structuring_forces_alert_entities: bool = True
     ror_enabled: bool = True
     ror_threshold_cents: int = MX_ROR_CENTS
     ror_forces_alert: bool = False
@@ -173,6 +177,27 @@ def _reason(rule: str, row: dict[str, Any], config: RuleConfig) -> str:
     return f"Counterparty in a high-risk jurisdiction ({country})"
 
 
+def forcing_masks(features: pl.DataFrame, masks: pl.DataFrame, config: RuleConfig) -> pl.DataFrame:
+    """One boolean column per rule id: did the rule fire on the report *and* force an alert?
+
+    ``masks`` is :func:`rule_masks`' output for ``features``. A rule forces where its flag says
+    so, except that structuring forces on a legal entity only when
+    ``structuring_forces_alert_entities`` is set.
+    """
+    forces = forcing(config)
+    person = features.select((pl.col("entity") == 0).fill_null(True).alias("person"))["person"]
+    columns: list[pl.Series] = []
+    for rule in RULE_IDS:
+        fired = masks[rule]
+        if not forces[rule]:
+            columns.append(pl.Series(rule, [False] * features.height, dtype=pl.Boolean))
+        elif rule == "structuring" and not config.structuring_forces_alert_entities:
+            columns.append((fired & person).alias(rule))
+        else:
+            columns.append(fired)
+    return pl.DataFrame(columns)
+
+
 def evaluate(features: pl.DataFrame, config: RuleConfig) -> list[list[RuleHit]]:
     """The rule hits of each report (empty lists for most)."""
     masks = rule_masks(features, config)
@@ -194,8 +219,8 @@ def evaluate(features: pl.DataFrame, config: RuleConfig) -> list[list[RuleHit]]:
     ]
     subset = features[rows].select(needed).to_dicts()
     fired = masks[rows].to_dicts()
-    forces = forcing(config)
-    for index, row, flags in zip(rows, subset, fired, strict=True):
+    forced = forcing_masks(features[rows], masks[rows], config).to_dicts()
+    for index, row, flags, forces in zip(rows, subset, fired, forced, strict=True):
         hits[index] = [
             RuleHit(rule, forces[rule], _reason(rule, row, config))
             for rule in RULE_IDS
@@ -219,9 +244,11 @@ def forcing(config: RuleConfig) -> dict[str, bool]:
 def rules_only_score(features: pl.DataFrame, config: RuleConfig) -> pl.Series:
     """The baseline's score: forcing hits weigh 2, other hits 1 (ties are many)."""
     masks = rule_masks(features, config)
-    forces = forcing(config)
-    weights = [pl.col(rule).cast(pl.Float64) * (2.0 if forces[rule] else 1.0) for rule in RULE_IDS]
-    return masks.select(pl.sum_horizontal(weights).alias("rules_score"))["rules_score"]
+    forced = forcing_masks(features, masks, config)
+    weights = [masks[rule].cast(pl.Float64) + forced[rule].cast(pl.Float64) for rule in RULE_IDS]
+    return pl.DataFrame(weights).select(pl.sum_horizontal(pl.all()).alias("rules_score"))[
+        "rules_score"
+    ]
 
 
 def rules_only_alert(features: pl.DataFrame, config: RuleConfig) -> pl.Series:

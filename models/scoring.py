@@ -38,7 +38,7 @@ from models.features import (
 )
 from models.pipeline import NEGATIVE_LABEL
 from models.registry import ModelBundle
-from models.rules import RULE_IDS, RuleConfig, RuleHit, evaluate, forcing, rule_masks
+from models.rules import RuleConfig, RuleHit, evaluate, forcing_masks, rule_masks
 from refdata.fx import FxRates
 
 Row = Mapping[str, Any]
@@ -352,10 +352,10 @@ class Scorer:
     def score_rules(self, features: pl.DataFrame) -> pl.DataFrame:
         """One boolean column per rule, and ``forced``: did a forcing rule fire?"""
         masks = rule_masks(features, self.rules)
-        forces = forcing(self.rules)
-        forcing_rules = [pl.col(rule) for rule in RULE_IDS if forces[rule]]
-        forced = pl.any_horizontal(forcing_rules) if forcing_rules else pl.lit(False)
-        return masks.with_columns(forced.alias("forced"))
+        forced = forcing_masks(features, masks, self.rules)
+        return masks.with_columns(
+            forced.select(pl.any_horizontal(pl.all()).alias("forced"))["forced"]
+        )
 
     def score(self, features: pl.DataFrame) -> ScoredBatch:
         """Scores, rules, alerts, typology guesses and reasons for a feature frame."""
@@ -531,6 +531,13 @@ def score_history(compact: pl.DataFrame, scorer: Scorer) -> pl.DataFrame:
                         [[hit.rule for hit in hits] for hits in scored.rule_hits],
                         dtype=pl.List(pl.String),
                     ),
+                    "forced_rules": pl.Series(
+                        [
+                            [hit.rule for hit in hits if hit.forces_alert]
+                            for hits in scored.rule_hits
+                        ],
+                        dtype=pl.List(pl.String),
+                    ),
                 }
             )
         )
@@ -545,6 +552,7 @@ def score_history(compact: pl.DataFrame, scorer: Scorer) -> pl.DataFrame:
                 "typology": pl.String(),
                 "reasons": pl.List(pl.String()),
                 "rules": pl.List(pl.String()),
+                "forced_rules": pl.List(pl.String()),
             }
         )
     return pl.concat(parts).sort("seq")

@@ -126,6 +126,7 @@ def _turnover_stream(seed: int, days: int = 90, per_day: int = 150) -> pl.DataFr
             "jurisdiction": [row[0][:2] for row in rows],
             "typology": pl.Series([None] * len(rows), dtype=pl.String),
             "rules": [["high_risk_jurisdiction"] if row[4] else [] for row in rows],
+            "forced_rules": [["high_risk_jurisdiction"] if row[4] else [] for row in rows],
             "score": [row[3] for row in rows],
             "t": [row[2] for row in rows],
         }
@@ -137,16 +138,15 @@ class TestBudgetSpent:
     crossing a k-th-highest threshold as the window slides overshot it)."""
 
     @pytest.mark.parametrize("seed", [7, 8])
-    def test_alerts_opened_per_window_stay_within_the_budget(self, bundle, seed):
+    def test_alerts_opened_per_window_stay_within_the_budget(self, seed):
         policy = AlertPolicy(budget_share=0.02, budget_window_days=14, budget_recompute_hours=6)
-        scorer = Scorer(bundle)
         model_threshold = 0.5
         stream = _turnover_stream(seed)
         rows = stream.with_columns(
             alert=(pl.col("score") >= policy.scoring_threshold(model_threshold))
             | (pl.col("rules").list.len() > 0)
         )
-        result, figures = apply_policy(rows, scorer, policy, model_threshold)
+        result, figures = apply_policy(rows, policy, model_threshold)
         assert figures["episodes"] > 100
         openers = (
             result.filter(pl.col("episode").is_not_null())

@@ -17,6 +17,16 @@ def cash(index: int, amount: str, *, at: str = f"{MONDAY}T15:00:00Z", **kwargs: 
     return report(index, at=at, amount=amount, instrument="cash", **kwargs)
 
 
+def as_entity(document: dict[str, Any]) -> dict[str, Any]:
+    """The same report with a legal entity (a business) as its subject."""
+    subject = {
+        "subject_id": document["subject"]["subject_id"],
+        "type": "entity",
+        "identifiers": [{"type": "EIN", "value": "12-3456789", "country": "US"}],
+    }
+    return {**document, "subject": subject}
+
+
 def hits(documents: list[dict[str, Any]], config: RuleConfig | None = None) -> list[list[str]]:
     frame = features_from_documents(documents).sort("seq")
     return [[hit.rule for hit in row] for row in evaluate(frame, config or RuleConfig())]
@@ -82,6 +92,19 @@ class TestStructuring:
         hit = result[2][0]
         assert hit.forces_alert
         assert "3 cash deposits just below $10,000 on one business day" in hit.reason
+
+    def test_on_a_legal_entity_the_hit_gives_its_reason_but_does_not_force(self):
+        documents = [
+            as_entity(cash(i, amount, branch=f"B{i}", at=f"{MONDAY}T1{i}:00:00Z"))
+            for i, amount in enumerate(["9500.00", "9200.00", "9800.00"], start=1)
+        ]
+        frame = features_from_documents(documents).sort("seq")
+        (hit,) = evaluate(frame, RuleConfig(structuring_forces_alert_entities=False))[2]
+        assert hit.rule == "structuring"
+        assert not hit.forces_alert
+        assert "3 cash deposits just below $10,000 on one business day" in hit.reason
+        forced = evaluate(frame, RuleConfig(structuring_forces_alert_entities=True))[2]
+        assert [hit.forces_alert for hit in forced] == [True]
 
     def test_legs_spread_over_three_days(self):
         documents = [cash(i, "9000.00", at=f"2026-03-{9 + i:02d}T15:00:00Z") for i in range(3)]

@@ -11,10 +11,12 @@ import pytest
 
 from models.features import FEATURE_COLUMNS, features_from_documents
 from models.registry import load_bundle
+from models.rules import RuleConfig
 from models.scoring import FEATURE_GROUPS, Scorer, score_file
 from simulator.generate import GeneratorConfig, generate
 from tests.models.test_features import report
 from tests.models.test_registry import TINY, tiny_model
+from tests.models.test_rules import as_entity
 
 MONDAY = "2026-03-09"
 
@@ -52,6 +54,18 @@ class TestScore:
         assert all(scored.typologies[i] for i in (1, 2, 3))
         assert any(key.startswith("contribution.") for key in scored.top_features[3])
         assert scored.reasons[0] == []
+
+    def test_a_legal_entitys_structuring_hit_alerts_only_on_its_score(self, scorer):
+        rules = RuleConfig(structuring_forces_alert_entities=False)
+        strict = Scorer(scorer.bundle, threshold=1.01, rules=rules)
+        business = features_from_documents([as_entity(d) for d in structuring_case()]).sort("seq")
+        scored = strict.score(business)
+        assert scored.alerts.tolist() == [False, False, False]
+        assert [hit.rule for hit in scored.rule_hits[2]] == ["structuring"]
+        assert "Structuring pattern" in scored.reasons[2][0]
+        assert strict.score_rules(business)["forced"].to_list() == [False, False, False]
+        person = features_from_documents(structuring_case()).sort("seq")
+        assert strict.score_rules(person)["forced"].to_list() == [False, True, True]
 
     def test_typologies_with_known_scores_match_the_full_model(self, scorer):
         config = GeneratorConfig(
