@@ -26,6 +26,7 @@ import polars as pl
 
 from models.features import encode, flatten, with_keys
 from models.registry import ModelBundle
+from models.rules import RuleConfig
 from models.scoring import Scorer, read_jsonl, score_history
 from refdata.fx import FxRates
 from services.alerts.policy import (
@@ -229,18 +230,21 @@ def score_reports(
     threshold: float | None = None,
     policy: AlertPolicy | None = None,
     rates: FxRates | None = None,
+    rules: RuleConfig | None = None,
 ) -> dict[str, Any]:
     """Scores every report of ``source`` from an empty history; one JSON line each in ``target``.
 
     Each line: the report's keys, ``score``, ``alert`` (it opened or joined an alert under the
     worker's policy), ``episode`` (the alert it belongs to), ``threshold_version``, typology,
-    reasons and rules. ``rates``: the exchange-rate table (default: the process's,
-    ``AMLSCREEN_FX_RATES_FILE``). Returns the counts (``reports``, ``alerts``: reports alerted,
-    ``episodes``: alerts opened, ``alerts_per_day``) and the ``threshold`` applied.
+    reasons, ``rules`` (every rule that fired) and ``forced_rules`` (those of them that force an
+    alert on this report). ``rates``: the exchange-rate table (default: the process's,
+    ``AMLSCREEN_FX_RATES_FILE``); ``rules``: the rule configuration (default: the worker's).
+    Returns the counts (``reports``, ``alerts``: reports alerted, ``episodes``: alerts opened,
+    ``alerts_per_day``) and the ``threshold`` applied.
     """
     policy = policy or AlertPolicy()
     model_threshold = bundle.threshold if threshold is None else threshold
-    scorer = Scorer(bundle, threshold=policy.scoring_threshold(model_threshold))
+    scorer = Scorer(bundle, threshold=policy.scoring_threshold(model_threshold), rules=rules)
     flat = flatten(read_jsonl(source))
     compact = with_keys(encode(flat, rates)).collect()
     scored = score_history(compact, scorer)

@@ -14,10 +14,13 @@ import pytest
 from amlscreen.backtest import apply_policy, score_reports
 from amlscreen.evaluation import champion_challenger, render_champion_challenger
 from models.registry import ModelBundle, load_bundle
+from models.rules import RuleConfig
 from models.scoring import Scorer, score_file
 from services.alerts.policy import AlertPolicy
 from simulator.generate import GeneratorConfig, generate
 from tests.models.test_registry import tiny_model
+from tests.models.test_rules import as_entity
+from tests.models.test_scoring import structuring_case
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +70,39 @@ class TestEpisodes:
         assert summary["episodes"] < summary["alerts"]
         subjects = Counter(line["episode"] for line in alerted)
         assert max(subjects.values()) > 1
+
+
+class TestForcing:
+    def test_only_a_forcing_hit_opens_an_alert_that_the_score_would_not(self, bundle, tmp_path):
+        # Three near-threshold cash deposits in one day, by a person and by a business, under a
+        # threshold no score reaches: only a forcing rule opens an alert.
+        person = structuring_case()
+        business = [
+            as_entity({**document, "report_id": f"B{document['report_id']}"})
+            for document in structuring_case(subject="S2")
+        ]
+        source = tmp_path / "in.jsonl"
+        source.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in [*person, *business]))
+
+        def alerts(entities_forced: bool) -> list[dict]:
+            target = tmp_path / f"out-{entities_forced}.jsonl"
+            rules = RuleConfig(structuring_forces_alert_entities=entities_forced)
+            score_reports(source, target, bundle, threshold=1.01, rules=rules)
+            return _lines(target)
+
+        hit_only = alerts(False)
+        assert [line["alert"] for line in hit_only] == [False, True, True, False, False, False]
+        assert [line["forced_rules"] for line in hit_only] == [
+            [],
+            ["structuring"],
+            ["structuring"],
+            [],
+            [],
+            [],
+        ]
+        assert hit_only[5]["rules"] == ["structuring"]
+        forced = alerts(True)
+        assert [line["alert"] for line in forced] == [False, True, True, False, True, True]
 
 
 class TestBudget:

@@ -26,9 +26,16 @@ def scorer() -> Scorer:
     return Scorer(load_bundle(tiny_model()))
 
 
-def structuring_case() -> list[dict]:
+def structuring_case(subject: str = "S1") -> list[dict]:
     return [
-        report(i, at=f"{MONDAY}T1{i}:00:00Z", amount=amount, instrument="cash", branch=f"B{i}")
+        report(
+            i,
+            at=f"{MONDAY}T1{i}:00:00Z",
+            amount=amount,
+            instrument="cash",
+            branch=f"B{i}",
+            subject=subject,
+        )
         for i, amount in enumerate(["9500.00", "9200.00", "9800.00"], start=1)
     ]
 
