@@ -55,6 +55,10 @@ class RuleConfig:
     # just under the threshold on ordinary days. Its hit gives the reason but does not force;
     # the score and the budget decide (docs/detection.md, "Structuring on legal entities").
     structuring_forces_alert_entities: bool = True
+    # When entities do not force: an entity's hit still forces if at least this share of its
+    # cash deposits over 30 days were near-threshold legs (deposits piled just under the
+    # threshold, not ordinary takings that sometimes fall there). None: never.
+    structuring_entity_min_near_share: float | None = None
     ror_enabled: bool = True
     ror_threshold_cents: int = MX_ROR_CENTS
     ror_forces_alert: bool = False
@@ -182,17 +186,28 @@ def forcing_masks(features: pl.DataFrame, masks: pl.DataFrame, config: RuleConfi
 
     ``masks`` is :func:`rule_masks`' output for ``features``. A rule forces where its flag says
     so, except that structuring forces on a legal entity only when
-    ``structuring_forces_alert_entities`` is set.
+    ``structuring_forces_alert_entities`` is set, or when at least
+    ``structuring_entity_min_near_share`` of the entity's cash deposits over 30 days were
+    near-threshold legs.
     """
     forces = forcing(config)
-    person = features.select((pl.col("entity") == 0).fill_null(True).alias("person"))["person"]
+    share = config.structuring_entity_min_near_share
+    clustered = (
+        (pl.col("near_n_30d") >= pl.col("cash_in_n_30d") * share)
+        if share is not None
+        else pl.lit(False)
+    )
+    # Where an entity's structuring hit may force: every person, and clustered entities.
+    may_force = features.select(
+        ((pl.col("entity") == 0) | clustered).fill_null(True).alias("may_force")
+    )["may_force"]
     columns: list[pl.Series] = []
     for rule in RULE_IDS:
         fired = masks[rule]
         if not forces[rule]:
             columns.append(pl.Series(rule, [False] * features.height, dtype=pl.Boolean))
         elif rule == "structuring" and not config.structuring_forces_alert_entities:
-            columns.append((fired & person).alias(rule))
+            columns.append((fired & may_force).alias(rule))
         else:
             columns.append(fired)
     return pl.DataFrame(columns)

@@ -5,12 +5,14 @@ legal entities").
         --populations var/populations-s2 --model var/model/model.skops --out var/entity-s2
 
 Each population is scored once as ``amlscreen score`` scores it (the worker's features, model
-and rules, with structuring forcing on every subject), then the worker's alert policy (the
-service's default: episodes, suppression, the budget) is applied twice to the same scored
-stream: ``forced/`` as scored, and ``hit_only/`` where a structuring hit on a legal entity does
-not force (``RuleConfig.structuring_forces_alert_entities=False``): that report is a candidate
-only if its score passes the scoring threshold, as ``Scorer.score`` decides. Both are written
-in ``amlscreen score``'s output format and measured by ``measure.py``; the table compares them.
+and rules), then the worker's alert policy (the service's default: episodes, suppression, the
+budget) is applied three times to the same scored stream, with three ways of forcing the
+structuring rule's hits: ``forced/`` on every subject (the default); ``hit_only/`` never on a
+legal entity (``RuleConfig.structuring_forces_alert_entities=False``); ``near_share/`` on an
+entity only when at least ``--entity-near-share`` of its cash deposits over 30 days were
+near-threshold legs (``structuring_entity_min_near_share``). A report whose hit does not force
+is a candidate only if its score passes the scoring threshold, as ``Scorer.score`` decides.
+Each is written in ``amlscreen score``'s output format and measured by ``measure.py``.
 
 Evaluation data only (README.md): this compares two policies, it fits nothing.
 """
@@ -38,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from compare_models import population_worlds  # noqa: E402
 from measure import measure  # noqa: E402
 
-VARIANTS = ("forced", "hit_only")
+VARIANTS = ("forced", "hit_only", "near_share")
 METRICS = (
     "subject_precision",
     "subject_recall",
@@ -66,19 +68,24 @@ def score_both(
         flat["jurisdiction"], (flat["subject_type"] == "entity").fill_null(False).alias("entity")
     )
     rows = scored.join(keys, on="seq", how="left").sort("seq")
-    # hit_only: a structuring hit on an entity no longer forces; the report stays a candidate
-    # only if another rule forces or its score passes the scoring threshold.
-    entity_structuring = pl.col("entity") & pl.col("forced_rules").list.contains("structuring")
-    hit_only_forced = (
-        pl.when(entity_structuring)
-        .then(pl.col("forced_rules").list.set_difference(["structuring"]))
-        .otherwise(pl.col("forced_rules"))
-    )
+    # The scorer ran the near_share policy; the other two follow from its rule hits. forced:
+    # every structuring hit forces; hit_only: none on an entity does. A report stays a
+    # candidate only if a rule forces or its score passes the scoring threshold, as
+    # Scorer.score decides.
+    structuring = pl.col("rules").list.contains("structuring")
+    without = pl.col("forced_rules").list.set_difference(["structuring"])
+    forced_rules = {
+        "forced": pl.when(structuring & ~pl.col("forced_rules").list.contains("structuring"))
+        .then(pl.col("forced_rules").list.concat(pl.lit(["structuring"])))
+        .otherwise(pl.col("forced_rules")),
+        "hit_only": pl.when(pl.col("entity")).then(without).otherwise(pl.col("forced_rules")),
+        "near_share": pl.col("forced_rules"),
+    }
     variants = {
-        "forced": rows,
-        "hit_only": rows.with_columns(hit_only_forced.alias("forced_rules")).with_columns(
+        name: rows.with_columns(expression.alias("forced_rules")).with_columns(
             alert=(pl.col("score") >= scorer.threshold) | (pl.col("forced_rules").list.len() > 0)
-        ),
+        )
+        for name, expression in forced_rules.items()
     }
     metrics: dict[str, dict[str, Any]] = {}
     for name, variant in variants.items():
@@ -97,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--populations", required=True, type=Path)
     parser.add_argument("--model", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--entity-near-share", type=float, default=0.4)
     args = parser.parse_args(argv)
     bundle = load_bundle(args.model)
     policy = AlertPolicy.from_settings(Settings())
@@ -104,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     scorer = Scorer(
         bundle,
         threshold=policy.scoring_threshold(model_threshold),
-        rules=RuleConfig(structuring_forces_alert_entities=True),
+        rules=RuleConfig(
+            structuring_forces_alert_entities=False,
+            structuring_entity_min_near_share=args.entity_near_share,
+        ),
     )
     table: dict[str, dict[str, list[float]]] = {v: {m: [] for m in METRICS} for v in VARIANTS}
     pooled: dict[str, dict[str, int]] = {v: {} for v in VARIANTS}
@@ -115,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{population.name:18}",
             "  ".join(
-                f"{m[:14]} {metrics['forced'][m]:.3f}->{metrics['hit_only'][m]:.3f}"
-                for m in METRICS
+                f"{m[:14]} " + " / ".join(f"{metrics[v][m]:.3f}" for v in VARIANTS) for m in METRICS
             ),
             flush=True,
         )
@@ -129,24 +139,19 @@ def main(argv: list[str] | None = None) -> int:
             )
             for typology, cell in metrics[variant]["per_typology_recall"].items():
                 pooled[variant][typology] = pooled[variant].get(typology, 0) + cell["caught"]
-    print("median over worlds, forced -> hit_only:")
+    arrow = " / ".join(VARIANTS)
+    print(f"median over worlds, {arrow}:")
     for m in METRICS:
-        print(
-            f"  {m:22} {statistics.median(table['forced'][m]):.3f} ->"
-            f" {statistics.median(table['hit_only'][m]):.3f}"
-        )
-    print("launderers alerted, pooled over worlds, forced -> hit_only:")
+        print(f"  {m:22}", " / ".join(f"{statistics.median(table[v][m]):.3f}" for v in VARIANTS))
+    print(f"launderers alerted, pooled over worlds, {arrow}:")
     for typology in sorted(pooled["forced"]):
-        print(
-            f"  {typology:24} {pooled['forced'][typology]} -> {pooled['hit_only'].get(typology, 0)}"
-        )
-    print("pooled over worlds, forced -> hit_only:")
-    print(f"  subjects alerted         {alerted['forced']} -> {alerted['hit_only']}")
-    print(f"  launderers alerted       {caught['forced']} -> {caught['hit_only']}")
+        print(f"  {typology:24}", " / ".join(str(pooled[v].get(typology, 0)) for v in VARIANTS))
+    print(f"pooled over worlds, {arrow}:")
+    print("  subjects alerted        ", " / ".join(str(alerted[v]) for v in VARIANTS))
+    print("  launderers alerted      ", " / ".join(str(caught[v]) for v in VARIANTS))
     print(
-        "  subject precision        "
-        f"{caught['forced'] / max(alerted['forced'], 1):.3f} ->"
-        f" {caught['hit_only'] / max(alerted['hit_only'], 1):.3f}"
+        "  subject precision       ",
+        " / ".join(f"{caught[v] / max(alerted[v], 1):.3f}" for v in VARIANTS),
     )
     summary = {
         "alerted_subjects": alerted,

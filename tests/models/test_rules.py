@@ -106,6 +106,32 @@ class TestStructuring:
         forced = evaluate(frame, RuleConfig(structuring_forces_alert_entities=True))[2]
         assert [hit.forces_alert for hit in forced] == [True]
 
+    def test_an_entity_whose_deposits_cluster_under_the_threshold_still_forces(self):
+        legs = [
+            as_entity(cash(i, amount, branch=f"B{i}", at=f"{MONDAY}T1{i}:00:00Z"))
+            for i, amount in enumerate(["9500.00", "9200.00", "9800.00"], start=1)
+        ]
+        # The week before: ten ordinary takings of $3,000, two a day.
+        takings = [
+            as_entity(cash(10 + 2 * day + n, "3000.00", at=f"2026-03-0{2 + day}T1{n + 1}:00:00Z"))
+            for day in range(5)
+            for n in range(2)
+        ]
+        config = RuleConfig(
+            structuring_forces_alert_entities=False, structuring_entity_min_near_share=0.4
+        )
+        # Three near-threshold legs of three cash deposits: they force.
+        clustered = features_from_documents(legs).sort("seq")
+        assert [hit.forces_alert for hit in evaluate(clustered, config)[2]] == [True]
+        # Three of thirteen (0.23): ordinary takings that sometimes fall there; reason only.
+        spread = features_from_documents([*takings, *legs]).sort("seq")
+        (hit,) = evaluate(spread, config)[-1]
+        assert hit.rule == "structuring"
+        assert not hit.forces_alert
+        # Without a share, an entity's hit never forces.
+        unset = RuleConfig(structuring_forces_alert_entities=False)
+        assert [hit.forces_alert for hit in evaluate(clustered, unset)[2]] == [False]
+
     def test_legs_spread_over_three_days(self):
         documents = [cash(i, "9000.00", at=f"2026-03-{9 + i:02d}T15:00:00Z") for i in range(3)]
         assert hits(documents)[2] == ["structuring"]
