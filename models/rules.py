@@ -15,7 +15,9 @@ model says. The defaults:
     USD 7,500 at Mexican ones: [0.8 T, T)), and the subject made at least ``min_legs_day``
     such deposits on the business day, with cash-in over T that day, or at least
     ``min_legs_3d`` within 72 hours summing over T — across branches and institutions.
-    Forces an alert.
+    Forces an alert on a natural person, and on a legal entity when at least 0.4 of its cash
+    deposits over 30 days were such near-threshold legs; on any other business (whose
+    ordinary takings sometimes fall just under T) it gives its reason and the score decides.
 ``mx_ror`` (Mexico, operación relevante)
     Cash at a Mexican institution of at least the MXN equivalent of USD 7,500 (at the rate
     table's MXN rate, ``refdata.fx``). Quarterly report; no forced alert.
@@ -52,13 +54,14 @@ class RuleConfig:
     structuring_min_legs_3d: int = 3
     structuring_forces_alert: bool = True
     # On a legal entity a near-threshold hit is weaker evidence: a cash business's takings fall
-    # just under the threshold on ordinary days. Its hit gives the reason but does not force;
-    # the score and the budget decide (docs/detection.md, "Structuring on legal entities").
-    structuring_forces_alert_entities: bool = True
-    # When entities do not force: an entity's hit still forces if at least this share of its
-    # cash deposits over 30 days were near-threshold legs (deposits piled just under the
-    # threshold, not ordinary takings that sometimes fall there). None: never.
-    structuring_entity_min_near_share: float | None = None
+    # just under the threshold on ordinary days. So an entity's hit always gives its reason,
+    # but forces only if at least ``structuring_entity_min_near_share`` of its cash deposits
+    # over 30 days were near-threshold legs (deposits piled just under the threshold, not
+    # ordinary takings that sometimes fall there; None: never); otherwise the score and the
+    # budget decide. Measured on independent populations: docs/detection.md, "Structuring on
+    # legal entities". ``structuring_forces_alert_entities`` forces on every entity's hit.
+    structuring_forces_alert_entities: bool = False
+    structuring_entity_min_near_share: float | None = 0.4
     ror_enabled: bool = True
     ror_threshold_cents: int = MX_ROR_CENTS
     ror_forces_alert: bool = False
@@ -162,13 +165,21 @@ def _reason(rule: str, row: dict[str, Any], config: RuleConfig) -> str:
         if row["day_near_n"] >= config.structuring_min_legs_day and (
             row["day_cash_in_cents"] or 0
         ) > (config.ror_threshold_cents if mx else config.ctr_threshold_cents):
-            return (
+            pattern = (
                 f"Structuring pattern: {int(row['day_near_n'])} cash deposits just below"
                 f" {limit} on one business day, {_usd(row['day_cash_in_cents'])} in total"
             )
+        else:
+            pattern = (
+                f"Structuring pattern: {int(row['near_n_3d'])} cash deposits just below {limit}"
+                f" within 3 days, {_usd(row['near_cents_3d'])} in total"
+            )
+        if not row["entity"]:
+            return pattern
+        # A business: whether its deposits cluster under the threshold decides the forcing.
         return (
-            f"Structuring pattern: {int(row['near_n_3d'])} cash deposits just below {limit}"
-            f" within 3 days, {_usd(row['near_cents_3d'])} in total"
+            f"{pattern}; {int(row['near_n_30d'] or 0)} of the business's"
+            f" {int(row['cash_in_n_30d'] or 0)} cash deposits over 30 days were just below it"
         )
     if rule == "mx_ror":
         return (
@@ -228,6 +239,9 @@ def evaluate(features: pl.DataFrame, config: RuleConfig) -> list[list[RuleHit]]:
         "day_near_n",
         "near_n_3d",
         "near_cents_3d",
+        "near_n_30d",
+        "cash_in_n_30d",
+        "entity",
         "cents",
         "flags",
         "cp_country",

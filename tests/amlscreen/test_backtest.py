@@ -86,7 +86,10 @@ class TestForcing:
 
         def alerts(entities_forced: bool) -> list[dict]:
             target = tmp_path / f"out-{entities_forced}.jsonl"
-            rules = RuleConfig(structuring_forces_alert_entities=entities_forced)
+            rules = RuleConfig(
+                structuring_forces_alert_entities=entities_forced,
+                structuring_entity_min_near_share=None,
+            )
             score_reports(source, target, bundle, threshold=1.01, rules=rules)
             return _lines(target)
 

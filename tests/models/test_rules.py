@@ -99,7 +99,12 @@ class TestStructuring:
             for i, amount in enumerate(["9500.00", "9200.00", "9800.00"], start=1)
         ]
         frame = features_from_documents(documents).sort("seq")
-        (hit,) = evaluate(frame, RuleConfig(structuring_forces_alert_entities=False))[2]
+        (hit,) = evaluate(
+            frame,
+            RuleConfig(
+                structuring_forces_alert_entities=False, structuring_entity_min_near_share=None
+            ),
+        )[2]
         assert hit.rule == "structuring"
         assert not hit.forces_alert
         assert "3 cash deposits just below $10,000 on one business day" in hit.reason
@@ -117,9 +122,8 @@ class TestStructuring:
             for day in range(5)
             for n in range(2)
         ]
-        config = RuleConfig(
-            structuring_forces_alert_entities=False, structuring_entity_min_near_share=0.4
-        )
+        config = RuleConfig()  # the default: entities force when their deposits cluster
+        assert config.structuring_entity_min_near_share == 0.4
         # Three near-threshold legs of three cash deposits: they force.
         clustered = features_from_documents(legs).sort("seq")
         assert [hit.forces_alert for hit in evaluate(clustered, config)[2]] == [True]
@@ -128,8 +132,13 @@ class TestStructuring:
         (hit,) = evaluate(spread, config)[-1]
         assert hit.rule == "structuring"
         assert not hit.forces_alert
+        assert hit.reason.endswith(
+            "; 3 of the business's 13 cash deposits over 30 days were just below it"
+        )
         # Without a share, an entity's hit never forces.
-        unset = RuleConfig(structuring_forces_alert_entities=False)
+        unset = RuleConfig(
+            structuring_forces_alert_entities=False, structuring_entity_min_near_share=None
+        )
         assert [hit.forces_alert for hit in evaluate(clustered, unset)[2]] == [False]
 
     def test_legs_spread_over_three_days(self):

@@ -63,7 +63,9 @@ class TestScore:
         assert scored.reasons[0] == []
 
     def test_a_legal_entitys_structuring_hit_alerts_only_on_its_score(self, scorer):
-        rules = RuleConfig(structuring_forces_alert_entities=False)
+        rules = RuleConfig(
+            structuring_forces_alert_entities=False, structuring_entity_min_near_share=None
+        )
         strict = Scorer(scorer.bundle, threshold=1.01, rules=rules)
         business = features_from_documents([as_entity(d) for d in structuring_case()]).sort("seq")
         scored = strict.score(business)
@@ -73,6 +75,9 @@ class TestScore:
         assert strict.score_rules(business)["forced"].to_list() == [False, False, False]
         person = features_from_documents(structuring_case()).sort("seq")
         assert strict.score_rules(person)["forced"].to_list() == [False, True, True]
+        # By default a business whose cash deposits all sit just under the threshold forces.
+        default = Scorer(scorer.bundle, threshold=1.01)
+        assert default.score(business).alerts.tolist() == [False, True, True]
 
     def test_typologies_with_known_scores_match_the_full_model(self, scorer):
         config = GeneratorConfig(
