@@ -35,6 +35,7 @@ from streaming.detection import Detector
 from streaming.screening import AlertMessage, screen
 from tests.models.test_features import report
 from tests.models.test_registry import tiny_model
+from tests.models.test_rules import as_entity
 from tests.models.test_skew import assert_identical
 
 MONDAY = "2026-03-09"
@@ -114,6 +115,41 @@ class TestHook:
         assert orjson.loads(messages[0].value)["report_id"] == "R000002"
         assert orjson.loads(messages[0].value)["event"] == "opened"
         assert [m.typology for m in messages] == [a.typology for a in alerts]
+
+    def test_a_business_whose_takings_spread_gets_the_reason_but_no_forced_alert(
+        self, sessions, scorer
+    ):
+        # The worker decides forcing per report, as amlscreen score does (models.rules): three
+        # near-threshold deposits after a week of ordinary takings are 3 of 13 (under 0.4).
+        takings = [
+            as_entity(
+                report(
+                    200 + 2 * day + n,
+                    at=f"2026-03-0{2 + day}T1{n + 1}:00:00Z",
+                    amount="3000.00",
+                    instrument="cash",
+                    subject="E7",
+                )
+            )
+            for day in range(5)
+            for n in range(2)
+        ]
+        legs = [
+            as_entity({**document, "subject": {**document["subject"], "subject_id": "E7"}})
+            for document in structuring()
+        ]
+        detector = Detector(Scorer(scorer.bundle, threshold=1.01))  # only forced alerts
+        assert run(sessions, detector, incoming([*takings, *legs])) == []
+        with sessions() as session:
+            assert session.scalar(select(func.count()).select_from(Alert)) == 0
+            last = session.scalars(select(Report).order_by(Report.id.desc()).limit(1)).one()
+        assert any(
+            reason.startswith("Structuring pattern: 3 cash deposits")
+            and reason.endswith(
+                "3 of the business's 13 cash deposits over 30 days were just below it"
+            )
+            for reason in last.reasons
+        )
 
     def test_a_replayed_batch_raises_nothing_twice(self, sessions, scorer):
         detector = Detector(Scorer(scorer.bundle, threshold=1.01))
