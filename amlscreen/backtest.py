@@ -222,6 +222,31 @@ def _opened_by(result: pl.DataFrame, institutions: Sequence[str]) -> dict[str, i
     return counts
 
 
+# The columns scored_stream adds for the policy; write_scored leaves them out of the output.
+_POLICY_KEYS = ("seq", "subject_key", "jurisdiction", "subject_type", "t")
+
+
+def scored_stream(source: Path, scorer: Scorer, rates: FxRates | None = None) -> pl.DataFrame:
+    """Every report of ``source`` scored from an empty history, in arrival order, with what
+    :func:`apply_policy` needs (``subject_key``, ``jurisdiction``, ``t``) and ``subject_type``."""
+    flat = flatten(read_jsonl(source))
+    compact = with_keys(encode(flat, rates)).collect()
+    scored = score_history(compact, scorer)
+    # The compact frame keeps no jurisdiction; its rows are the flat frame's, in order.
+    keys = compact.select("seq", "subject_key", "t").with_columns(
+        flat["jurisdiction"], flat["subject_type"]
+    )
+    return scored.join(keys, on="seq", how="left").sort("seq")
+
+
+def write_scored(result: pl.DataFrame, target: Path) -> None:
+    """``amlscreen score``'s output: one JSON line per report of :func:`apply_policy`'s result."""
+    with target.open("wb") as out:
+        for row in result.drop(_POLICY_KEYS).iter_rows(named=True):
+            row["score"] = round(float(row["score"]), 6)
+            out.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+
+
 def score_reports(
     source: Path,
     target: Path,
@@ -245,17 +270,9 @@ def score_reports(
     policy = policy or AlertPolicy()
     model_threshold = bundle.threshold if threshold is None else threshold
     scorer = Scorer(bundle, threshold=policy.scoring_threshold(model_threshold), rules=rules)
-    flat = flatten(read_jsonl(source))
-    compact = with_keys(encode(flat, rates)).collect()
-    scored = score_history(compact, scorer)
-    # The compact frame keeps no jurisdiction; its rows are the flat frame's, in order.
-    keys = compact.select("seq", "subject_key", "t").with_columns(flat["jurisdiction"])
-    rows = scored.join(keys, on="seq", how="left").sort("seq")
+    rows = scored_stream(source, scorer, rates)
     result, figures = apply_policy(rows, policy, model_threshold)
-    with target.open("wb") as out:
-        for row in result.drop("seq", "subject_key", "jurisdiction", "t").iter_rows(named=True):
-            row["score"] = round(float(row["score"]), 6)
-            out.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+    write_scored(result, target)
     return {
         "reports": result.height,
         "alerts": int(result["alert"].sum()),

@@ -246,9 +246,10 @@ def evaluate(features: pl.DataFrame, config: RuleConfig) -> list[list[RuleHit]]:
         "flags",
         "cp_country",
     ]
-    subset = features[rows].select(needed).to_dicts()
-    fired = masks[rows].to_dicts()
-    forced = forcing_masks(features[rows], masks[rows], config).to_dicts()
+    hit_features, hit_masks = features[rows], masks[rows]
+    subset = hit_features.select(needed).to_dicts()
+    fired = hit_masks.to_dicts()
+    forced = forcing_masks(hit_features, hit_masks, config).to_dicts()
     for index, row, flags, forces in zip(rows, subset, fired, forced, strict=True):
         hits[index] = [
             RuleHit(rule, forces[rule], _reason(rule, row, config))

@@ -28,11 +28,10 @@ from typing import Any
 import orjson
 import polars as pl
 
-from amlscreen.backtest import apply_policy
-from models.features import encode, flatten, with_keys
+from amlscreen.backtest import apply_policy, scored_stream, write_scored
 from models.registry import load_bundle
 from models.rules import RuleConfig
-from models.scoring import Scorer, read_jsonl, score_history
+from models.scoring import Scorer
 from services.alerts.policy import AlertPolicy
 from services.config import Settings
 
@@ -50,24 +49,12 @@ METRICS = (
 )
 
 
-def _write(rows: pl.DataFrame, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("wb") as out:
-        for row in rows.iter_rows(named=True):
-            row["score"] = round(float(row["score"]), 6)
-            out.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
-
-
-def score_both(
+def score_variants(
     population: Path, scorer: Scorer, policy: AlertPolicy, model_threshold: float, out: Path
 ) -> dict[str, dict[str, Any]]:
-    flat = flatten(read_jsonl(population / "reports.jsonl"))
-    compact = with_keys(encode(flat)).collect()
-    scored = score_history(compact, scorer)
-    keys = compact.select("seq", "subject_key", "t").with_columns(
-        flat["jurisdiction"], (flat["subject_type"] == "entity").fill_null(False).alias("entity")
+    rows = scored_stream(population / "reports.jsonl", scorer).with_columns(
+        (pl.col("subject_type") == "entity").fill_null(False).alias("entity")
     )
-    rows = scored.join(keys, on="seq", how="left").sort("seq")
     # The scorer ran the near_share policy; the other two follow from its rule hits. forced:
     # every structuring hit forces; hit_only: none on an entity does. A report stays a
     # candidate only if a rule forces or its score passes the scoring threshold, as
@@ -91,7 +78,8 @@ def score_both(
     for name, variant in variants.items():
         result, _ = apply_policy(variant.drop("entity"), policy, model_threshold)
         target = out / name / f"{population.name}.scored.jsonl"
-        _write(result.drop("seq", "subject_key", "jurisdiction", "t"), target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_scored(result, target)
         metrics[name] = measure(population, target).metrics
         target.with_suffix(".json").write_bytes(
             orjson.dumps(metrics[name], option=orjson.OPT_INDENT_2)
@@ -122,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     alerted: dict[str, int] = dict.fromkeys(VARIANTS, 0)
     caught: dict[str, int] = dict.fromkeys(VARIANTS, 0)
     for population in population_worlds(args.populations):
-        metrics = score_both(population, scorer, policy, model_threshold, args.out)
+        metrics = score_variants(population, scorer, policy, model_threshold, args.out)
         print(
             f"{population.name:18}",
             "  ".join(
