@@ -263,7 +263,7 @@ def score_reports(
     worker's policy), ``episode`` (the alert it belongs to), ``threshold_version``, typology,
     reasons, ``rules`` (every rule that fired) and ``forced_rules`` (those of them that force an
     alert on this report). ``rates``: the exchange-rate table (default: the process's,
-    ``AMLSCREEN_FX_RATES_FILE``); ``rules``: the rule configuration (default: the worker's).
+    ``AMLSCREEN_FX_RATES_FILE``); ``rules``: the rule configuration (default: the shipped rules).
     Returns the counts (``reports``, ``alerts``: reports alerted, ``episodes``: alerts opened,
     ``alerts_per_day``) and the ``threshold`` applied.
     """

@@ -13,6 +13,7 @@ from types import FrameType
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
 from services.auth.enums import Role
 from services.config import Settings
@@ -160,6 +161,44 @@ def cmd_profile_check(args: argparse.Namespace) -> int:
                 for need in state["needs"]:
                     print(f"    - {need}")
     return 0 if status["ready"] else 2
+
+
+def cmd_rules_init(args: argparse.Namespace) -> int:
+    """Writes a commented rule file holding the shipped rules (never over an existing file)."""
+    from models.rule_file import render_rule_file
+    from models.rules import RuleConfig
+
+    path = Path(args.out)
+    if path.exists() and not args.force:
+        print(f"error: {path} exists (use --force to overwrite it)", file=sys.stderr)
+        return 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_rule_file(RuleConfig()), encoding="utf-8")
+    print(
+        f"wrote {path}: edit it, run amlscreen rules check {path}, then set"
+        f" AMLSCREEN_RULES_FILE={path} for the workers and amlscreen score"
+    )
+    return 0
+
+
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    """Validates a rule file and prints the rules it gives (exit 1 when it cannot be used)."""
+    from models.rule_file import RuleFileError, load_rule_file
+
+    path = Path(args.file) if args.file else _settings().rules_file
+    if path is None:
+        print("AMLSCREEN_RULES_FILE is not set: the shipped rules apply")
+        return 0
+    try:
+        rules = load_rule_file(path)
+    except RuleFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"{path}: valid")
+    for key, value in rules.describe().items():
+        if key != "extra":
+            print(f"  {key} = {value}")
+    return 0
 
 
 def cmd_db_upgrade(_args: argparse.Namespace) -> int:
@@ -503,6 +542,14 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.no_budget:
         overrides.update(alert_budget=False)
     policy = AlertPolicy.from_settings(_settings().model_copy(update=overrides))
+    from models.rule_file import RuleFileError, load_rule_file
+
+    # The worker's rules (AMLSCREEN_RULES_FILE), unless --rules names another file.
+    try:
+        rules = load_rule_file(Path(args.rules) if args.rules else _settings().rules_file)
+    except RuleFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     summary = score_reports(
         Path(args.input),
         Path(args.output),
@@ -510,6 +557,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         policy=policy,
         rates=rates,
+        rules=rules,
     )
     reports = max(summary["reports"], 1)
     print(
@@ -522,6 +570,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     )
     print(f"alerts/day by institution: {summary['alerts_per_day_by_institution']}", file=sys.stderr)
     print(f"alert policy: {summary['policy']}", file=sys.stderr)
+    print(f"rules: {rules.describe()}", file=sys.stderr)
     if summary["threshold_versions"]:
         print(f"budget threshold versions: {summary['threshold_versions']}", file=sys.stderr)
     return 0
@@ -791,6 +840,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="exchange-rate table, CSV currency,units_per_usd"
         " (default: AMLSCREEN_FX_RATES_FILE, else the shipped approximate table)",
     )
+    score.add_argument(
+        "--rules",
+        metavar="FILE",
+        help="rule file (default: AMLSCREEN_RULES_FILE, else the shipped rules)",
+    )
     budget = score.add_mutually_exclusive_group()
     budget.add_argument(
         "--budget-per-day",
@@ -910,6 +964,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     profile_check.add_argument("file", nargs="?", help="path (default: AMLSCREEN_FILING_PROFILE)")
     profile_check.set_defaults(handler=cmd_profile_check)
+    rules = sub.add_parser("rules", help="the rule file").add_subparsers(
+        dest="rules_command", required=True
+    )
+    rules_init = rules.add_parser(
+        "init", help="write a commented rule file holding the shipped rules"
+    )
+    rules_init.add_argument("out", help="path of the new file")
+    rules_init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    rules_init.set_defaults(handler=cmd_rules_init)
+    rules_check = rules.add_parser(
+        "check", help="validate a rule file and print the rules it gives"
+    )
+    rules_check.add_argument("file", nargs="?", help="path (default: AMLSCREEN_RULES_FILE)")
+    rules_check.set_defaults(handler=cmd_rules_check)
     report = sub.add_parser("report", help="reports on the programme").add_subparsers(
         dest="report_command", required=True
     )
@@ -951,6 +1019,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except KeyboardInterrupt:
         return 130
+    except ValidationError as error:
+        if error.title != Settings.__name__:
+            raise
+        # A bad AMLSCREEN_* variable (or a file one names): say which, without a traceback.
+        print("error: invalid AMLSCREEN_* settings:", file=sys.stderr)
+        for problem in error.errors():
+            field = ".".join(str(part) for part in problem["loc"])
+            name = f"AMLSCREEN_{field.upper()}" if field else "settings"
+            print(f"  {name}: {problem['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

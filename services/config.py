@@ -6,13 +6,16 @@ import re
 import ssl
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from refdata.fx import load_rates
 from services.alerts.policy import DEFAULT_BUDGET_MIN_SUBJECTS, DEFAULT_BUDGET_SHARE
+
+if TYPE_CHECKING:
+    from models.rules import RuleConfig
 
 # Characters of a Kafka topic name.
 _TOPIC_CHARS = re.compile(r"[A-Za-z0-9._-]+")
@@ -101,6 +104,10 @@ class Settings(BaseSettings):
     # approximate table. models.features reads the same variable (refdata.fx.configured_rates),
     # so the worker and `amlscreen score` convert alike.
     fx_rates_file: Path | None = None
+    # The operator's rule file (models.rule_file: rules on or off, which force alerts, the
+    # country lists; `amlscreen rules init` writes one). Unset: the shipped rules. The worker
+    # and `amlscreen score` read the same file.
+    rules_file: Path | None = None
 
     # The alert policy (services.alerts.policy): episodes, suppression, budget.
     # A FALSE_POSITIVE closure holds the same pattern on the same subject back this many days.
@@ -142,6 +149,8 @@ class Settings(BaseSettings):
             raise ValueError("AMLSCREEN_ADMIN_TOKEN must be at least 24 characters long")
         if self.fx_rates_file is not None:
             load_rates(self.fx_rates_file)  # a bad rate file stops the process at start
+        if self.rules_file is not None:
+            self.rule_config()  # and so does a bad rule file
         if self.alert_budget_per_day is not None and self.alert_budget_share is not None:
             raise ValueError(
                 "set AMLSCREEN_ALERT_BUDGET_PER_DAY or AMLSCREEN_ALERT_BUDGET_SHARE, not both"
@@ -208,6 +217,14 @@ class Settings(BaseSettings):
                 " AMLSCREEN_KAFKA_BOOTSTRAP is empty, and the embedded broker speaks PLAINTEXT"
                 " only (docs/onboarding-kafka.md)"
             )
+
+    def rule_config(self) -> RuleConfig:
+        """The rules of ``AMLSCREEN_RULES_FILE``, or the shipped ones (RuleFileError if bad)."""
+        # Imported here: the rules bring Polars, which a process reading only its settings
+        # (the API's start, the CLI's help) should not pay for.
+        from models.rule_file import load_rule_file
+
+        return load_rule_file(self.rules_file)
 
     @property
     def shared_topics(self) -> list[str]:

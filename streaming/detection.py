@@ -288,14 +288,17 @@ def build_detector(
     if metrics is not None:
         metrics.set_model(bundle.version)
     policy = AlertPolicy.from_settings(settings)
+    rules = settings.rule_config()
     log.info(
-        "detection model %s, threshold %.3f, alert policy %s",
+        "detection model %s, threshold %.3f, alert policy %s, rules %s (%s)",
         bundle.version,
         bundle.threshold,
         policy.describe(),
+        rules.describe(),
+        settings.rules_file or "shipped",
     )
     return Detector(
-        Scorer(bundle, threshold=policy.scoring_threshold(bundle.threshold)),
+        Scorer(bundle, threshold=policy.scoring_threshold(bundle.threshold), rules=rules),
         policy=policy,
         model_threshold=bundle.threshold,
         assignment=_assignment_probe(consumer) if consumer is not None else None,
