@@ -196,8 +196,7 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
         return 1
     print(f"{path}: valid")
     for key, value in rules.describe().items():
-        if key != "extra":
-            print(f"  {key} = {value}")
+        print(f"  {key} = {value}")
     return 0
 
 

@@ -94,7 +94,6 @@ _NOT_IN_A_FILE = {
     "ror_threshold_cents": (
         "the operación relevante threshold is the law's (USD 7,500; refdata.thresholds)"
     ),
-    "extra": "not a rule setting",
 }
 
 

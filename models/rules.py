@@ -32,7 +32,7 @@ model says. The defaults:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import polars as pl
@@ -71,7 +71,6 @@ class RuleConfig:
     secrecy_enabled: bool = True
     secrecy_countries: tuple[str, ...] = SECRECY_COUNTRIES
     secrecy_forces_alert: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
