@@ -31,6 +31,8 @@ model says. The defaults:
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -74,6 +76,16 @@ class RuleConfig:
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
+
+    def digest(self) -> str:
+        """A short fingerprint of the configuration: workers with equal rules have equal ones."""
+        # Lists in order: a country list is a set, however the file orders it.
+        values = {
+            key: sorted(value) if isinstance(value, tuple) else value
+            for key, value in self.describe().items()
+        }
+        canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True, slots=True)

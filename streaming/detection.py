@@ -289,11 +289,14 @@ def build_detector(
         metrics.set_model(bundle.version)
     policy = AlertPolicy.from_settings(settings)
     rules = settings.rule_config()
+    if metrics is not None:
+        metrics.set_rules(rules.digest())
     log.info(
-        "detection model %s, threshold %.3f, alert policy %s, rules %s (%s)",
+        "detection model %s, threshold %.3f, alert policy %s, rules %s %s (%s)",
         bundle.version,
         bundle.threshold,
         policy.describe(),
+        rules.digest(),
         rules.describe(),
         settings.rules_file or "shipped",
     )

@@ -109,6 +109,12 @@ class WorkerMetrics:
             ["version"],
             registry=self.registry,
         )
+        self.rules_info = Gauge(
+            "amlscreen_rules_info",
+            "The rule configuration in use: always 1, its digest is the label.",
+            ["digest"],
+            registry=self.registry,
+        )
         self.model_loaded = Gauge(
             "amlscreen_model_loaded",
             "1 when a verified scoring model is loaded, 0 otherwise.",
@@ -137,6 +143,11 @@ class WorkerMetrics:
             return
         self.model_info.labels(version).set(1)
         self.model_loaded.set(1)
+
+    def set_rules(self, digest: str) -> None:
+        """Records the digest of the rule configuration the worker screens with."""
+        self.rules_info.clear()
+        self.rules_info.labels(digest).set(1)
 
     def set_thresholds(self, thresholds: Mapping[str, Threshold]) -> None:
         """Records the threshold each institution's reports were judged against."""

@@ -14,6 +14,7 @@ from models.rule_file import RuleFileError, load_rule_file, parse_rule_file, ren
 from models.rules import RuleConfig
 from services.config import Settings
 from streaming.detection import build_detector
+from streaming.metrics import WorkerMetrics
 from tests.models.test_registry import tiny_model
 from tests.models.test_scoring import structuring_case
 
@@ -95,14 +96,29 @@ class TestSettings:
         path = tmp_path / "rules.toml"
         path.write_text('high_risk_countries = ["RU"]\nstructuring_forces_alert = false\n')
         settings = Settings(model_path=tiny_model(), rules_file=path, data_dir=tmp_path)
+        metrics = WorkerMetrics()
         with caplog.at_level(logging.INFO, logger="streaming.detection"):
-            detector = build_detector(settings)
-        assert detector.scorer.rules == RuleConfig(
-            high_risk_countries=("RU",), structuring_forces_alert=False
-        )
+            detector = build_detector(settings, metrics=metrics)
+        expected = RuleConfig(high_risk_countries=("RU",), structuring_forces_alert=False)
+        assert detector.scorer.rules == expected
         assert str(path) in caplog.text
+        # The operators' dashboard tells workers on different rules apart by this digest.
+        assert metrics.registry.get_sample_value(
+            "amlscreen_rules_info", {"digest": expected.digest()}
+        )
         shipped = build_detector(Settings(model_path=tiny_model(), data_dir=tmp_path))
         assert shipped.scorer.rules == RuleConfig()
+        assert expected.digest() != RuleConfig().digest()
+
+
+class TestDigest:
+    def test_equal_rules_have_equal_digests_whatever_the_list_order(self) -> None:
+        assert RuleConfig().digest() == RuleConfig().digest()
+        assert (
+            RuleConfig(secrecy_countries=("KY", "PA")).digest()
+            == RuleConfig(secrecy_countries=("PA", "KY")).digest()
+        )
+        assert RuleConfig(secrecy_forces_alert=True).digest() != RuleConfig().digest()
 
 
 class TestCommands:

@@ -82,3 +82,10 @@ class TestDetectionMetrics:
         metrics.set_model(None)
         assert _sample(metrics, "amlscreen_model_loaded") == 0
         assert _sample(metrics, "amlscreen_model_info", version="2026.12.1") is None
+
+    def test_rules_gauge_holds_one_digest(self) -> None:
+        metrics = WorkerMetrics()
+        metrics.set_rules("3f2a9c0d1e4b")
+        metrics.set_rules("77c1e0a5b9d2")
+        assert _sample(metrics, "amlscreen_rules_info", digest="3f2a9c0d1e4b") is None
+        assert _sample(metrics, "amlscreen_rules_info", digest="77c1e0a5b9d2") == 1
