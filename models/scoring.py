@@ -68,6 +68,10 @@ def _plural(count: int, word: str, plural: str | None = None) -> str:
     return f"{count} {word if count == 1 else (plural or word + 's')}"
 
 
+def _accounts(count: int) -> str:
+    return "1 account" if count == 1 else f"{count} different accounts"
+
+
 def _structuring(row: Row) -> str:
     for window, label in (("7d", "7 days"), ("30d", "30 days")):
         count = _n(row[f"near_n_{window}"])
@@ -116,7 +120,7 @@ def _fan_in(row: Row) -> str:
     own = _n(row["payers_7d"])
     if beneficiary >= own and beneficiary >= 3:
         return f"The beneficiary account received from {beneficiary} different accounts in 7 days"
-    return f"Payments received from {own} different accounts in 7 days"
+    return f"Payments received from {_accounts(own)} in 7 days"
 
 
 def _fan_out(row: Row) -> str:
@@ -126,7 +130,7 @@ def _fan_out(row: Row) -> str:
         return f"The paying account paid {payer} different accounts in 7 days"
     countries = _n(row["countries_7d"])
     return (
-        f"Payments to {own} different accounts in"
+        f"Payments to {_accounts(own)} in"
         f" {_plural(countries, 'country', 'countries')} within 7 days"
     )
 
@@ -150,7 +154,10 @@ def _round(row: Row) -> str:
     count = _n(row["round1000_n_30d"])
     share = max(_f(row["round100_share_30d"]), _f(row["round1000_share_30d"]))
     if count:
-        return f"{count} transactions in round thousands within 30 days ({share:.0%} of them)"
+        return (
+            f"{_plural(count, 'transaction')} in round thousands within 30 days"
+            f" ({share:.0%} of them)"
+        )
     return f"Round-amount transactions make {share:.0%} of the subject's reports in 30 days"
 
 

@@ -231,3 +231,31 @@ class TestUnknownCurrency:
         score_file(source, target, scorer)
         rows = [orjson.loads(line) for line in target.read_bytes().splitlines()]
         assert not any("exchange rate" in reason for reason in rows[0]["reasons"])
+
+
+class TestSentences:
+    """Reasons read as plain English whatever the counts (investigators read them as written)."""
+
+    @staticmethod
+    def _sentence(group: str, **row: float) -> str:
+        (found,) = [candidate for candidate in FEATURE_GROUPS if candidate.name == group]
+        return found.sentence(row)
+
+    def test_one_of_a_kind_is_singular(self) -> None:
+        assert self._sentence(
+            "round_amounts", round1000_n_30d=1, round100_share_30d=0.1, round1000_share_30d=0.12
+        ) == ("1 transaction in round thousands within 30 days (12% of them)")
+        assert self._sentence("fan_in", cp_payers_7d=1, payers_7d=1) == (
+            "Payments received from 1 account in 7 days"
+        )
+        assert self._sentence("fan_out", cp_payees_7d=0, payees_7d=1, countries_7d=1) == (
+            "Payments to 1 account in 1 country within 7 days"
+        )
+
+    def test_many_are_plural(self) -> None:
+        assert self._sentence(
+            "round_amounts", round1000_n_30d=4, round100_share_30d=0.3, round1000_share_30d=0.2
+        ) == ("4 transactions in round thousands within 30 days (30% of them)")
+        assert self._sentence("fan_in", cp_payers_7d=2, payers_7d=5) == (
+            "Payments received from 5 different accounts in 7 days"
+        )
