@@ -95,7 +95,10 @@ def _cash_volume(row: Row) -> str:
 
 def _cash_out(row: Row) -> str:
     count = _n(row["cash_out_n_7d"])
-    return f"Cash withdrawals of {_money(row['cash_out_usd_7d'])} in 7 days ({count})"
+    return (
+        f"Cash withdrawals of {_money(row['cash_out_usd_7d'])} in 7 days"
+        f" ({_plural(count, 'withdrawal')})"
+    )
 
 
 def _locations(row: Row) -> str:
@@ -183,7 +186,7 @@ def _suspicion(row: Row) -> str:
 
 
 def _institutions(row: Row) -> str:
-    return f"Activity at {_n(row['institutions_30d'])} institutions within 30 days"
+    return f"Activity at {_plural(_n(row['institutions_30d']), 'institution')} within 30 days"
 
 
 def _profile(_row: Row) -> str:
