@@ -112,6 +112,10 @@ class PeerRatio(TransformerMixin, BaseEstimator):
         X = validate_data(  # noqa: N806
             self, X, ensure_all_finite="allow-nan", dtype=np.float64, reset=False
         )
+        return self.transform_array(X)
+
+    def transform_array(self, X: FloatArray) -> FloatArray:  # noqa: N803
+        """``transform`` of rows already checked: float64, in the fitted columns' order."""
         values = _log1p(X[:, self.value_indices_])
         medians = np.broadcast_to(self.global_medians_, values.shape).copy()
         if self.group_index_ is not None and self.groups_.size:
@@ -492,6 +496,10 @@ class TwoStageClassifier(ClassifierMixin, BaseEstimator):
         )
         return self._positive(X)
 
+    def score_array(self, X: FloatArray) -> FloatArray:  # noqa: N803
+        """``decision_score`` of rows already checked: float64, in the fitted columns' order."""
+        return self._positive(X)
+
     def _positive(self, X: FloatArray) -> FloatArray:  # noqa: N803
         single = self._single_calibration()
         if single is None:
@@ -548,6 +556,10 @@ class TwoStageClassifier(ClassifierMixin, BaseEstimator):
             dtype=np.float64,
             reset=False,
         )
+        return self.proba_array(X)
+
+    def proba_array(self, X: FloatArray) -> FloatArray:  # noqa: N803
+        """``predict_proba`` of rows already checked: float64, in the fitted columns' order."""
         positive = self._positive(X)
         result = np.zeros((X.shape[0], self.classes_.size), dtype=np.float64)
         result[:, self.negative_index_] = 1.0 - positive
@@ -572,6 +584,78 @@ class TwoStageClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = self._allow_nan()
         return tags
+
+
+class ArrayModel:
+    """A fitted detection model evaluated on one float64 array of the feature columns.
+
+    Every step of a pipeline checks and converts its input again (``validate_data``), and the
+    pipeline's Polars output is built between the steps: per fit and per call, whatever the
+    rows, so in a worker's small batches these conversions cost about 15 % of the batch
+    (docs/benchmarks.md). Here the caller converts once; each member's steps run their own
+    arithmetic (``PeerRatio.transform_array``, ``TwoStageClassifier.score_array`` /
+    ``proba_array``) in the same order, so the numbers are those of the estimators' own
+    methods, bit for bit. The members' means are summed and divided as ``FitAverage`` does.
+    """
+
+    def __init__(self, members: Sequence[tuple[PeerRatio | None, TwoStageClassifier]]) -> None:
+        self.members = list(members)
+        self.average = True
+
+    @classmethod
+    def of(cls, model: Any) -> ArrayModel | None:
+        """The array form of a pipeline of ``make_pipeline``'s shape (or ``FitAverage`` of
+        them, alone in a pipeline), else None: the caller keeps the estimators' own path."""
+        if isinstance(model, Pipeline) and len(model.steps) == 1:
+            model = model.steps[0][1]
+        averaged = isinstance(model, FitAverage)
+        members: list[tuple[PeerRatio | None, TwoStageClassifier]] = []
+        for member in list(model.members) if averaged else [model]:
+            steps = [step for _, step in member.steps] if isinstance(member, Pipeline) else []
+            if len(steps) == 2 and isinstance(steps[0], PeerRatio):
+                peers: PeerRatio | None = steps[0]
+            elif len(steps) == 1:
+                peers = None
+            else:
+                return None
+            if not isinstance(steps[-1], TwoStageClassifier) or not hasattr(steps[-1], "detector_"):
+                return None
+            members.append((peers, steps[-1]))
+        if not members:
+            return None
+        array_model = cls(members)
+        array_model.average = averaged
+        return array_model
+
+    @staticmethod
+    def _inputs(peers: PeerRatio | None, X: FloatArray) -> FloatArray:  # noqa: N803
+        return peers.transform_array(X) if peers is not None else X
+
+    def model_inputs(self, X: FloatArray) -> FloatArray:  # noqa: N803
+        """What the last step of a single pipeline sees (its transformed rows)."""
+        peers, _ = self.members[0]
+        return self._inputs(peers, X)
+
+    def decision_score(self, X: FloatArray) -> FloatArray:  # noqa: N803
+        """The laundering score per row, as the model's ``decision_score``."""
+        if not self.average:
+            peers, model = self.members[0]
+            return model.score_array(self._inputs(peers, X))
+        total = np.zeros(X.shape[0], dtype=np.float64)
+        for peers, model in self.members:
+            total += np.asarray(model.score_array(self._inputs(peers, X)))
+        return total / len(self.members)
+
+    def predict_proba(self, X: FloatArray) -> FloatArray:  # noqa: N803
+        """Class probabilities per row, as the model's ``predict_proba``."""
+        if not self.average:
+            peers, model = self.members[0]
+            return model.proba_array(self._inputs(peers, X))
+        first = self.members[0][1]
+        total = np.zeros((X.shape[0], first.classes_.size), dtype=np.float64)
+        for peers, model in self.members:
+            total += model.proba_array(self._inputs(peers, X))
+        return total / len(self.members)
 
 
 def _weights(weights: FloatArray | None) -> dict[str, Any]:

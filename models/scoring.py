@@ -36,7 +36,7 @@ from models.features import (
     flatten,
     with_keys,
 )
-from models.pipeline import NEGATIVE_LABEL
+from models.pipeline import NEGATIVE_LABEL, ArrayModel
 from models.registry import ModelBundle
 from models.rules import RuleConfig, RuleHit, evaluate, forcing_masks, rule_masks
 from refdata.fx import FxRates
@@ -344,6 +344,9 @@ class Scorer:
         self._transform = bundle.pipeline[:-1] if len(steps) > 1 else None
         self._model = steps[-1][1]
         self._columns: dict[str, list[int]] = {}
+        # The model on one float64 array per call (models.pipeline.ArrayModel): the same
+        # numbers without each step converting its input again; None for another shape.
+        self._arrays = ArrayModel.of(bundle.pipeline)
 
     @property
     def model_version(self) -> str:
@@ -353,11 +356,27 @@ class Scorer:
         matrix = features.select(FEATURE_COLUMNS)
         return self._transform.transform(matrix) if self._transform is not None else matrix
 
+    def _matrix(self, features: pl.DataFrame) -> npt.NDArray[np.float64] | None:
+        """The feature columns as one float64 array for ``ArrayModel``, or None to take the
+        estimators' own path (another model shape; or an infinite value, which their input
+        checks refuse with their own error)."""
+        if self._arrays is None:
+            return None
+        matrix = features.select(FEATURE_COLUMNS).cast(pl.Float64).to_numpy()
+        return None if np.isinf(matrix).any() else matrix
+
+    def _scores(self, rows: pl.DataFrame | npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        if isinstance(rows, np.ndarray):
+            assert self._arrays is not None
+            return np.asarray(self._arrays.decision_score(rows), dtype=np.float64)
+        return np.asarray(self._model.decision_score(self._inputs(rows)), dtype=np.float64)
+
     def laundering_scores(self, features: pl.DataFrame) -> npt.NDArray[np.float64]:
         """P(laundering) of each row."""
         if features.is_empty():
             return np.empty(0)
-        return np.asarray(self._model.decision_score(self._inputs(features)), dtype=np.float64)
+        matrix = self._matrix(features)
+        return self._scores(features if matrix is None else matrix)
 
     def score_rules(self, features: pl.DataFrame) -> pl.DataFrame:
         """One boolean column per rule, and ``forced``: did a forcing rule fire?"""
@@ -402,17 +421,24 @@ class Scorer:
         """
         model = self._model
         typer = getattr(model, "typer_", None)
+        matrix = self._matrix(subset)
         if positive is None or typer is None or not hasattr(model, "negative_label_"):
-            proba = model.predict_proba(self._inputs(subset))
+            if matrix is not None and self._arrays is not None:
+                proba = self._arrays.predict_proba(matrix)
+            else:
+                proba = model.predict_proba(self._inputs(subset))
         else:
             # TwoStageClassifier.predict_proba with the detector's part given.
-            inputs = validate_data(
-                model,
-                self._inputs(subset),
-                ensure_all_finite=model._finite(),
-                dtype=np.float64,
-                reset=False,
-            )
+            if matrix is not None and self._arrays is not None:
+                inputs = self._arrays.model_inputs(matrix)
+            else:
+                inputs = validate_data(
+                    model,
+                    self._inputs(subset),
+                    ensure_all_finite=model._finite(),
+                    dtype=np.float64,
+                    reset=False,
+                )
             typed = typer.predict_proba(inputs)
             position = {label: index for index, label in enumerate(typer.classes_)}
             proba = np.zeros((subset.height, model.classes_.size), dtype=np.float64)
@@ -455,15 +481,16 @@ class Scorer:
             columns = self._group_columns(group)
             without[index][:, columns] = reference[columns]
             alone[index][:, columns] = matrix[:, columns]
-        stacked = pl.DataFrame(
-            np.concatenate(
-                [reference[None, :], without.reshape(-1, width), alone.reshape(-1, width)]
-            ),
-            schema=dict.fromkeys(FEATURE_COLUMNS, pl.Float64),
-            orient="row",
+        rows = np.concatenate(
+            [reference[None, :], without.reshape(-1, width), alone.reshape(-1, width)]
         )
-        inputs = self._transform.transform(stacked) if self._transform is not None else stacked
-        scores = np.asarray(self._model.decision_score(inputs))
+        if self._arrays is not None and not np.isinf(rows).any():
+            scores = self._scores(rows)
+        else:
+            stacked = pl.DataFrame(
+                rows, schema=dict.fromkeys(FEATURE_COLUMNS, pl.Float64), orient="row"
+            )
+            scores = self._scores(stacked)
         floor = float(scores[0])
         dropped = scores[1 : 1 + len(groups) * n].reshape(len(groups), n)
         added = scores[1 + len(groups) * n :].reshape(len(groups), n)

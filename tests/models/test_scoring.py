@@ -7,9 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+import polars as pl
 import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
 
 from models.features import FEATURE_COLUMNS, features_from_documents
+from models.pipeline import ArrayModel, FitAverage
 from models.registry import load_bundle
 from models.rules import RuleConfig
 from models.scoring import FEATURE_GROUPS, Scorer, score_file
@@ -262,3 +266,61 @@ class TestSentences:
         assert self._sentence("fan_in", cp_payers_7d=2, payers_7d=5) == (
             "Payments received from 5 different accounts in 7 days"
         )
+
+
+@pytest.fixture(scope="module")
+def frame() -> pl.DataFrame:
+    config = GeneratorConfig(
+        seed=7, n_reports=1_500, start=datetime(2026, 3, 2, tzinfo=UTC), days=10
+    )
+    return features_from_documents([item.report for item in generate(config)])
+
+
+class TestArrayPath:
+    """The scorer converts a batch's features once (``ArrayModel``) and gets the numbers the
+    estimators' own methods give, bit for bit."""
+
+    def test_a_single_pipeline_gives_its_own_numbers(self, scorer, frame) -> None:
+        pipeline = scorer.bundle.pipeline
+        arrays = ArrayModel.of(pipeline)
+        assert arrays is not None
+        matrix = frame.select(FEATURE_COLUMNS).cast(pl.Float64).to_numpy()
+        inputs = frame.select(FEATURE_COLUMNS)
+        expected = pipeline[-1].decision_score(pipeline[:-1].transform(inputs))
+        assert np.array_equal(arrays.decision_score(matrix), expected)
+        assert np.array_equal(arrays.predict_proba(matrix), pipeline.predict_proba(inputs))
+
+    def test_an_average_gives_its_own_numbers(self, scorer, frame) -> None:
+        pipeline = scorer.bundle.pipeline
+        average = Pipeline([("fits", FitAverage([pipeline, pipeline]).fit(None))])
+        arrays = ArrayModel.of(average)
+        assert arrays is not None
+        assert len(arrays.members) == 2
+        matrix = frame.select(FEATURE_COLUMNS).cast(pl.Float64).to_numpy()
+        inputs = frame.select(FEATURE_COLUMNS)
+        fits = average[-1]
+        assert np.array_equal(arrays.decision_score(matrix), fits.decision_score(inputs))
+        assert np.array_equal(arrays.predict_proba(matrix), fits.predict_proba(inputs))
+
+    def test_the_scorer_scores_alike_with_and_without_it(self, scorer, frame) -> None:
+        fast = Scorer(scorer.bundle, threshold=0.05)
+        slow = Scorer(scorer.bundle, threshold=0.05)
+        slow._arrays = None  # noqa: SLF001 - the estimators' own path, for comparison
+        assert fast._arrays is not None  # noqa: SLF001
+        for start in range(0, frame.height, 400):
+            batch = frame[start : start + 400]
+            one, other = fast.score(batch), slow.score(batch)
+            assert np.array_equal(one.scores, other.scores)
+            assert one.alerts.any()
+            assert one.typologies == other.typologies
+            assert one.reasons == other.reasons
+            assert one.top_features == other.top_features
+
+    def test_another_shape_keeps_the_estimators_path(self) -> None:
+        other = Pipeline([("model", LogisticRegression())])
+        assert ArrayModel.of(other) is None
+
+    def test_an_infinite_feature_is_refused_as_before(self, scorer, frame) -> None:
+        broken = frame[:3].with_columns(pl.lit(float("inf")).alias("usd"))
+        with pytest.raises(ValueError, match="[Ii]nfinity"):
+            scorer.laundering_scores(broken)
