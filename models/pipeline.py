@@ -124,7 +124,12 @@ class PeerRatio(TransformerMixin, BaseEstimator):
             position = np.clip(position, 0, self.groups_.size - 1)
             known = self.groups_[position] == groups
             medians[known] = self.medians_[position[known]]
-        return np.hstack([X, values - medians])
+        # Column-major like the rows scikit-learn's checks hand on (from Polars): its
+        # predictor runs each tree over all the rows, one feature of consecutive rows at a time.
+        out = np.empty((X.shape[0], X.shape[1] + values.shape[1]), dtype=np.float64, order="F")
+        out[:, : X.shape[1]] = X
+        out[:, X.shape[1] :] = values - medians
+        return out
 
     def get_feature_names_out(self, input_features: Any = None) -> npt.NDArray[np.object_]:
         check_is_fitted(self, "global_medians_")

@@ -362,6 +362,8 @@ class Scorer:
         checks refuse with their own error)."""
         if self._arrays is None:
             return None
+        # Column-major, as Polars gives it: scikit-learn's predictor runs each tree over all
+        # the rows, reading one feature of consecutive rows at a time.
         matrix = features.select(FEATURE_COLUMNS).cast(pl.Float64).to_numpy()
         return None if np.isinf(matrix).any() else matrix
 
