@@ -603,9 +603,14 @@ class ArrayModel:
     methods, bit for bit. The members' means are summed and divided as ``FitAverage`` does.
     """
 
-    def __init__(self, members: Sequence[tuple[PeerRatio | None, TwoStageClassifier]]) -> None:
+    def __init__(
+        self,
+        members: Sequence[tuple[PeerRatio | None, TwoStageClassifier]],
+        *,
+        average: bool,
+    ) -> None:
         self.members = list(members)
-        self.average = True
+        self.average = average  # a FitAverage (mean of the members), or one pipeline
 
     @classmethod
     def of(cls, model: Any) -> ArrayModel | None:
@@ -628,9 +633,7 @@ class ArrayModel:
             members.append((peers, steps[-1]))
         if not members:
             return None
-        array_model = cls(members)
-        array_model.average = averaged
-        return array_model
+        return cls(members, average=averaged)
 
     @staticmethod
     def _inputs(peers: PeerRatio | None, X: FloatArray) -> FloatArray:  # noqa: N803

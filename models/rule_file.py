@@ -21,20 +21,16 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import pycountry
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from models.rules import RuleConfig
+from refdata.countries import check_country
 
 RULES_FILE_ENV = "AMLSCREEN_RULES_FILE"
 
 
 class RuleFileError(ValueError):
     """A rule file that cannot be used: unreadable, not TOML, or a key or value refused."""
-
-
-def _country_codes() -> frozenset[str]:
-    return frozenset(country.alpha_2 for country in pycountry.countries)
 
 
 Share = Annotated[float, Field(gt=0, le=1)]
@@ -72,13 +68,13 @@ class RuleFile(BaseModel):
     def _countries(cls, value: Any) -> Any:
         if not isinstance(value, list | tuple):
             return value  # pydantic says what it expected
-        known = _country_codes()
         codes: list[str] = []
         for item in value:
-            if not isinstance(item, str) or item.upper() not in known:
+            if not isinstance(item, str):
                 raise ValueError(f"{item!r} is not an ISO 3166-1 alpha-2 country code")
-            if item.upper() not in codes:
-                codes.append(item.upper())
+            code = check_country(item.upper())
+            if code not in codes:
+                codes.append(code)
         return tuple(codes)
 
     def config(self) -> RuleConfig:

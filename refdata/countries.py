@@ -7,6 +7,10 @@ is recorded in the model card, so changing it changes the feature digest).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+import pycountry
+
 # FATF "call for action" (IR, KP, MM) and grey-listed countries with sanctions exposure
 # (FATF R.19; SAR subtype 928).
 FATF_HIGH_RISK_COUNTRIES: tuple[str, ...] = ("IR", "KP", "MM", "SY", "YE", "HT", "VE")
@@ -14,3 +18,15 @@ FATF_HIGH_RISK_COUNTRIES: tuple[str, ...] = ("IR", "KP", "MM", "SY", "YE", "HT",
 # there too, so a payment there explains an alert without forcing one.
 SECRECY_COUNTRIES: tuple[str, ...] = ("KY", "VG", "PA", "BZ", "SC", "BS")
 HIGH_RISK_COUNTRIES: tuple[str, ...] = FATF_HIGH_RISK_COUNTRIES + SECRECY_COUNTRIES
+
+
+@lru_cache(maxsize=1)
+def _country_codes() -> frozenset[str]:
+    return frozenset(country.alpha_2 for country in pycountry.countries)
+
+
+def check_country(code: str) -> str:
+    """``code`` if it is an ISO 3166-1 alpha-2 code (upper case), else ValueError."""
+    if code not in _country_codes():
+        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code")
+    return code

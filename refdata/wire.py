@@ -19,11 +19,9 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import orjson
-import pycountry
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -36,6 +34,7 @@ from pydantic import (
     model_validator,
 )
 
+from refdata.countries import check_country
 from refdata.enums import (
     Channel,
     Direction,
@@ -63,17 +62,6 @@ _DECIMAL_TEXT = re.compile(r"\s*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-
 # worker's JSON parser (a report the API had accepted, dead-lettered).
 _INT64 = range(-(2**63), 2**63)
 MAX_EXTENSION_DEPTH = 32
-
-
-@lru_cache(maxsize=1)
-def _country_codes() -> frozenset[str]:
-    return frozenset(country.alpha_2 for country in pycountry.countries)
-
-
-def _check_country(code: str) -> str:
-    if code not in _country_codes():
-        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code")
-    return code
 
 
 def _refuse_control(value: str, pattern: re.Pattern[str] = _CONTROL) -> str:
@@ -121,7 +109,7 @@ def _check_currency(code: str) -> str:
     return code
 
 
-CountryCode = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_check_country)]
+CountryCode = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(check_country)]
 CurrencyCode = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_check_currency)]
 Identifier = Annotated[str, Field(pattern=_ID_PATTERN)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_refuse_control)]

@@ -150,7 +150,7 @@ class Settings(BaseSettings):
         if self.fx_rates_file is not None:
             load_rates(self.fx_rates_file)  # a bad rate file stops the process at start
         if self.rules_file is not None:
-            self.rule_config()  # and so does a bad rule file
+            _ = self.rule_config  # and so does a bad rule file
         if self.alert_budget_per_day is not None and self.alert_budget_share is not None:
             raise ValueError(
                 "set AMLSCREEN_ALERT_BUDGET_PER_DAY or AMLSCREEN_ALERT_BUDGET_SHARE, not both"
@@ -218,8 +218,11 @@ class Settings(BaseSettings):
                 " only (docs/onboarding-kafka.md)"
             )
 
+    @cached_property
     def rule_config(self) -> RuleConfig:
-        """The rules of ``AMLSCREEN_RULES_FILE``, or the shipped ones (RuleFileError if bad)."""
+        """The rules of ``AMLSCREEN_RULES_FILE``, or the shipped ones (RuleFileError if bad).
+
+        Read once, when the settings are checked: the process screens with what it checked."""
         # Imported here: the rules bring Polars, which a process reading only its settings
         # (the API's start, the CLI's help) should not pay for.
         from models.rule_file import load_rule_file

@@ -288,7 +288,7 @@ def build_detector(
     if metrics is not None:
         metrics.set_model(bundle.version)
     policy = AlertPolicy.from_settings(settings)
-    rules = settings.rule_config()
+    rules = settings.rule_config
     if metrics is not None:
         metrics.set_rules(rules.digest())
     log.info(
