@@ -32,7 +32,7 @@ from sklearn.metrics import average_precision_score
 
 from amlscreen.synthetic import DEFAULT_START, World, synthetic_dataset
 from bench.populations.compare_models import features, population_worlds
-from models.features import FEATURE_COLUMNS
+from models.features import FEATURE_COLUMNS, PEER_GROUP
 from models.pipeline import NEGATIVE_LABEL
 from models.registry import load_bundle
 
@@ -45,21 +45,48 @@ COMBINATIONS: dict[str, pl.Expr] = {
 }
 
 
+# Peer-relative ranks: the subject's highest score minus a baseline of its cell (institution
+# × peer group), a quantile of the cell's subjects' highest scores shrunk towards the
+# institution's same quantile with the weight of PEER_SHRINK subjects.
+PEER_QUANTILES: dict[str, float] = {"peer excess q90": 0.9, "peer excess q50": 0.5}
+PEER_SHRINK = 20.0
+
+
+def peer_excess(subjects: pl.DataFrame, quantile: float) -> pl.Series:
+    """``max`` minus the shrunk baseline of the subject's cell (``institution``, ``cell``)."""
+    institution_q = pl.col("max").quantile(quantile, "linear").over("institution")
+    cell_q = pl.col("max").quantile(quantile, "linear").over("institution", "cell")
+    cell_n = pl.len().over("institution", "cell").cast(pl.Float64)
+    baseline = (cell_n * cell_q + PEER_SHRINK * institution_q) / (cell_n + PEER_SHRINK)
+    return subjects.select(pl.col("max") - baseline).to_series()
+
+
 def subject_ranks(frame: pl.DataFrame, scores: np.ndarray) -> dict[str, tuple[float, float]]:
     """Subject AP and top-60 precision of each combination."""
     per_report = pl.DataFrame(
         {
             "subject": frame["subject"],
+            "institution": frame["institution_id"],
+            "cell": frame[PEER_GROUP],
             "score": scores,
             "laundering": (frame["label"] != NEGATIVE_LABEL).to_numpy(),
         }
     )
     subjects = per_report.group_by("subject").agg(
-        pl.col("laundering").any(), *(expr.alias(name) for name, expr in COMBINATIONS.items())
+        pl.col("laundering").any(),
+        pl.col("institution").first(),
+        pl.col("cell").mode().min(),
+        *(expr.alias(name) for name, expr in COMBINATIONS.items()),
+    )
+    subjects = subjects.with_columns(
+        *(
+            peer_excess(subjects, quantile).alias(name)
+            for name, quantile in PEER_QUANTILES.items()
+        )
     )
     caught = subjects["laundering"].to_numpy()
     result: dict[str, tuple[float, float]] = {}
-    for name in COMBINATIONS:
+    for name in [*COMBINATIONS, *PEER_QUANTILES]:
         values = subjects[name].to_numpy()
         top = np.argsort(-values, kind="stable")[:60]
         result[name] = (float(average_precision_score(caught, values)), float(caught[top].mean()))
@@ -100,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         frame = load()
         scores = 1.0 - bundle.pipeline.predict_proba(frame.select(FEATURE_COLUMNS))[:, legit]
         table[name] = subject_ranks(frame, scores)
-    names = list(COMBINATIONS)
+    names = [*COMBINATIONS, *PEER_QUANTILES]
     print("| world | " + " | ".join(f"{n}: AP / top-60 P" for n in names) + " |")
     print("|---" * (len(names) + 1) + "|")
     for name, row in table.items():
