@@ -388,8 +388,14 @@ class Scorer:
             forced.select(pl.any_horizontal(pl.all()).alias("forced"))["forced"]
         )
 
-    def score(self, features: pl.DataFrame) -> ScoredBatch:
-        """Scores, rules, alerts, typology guesses and reasons for a feature frame."""
+    def score(self, features: pl.DataFrame, *, typed: bool = True) -> ScoredBatch:
+        """Scores, rules, alerts, typology guesses and reasons for a feature frame.
+
+        ``typed=False`` leaves every typology None: a caller that keeps only some of the
+        alerting rows (the worker, once each institution's live threshold is known) types
+        those with :meth:`typologies`, which gives each row the same guess whatever rows
+        it is typed with.
+        """
         n = features.height
         scores = self.laundering_scores(features)
         hits = evaluate(features, self.rules)
@@ -403,9 +409,10 @@ class Scorer:
         rows = np.flatnonzero(alerts)
         if rows.size:
             subset = features[rows.tolist()]
-            typed = self.typologies(subset, positive=scores[rows])
-            for index, typology in zip(rows, typed, strict=True):
-                typologies[index] = typology
+            if typed:
+                guesses = self.typologies(subset, positive=scores[rows])
+                for index, typology in zip(rows, guesses, strict=True):
+                    typologies[index] = typology
             for index, sentences, values in zip(
                 rows, *self._explain(subset, scores[rows]), strict=True
             ):

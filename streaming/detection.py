@@ -72,6 +72,9 @@ class Assessed:
     screenings: dict[int, ReportScreening]  # by row, the reports that matched a watchlist
     model_version: str
     peer_rows: pl.DataFrame  # models.peers inputs of each report, in batch order
+    # The model inputs of each report, in batch order: typed later, only for the rows the
+    # alert policy lets through (Detector.type_rows).
+    features: pl.DataFrame
 
     def assessments(self) -> list[Assessment]:
         """What is stored with each report's row."""
@@ -200,7 +203,10 @@ class Detector:
         # a tree ensemble's per-tree parallel loops stall on every busy core (docs/benchmarks.md,
         # "Measurements behind the code").
         with self._threads.limit(limits=1, user_api="openmp"):
-            scored = self.scorer.score(batch.features)
+            # Untyped: most rows above the scoring threshold stay below their institution's
+            # live threshold, and the typology head (a tree per typology and iteration) costs
+            # several times the detector per row; raise_batch_alerts types the rest.
+            scored = self.scorer.score(batch.features, typed=False)
         self.observe("score", started)
 
         started = time.perf_counter()
@@ -215,7 +221,21 @@ class Detector:
             screenings,
             self.scorer.model_version,
             batch.peer_rows,
+            batch.features,
         )
+
+    def type_rows(self, assessed: Assessed, rows: Sequence[int]) -> None:
+        """Names the typology of these rows of the batch (those the alert policy lets
+        through), in place; rows already typed are left as they are."""
+        untyped = [row for row in rows if assessed.scored.typologies[row] is None]
+        if not untyped:
+            return
+        with self._threads.limit(limits=1, user_api="openmp"):
+            guesses = self.scorer.typologies(
+                assessed.features[untyped], positive=assessed.scored.scores[untyped]
+            )
+        for row, typology in zip(untyped, guesses, strict=True):
+            assessed.scored.typologies[row] = typology
 
     def _screen(
         self, session: Session, items: Sequence[IncomingReport], scored: ScoredBatch

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from models.state import WindowState, peer_counts_of
 from services.alerts import flows as alert_flows
+from services.alerts.schemas import AlertCreate
 from services.alerts.service import alert_to_message
 from services.reports import peers as peer_repository
 from services.reports.service import (
@@ -107,11 +108,22 @@ def raise_batch_alerts(
     alerting = [row for row in rows if assessed.scored.alerts[row]]
     if not alerting:
         return []
+    row_of = {
+        (assessed.items[row].report.institution_id, assessed.items[row].report.report_id): row
+        for row in alerting
+    }
+
+    def typing(passing: Sequence[AlertCreate]) -> list[str | None]:
+        rows_passing = [row_of[(item.institution_id, item.report_id)] for item in passing]
+        detector.type_rows(assessed, rows_passing)
+        return [assessed.scored.typologies[row] for row in rows_passing]
+
     routed = alert_flows.route_alerts(
         session,
         [assessed.alert(row) for row in alerting],
         detector.policy,
         model_threshold=detector.model_threshold,
+        typing=typing,
     )
     if detector.metrics is not None:
         detector.metrics.set_thresholds(routed.thresholds)

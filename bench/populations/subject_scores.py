@@ -79,10 +79,7 @@ def subject_ranks(frame: pl.DataFrame, scores: np.ndarray) -> dict[str, tuple[fl
         *(expr.alias(name) for name, expr in COMBINATIONS.items()),
     )
     subjects = subjects.with_columns(
-        *(
-            peer_excess(subjects, quantile).alias(name)
-            for name, quantile in PEER_QUANTILES.items()
-        )
+        *(peer_excess(subjects, quantile).alias(name) for name, quantile in PEER_QUANTILES.items())
     )
     caught = subjects["laundering"].to_numpy()
     result: dict[str, tuple[float, float]] = {}

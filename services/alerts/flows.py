@@ -9,7 +9,7 @@ writes what they decided (new alerts, reports joining alerts, threshold versions
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -214,12 +214,17 @@ def route_alerts(
     policy: AlertPolicy,
     *,
     model_threshold: float,
+    typing: Callable[[Sequence[AlertCreate]], Sequence[str | None]] | None = None,
 ) -> Routed:
     """Applies the alert policy to the batch's candidates (in arrival order).
 
     A report opens an alert, joins its subject's open alert, is suppressed by a recent
     FALSE_POSITIVE closure of the same pattern, or stays below the institution's threshold.
     Idempotent: a report already gathered by an alert (a redelivery) is skipped.
+
+    ``typing``: for callers that send candidates untyped (the worker), the typology of each
+    candidate that reaches its institution's threshold or is forced, the only ones whose
+    typology the policy reads (suppression, material updates) or stores.
     """
     repository = AlertRepository(session)
     linked = repository.linked_keys([(item.institution_id, item.report_id) for item in items])
@@ -235,6 +240,8 @@ def route_alerts(
         return routed
     thresholds = current_thresholds(session, fresh, policy, model_threshold)
     routed.thresholds = thresholds
+    if typing is not None:
+        fresh = _typed(fresh, thresholds, typing)
     subjects = [item.subject_key for item in fresh]
     stored: dict[EpisodeKey, Alert] = {}
     for alert in repository.open_for_subjects(subjects):
@@ -328,6 +335,26 @@ def route_alerts(
             routed.published.append(alert)
             routed.events[alert.id] = "updated"
     return routed
+
+
+def _typed(
+    items: list[AlertCreate],
+    thresholds: Mapping[str, Threshold],
+    typing: Callable[[Sequence[AlertCreate]], Sequence[str | None]],
+) -> list[AlertCreate]:
+    """``items`` with the typology of those that pass their threshold or are forced."""
+    passing = [
+        index
+        for index, item in enumerate(items)
+        if item.score >= thresholds[item.institution_id].value or candidate_of(item).forced_rules
+    ]
+    if not passing:
+        return items
+    guesses = typing([items[index] for index in passing])
+    typed = list(items)
+    for index, typology in zip(passing, guesses, strict=True):
+        typed[index] = items[index].model_copy(update={"typology": typology})
+    return typed
 
 
 def _rules(rule_hits: Sequence[dict[str, Any]] | None) -> set[str]:

@@ -17,7 +17,7 @@ from models.registry import load_bundle
 from models.scoring import Scorer
 from models.state import WindowState, batch_features, peer_counts_of
 from refdata.wire import ReportV1
-from services.alerts.orm import Alert
+from services.alerts.orm import Alert, AlertReport
 from services.db import transaction
 from services.reports import peers as peer_repository
 from services.reports.enums import ReportStatus
@@ -115,6 +115,47 @@ class TestHook:
         assert orjson.loads(messages[0].value)["report_id"] == "R000002"
         assert orjson.loads(messages[0].value)["event"] == "opened"
         assert [m.typology for m in messages] == [a.typology for a in alerts]
+
+    def test_only_what_the_policy_lets_through_is_typed_as_the_scorer_types_it(
+        self, sessions, scorer
+    ):
+        seen: list[Any] = []
+        typed: list[int] = []
+
+        class Watching(Detector):
+            def assess(self, session, new):
+                assessed = super().assess(session, new)
+                seen.append(assessed)
+                return assessed
+
+            def type_rows(self, assessed, rows):
+                typed.extend(rows)
+                super().type_rows(assessed, rows)
+
+        # Every report is scored above the scoring threshold (0.0); the policy's threshold
+        # (the model's) lets only some through, and a forcing rule one more.
+        model_threshold = 0.3
+        detector = Watching(Scorer(scorer.bundle, threshold=0.0), model_threshold=model_threshold)
+        items = incoming(ordinary(20) + structuring())
+        run(sessions, detector, items)
+        (assessed,) = seen
+        scores = assessed.scored.scores
+        forced = [any(hit.forces_alert for hit in hits) for hits in assessed.scored.rule_hits]
+        passing = [
+            row for row in range(len(items)) if scores[row] >= model_threshold or forced[row]
+        ]
+        assert passing
+        assert len(passing) < len(items)
+        assert typed == passing
+        reference = Scorer(scorer.bundle, threshold=0.0).score(assessed.features)
+        for row in range(len(items)):
+            expected = reference.typologies[row] if row in passing else None
+            assert assessed.scored.typologies[row] == expected
+        with sessions() as session:
+            stored = dict(
+                session.execute(select(AlertReport.report_id, AlertReport.typology)).all()
+            )
+        assert stored == {items[row].report.report_id: reference.typologies[row] for row in passing}
 
     def test_a_business_whose_takings_spread_gets_the_reason_but_no_forced_alert(
         self, sessions, scorer

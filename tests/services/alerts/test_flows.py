@@ -204,6 +204,67 @@ class TestEpisodes:
         assert response.json()["errors"]["open_alert_id"] == current.id
 
 
+class TestLazyTyping:
+    """The worker sends candidates untyped: only those the policy lets through are typed."""
+
+    def test_only_candidates_reaching_their_threshold_or_forced_are_typed(self, session):
+        tag = unique_index()
+        below, passing, forced = _reports(session, 3, tag)
+        asked: list[str] = []
+
+        def typing(items: Any) -> list[str | None]:
+            asked.extend(item.report_id for item in items)
+            return ["fan_out" for _ in items]
+
+        routed = route_alerts(
+            session,
+            [
+                _candidate(below, 0.2, typology=None),
+                _candidate(passing, 0.8, typology=None),
+                _candidate(forced, 0.1, typology=None, rule_hits=HIGH_RISK),
+            ],
+            AlertPolicy(),
+            model_threshold=THRESHOLD,
+            typing=typing,
+        )
+        assert asked == [passing.report_id, forced.report_id]
+        assert routed.decisions == [Action.BELOW, Action.OPEN, Action.JOIN]
+        (alert,) = _alerts_of(session, passing)
+        assert alert.typology == "fan_out"
+        links = session.scalars(
+            select(AlertReport.typology).where(AlertReport.alert_id == alert.id)
+        ).all()
+        assert sorted(links) == ["fan_out", "fan_out"]
+
+    def test_a_typed_candidate_is_suppressed_by_its_pattern(self, session):
+        reports = _reports(session, 2, unique_index())
+        (opened,) = _route(session, [_candidate(reports[0], 0.7)]).published
+        _close(session, opened.id, Disposition.FALSE_POSITIVE)
+        routed = route_alerts(
+            session,
+            [_candidate(reports[1], 0.75, typology=None)],
+            AlertPolicy(),
+            model_threshold=THRESHOLD,
+            typing=lambda items: ["structuring" for _ in items],
+        )
+        assert routed.decisions == [Action.SUPPRESS]
+
+    def test_nothing_is_typed_when_nothing_passes(self, session):
+        (report,) = _reports(session, 1, unique_index())
+
+        def typing(items: Any) -> list[str | None]:
+            raise AssertionError("typed a candidate below its threshold")
+
+        routed = route_alerts(
+            session,
+            [_candidate(report, 0.3, typology=None)],
+            AlertPolicy(),
+            model_threshold=THRESHOLD,
+            typing=typing,
+        )
+        assert routed.decisions == [Action.BELOW]
+
+
 class TestSuppression:
     def _closed_fp(self, session: Any, tag: int, score: float = 0.7) -> list[ReportV1]:
         reports = _reports(session, 4, tag)
