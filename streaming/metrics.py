@@ -25,6 +25,8 @@ _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 
 
 # The stages of a micro-batch, in order. decode/persist/publish/commit are timed by the worker
 # loop; features/score/watchlist/alert by the detection hook, inside the persist transaction.
+# "alert" includes naming the typology of the reports the alert policy lets through (only
+# those are typed: Detector.type_rows).
 STAGES: tuple[str, ...] = (
     "decode",
     "persist",

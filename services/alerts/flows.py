@@ -30,6 +30,7 @@ from services.alerts.policy import (
     budget_threshold,
     decide,
     needs_recompute,
+    reaches,
     suppression_since,
 )
 from services.alerts.repository import AlertRepository
@@ -346,7 +347,7 @@ def _typed(
     passing = [
         index
         for index, item in enumerate(items)
-        if item.score >= thresholds[item.institution_id].value or candidate_of(item).forced_rules
+        if reaches(candidate_of(item), thresholds[item.institution_id])
     ]
     if not passing:
         return items

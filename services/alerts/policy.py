@@ -196,6 +196,12 @@ class Decision:
         return self.action in (Action.OPEN, Action.JOIN)
 
 
+def reaches(candidate: Candidate, threshold: Threshold) -> bool:
+    """True when the policy acts on the candidate: its score reaches the threshold, or a rule
+    forces it. Anything else stays below (``Action.BELOW``), whatever its subject's state."""
+    return candidate.score >= threshold.value or bool(candidate.forced_rules)
+
+
 def suppressed(candidate: Candidate, closures: Sequence[Closure], policy: AlertPolicy) -> bool:
     """True when a recent FALSE_POSITIVE closure of the same pattern holds the candidate back.
 
@@ -238,7 +244,7 @@ def decide(
     decisions: list[Decision] = []
     for candidate in candidates:
         threshold = thresholds[candidate.institution_id]
-        if candidate.score < threshold.value and not candidate.forced_rules:
+        if not reaches(candidate, threshold):
             decisions.append(Decision(Action.BELOW, threshold=threshold))
             continue
         episode = episodes.get(candidate.key)

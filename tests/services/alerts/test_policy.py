@@ -17,6 +17,7 @@ from services.alerts.policy import (
     Threshold,
     budget_threshold,
     decide,
+    reaches,
 )
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -162,3 +163,29 @@ class TestDecide:
         assert higher[0].action is Action.OPEN
         new_rule = self._decide([_candidate(0.7, ("structuring", "mx_ror"))], closures=closures)
         assert new_rule[0].action is Action.OPEN
+
+
+class TestReaches:
+    """The one test of whether the policy acts on a candidate (decide, and the worker's
+    choice of what to type)."""
+
+    def test_the_threshold_itself_is_reached(self):
+        assert reaches(_candidate(0.5), Threshold(0.5, None))
+
+    def test_below_the_threshold_is_not(self):
+        assert not reaches(_candidate(0.4999), Threshold(0.5, 3))
+
+    def test_a_forcing_rule_reaches_any_threshold(self):
+        forced = _candidate(0.01, forced_rules=frozenset({"high_risk_jurisdiction"}))
+        assert reaches(forced, Threshold(BUDGET_SPENT, 7))
+
+    def test_decide_leaves_below_what_does_not_reach(self):
+        candidates = [_candidate(0.3), _candidate(0.7, report_id="R-high")]
+        decisions = decide(
+            candidates,
+            thresholds={"US-FI-0001": Threshold(0.5, None)},
+            episodes={},
+            closures={},
+            policy=AlertPolicy(),
+        )
+        assert [d.action for d in decisions] == [Action.BELOW, Action.OPEN]
