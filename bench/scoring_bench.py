@@ -3,12 +3,13 @@
     PYTHONPATH=. .venv/bin/python bench/scoring_bench.py --model var/model/model.skops
 
 Features of a generated stream (the e2e bench's generator) are scored by ``Scorer.score`` in
-batches of each ``--sizes`` rows, at the budget floor's threshold (0.05: every report above
-it is typed and explained, as in the worker under the default budget), with one OpenMP
-thread as in the worker. Each round times every batch size twice, once through
-``models.pipeline.ArrayModel`` (the batch's features converted to one float64 array) and once
-through the estimators' own methods (each step converting its input again), alternated so that
-both see the same machine; the medians over ``--rounds`` rounds are printed with their ratio.
+batches of each ``--sizes`` rows, at the threshold the worker's scorer runs at under the
+service's default policy (``AlertPolicy.scoring_threshold``: every report above it is typed
+and explained by ``Scorer.score``), with one OpenMP thread as in the worker. Each round times
+every batch size twice, once through ``models.pipeline.ArrayModel`` (the batch's features
+converted to one float64 array) and once through the estimators' own methods (each step
+converting its input again), alternated so that both see the same machine; the medians over
+``--rounds`` rounds are printed with their ratio.
 The outputs of the two paths are compared on every batch and must be identical.
 """
 
@@ -26,9 +27,9 @@ from threadpoolctl import threadpool_limits
 from models.features import features_from_documents
 from models.registry import load_bundle
 from models.scoring import ScoredBatch, Scorer
+from services.alerts.policy import AlertPolicy
+from services.config import Settings
 from simulator.generate import GeneratorConfig, generate
-
-FLOOR = 0.05
 
 
 def _same(one: ScoredBatch, other: ScoredBatch) -> bool:
@@ -52,8 +53,9 @@ def main() -> None:
     )
     features = features_from_documents([item.report for item in generate(config)])
     bundle = load_bundle(args.model)
-    fast = Scorer(bundle, threshold=FLOOR)
-    slow = Scorer(bundle, threshold=FLOOR)
+    threshold = AlertPolicy.from_settings(Settings()).scoring_threshold(bundle.threshold)
+    fast = Scorer(bundle, threshold=threshold)
+    slow = Scorer(bundle, threshold=threshold)
     slow._arrays = None  # noqa: SLF001 - the estimators' own path
     sizes = [int(size) for size in args.sizes.split(",")]
     # The last rows: subjects with history, as in a warm worker.
@@ -69,7 +71,7 @@ def main() -> None:
                     started = time.perf_counter()
                     scorer.score(batch)
                     timings.setdefault((size, name), []).append(time.perf_counter() - started)
-    print(f"model {bundle.version}; {args.rounds} rounds; threshold {FLOOR}")
+    print(f"model {bundle.version}; {args.rounds} rounds; threshold {threshold:.4f}")
     for size, batch in batches.items():
         alerted = int(fast.score(batch).alerts.sum())
         array = statistics.median(timings[(size, "array")]) * 1000

@@ -12,7 +12,11 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from refdata.fx import load_rates
-from services.alerts.policy import DEFAULT_BUDGET_MIN_SUBJECTS, DEFAULT_BUDGET_SHARE
+from services.alerts.policy import (
+    DEFAULT_BUDGET_FLOOR,
+    DEFAULT_BUDGET_MIN_SUBJECTS,
+    DEFAULT_BUDGET_SHARE,
+)
 
 if TYPE_CHECKING:
     from models.rules import RuleConfig
@@ -129,7 +133,7 @@ class Settings(BaseSettings):
     alert_budget_window_days: int = Field(default=14, ge=1, le=365)
     alert_budget_recompute_hours: float = Field(default=6.0, gt=0)
     # The budget never lowers the threshold below this score.
-    alert_budget_floor: float = Field(default=0.05, ge=0, le=1)
+    alert_budget_floor: float = Field(default=DEFAULT_BUDGET_FLOOR, ge=0, le=1)
 
     @model_validator(mode="before")
     @classmethod

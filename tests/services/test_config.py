@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.alerts.policy import DEFAULT_BUDGET_SHARE, AlertPolicy
+from services.alerts.policy import DEFAULT_BUDGET_FLOOR, DEFAULT_BUDGET_SHARE, AlertPolicy
 from services.config import Settings
 
 PASSWORD = "s3cret-scram-password"  # noqa: S105 - a test value
@@ -210,6 +210,13 @@ class TestAlertBudget:
         assert policy.budgeted
         assert (policy.budget_share, policy.budget_per_day) == (DEFAULT_BUDGET_SHARE, None)
         assert policy.describe()["budget"] == f"{DEFAULT_BUDGET_SHARE:g} of active subjects"
+
+    def test_the_default_floor_keeps_a_quiet_windows_allowance(self, monkeypatch) -> None:
+        policy = AlertPolicy.from_settings(Settings())
+        assert policy.budget_floor == DEFAULT_BUDGET_FLOOR == 0.3
+        assert policy.describe()["budget_floor"] == 0.3
+        monkeypatch.setenv("AMLSCREEN_ALERT_BUDGET_FLOOR", "0.05")
+        assert AlertPolicy.from_settings(Settings()).budget_floor == 0.05
 
     def test_a_budget_per_day_replaces_the_default_share(self, monkeypatch) -> None:
         monkeypatch.setenv("AMLSCREEN_ALERT_BUDGET_PER_DAY", "4")

@@ -189,3 +189,30 @@ class TestReaches:
             policy=AlertPolicy(),
         )
         assert [d.action for d in decisions] == [Action.BELOW, Action.OPEN]
+
+
+class TestDefaultFloor:
+    """A window whose allowance no subject above the floor claims keeps the rest, rather than
+    spending it on whatever ranks highest, however low (docs/detection.md, "The budget's
+    floor")."""
+
+    def test_a_quiet_window_keeps_its_allowance(self):
+        policy = AlertPolicy(budget_share=0.05)  # k = 5 of 100 subjects, nothing opened yet
+        quiet = np.array([0.25, 0.2, 0.12, 0.1, 0.08, 0.06] + [0.01] * 94)
+        estimate = budget_threshold(
+            quiet, subjects=100, opened=0, reports=500, span_days=10, policy=policy
+        )
+        assert estimate is not None
+        assert estimate.allowance == 5
+        # The fifth-highest subject scores 0.08: the former floor (0.05) let it and the four
+        # above it through; the default floor lets none of them.
+        assert estimate.threshold == 0.3
+
+    def test_a_busy_window_is_not_held_back(self):
+        policy = AlertPolicy(budget_share=0.05)
+        busy = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4] + [0.01] * 94)
+        estimate = budget_threshold(
+            busy, subjects=100, opened=0, reports=500, span_days=10, policy=policy
+        )
+        assert estimate is not None
+        assert estimate.threshold == 0.5
