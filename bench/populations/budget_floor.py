@@ -4,12 +4,12 @@
         --model var/model/model.skops --floors 0.05,0.1,0.2,0.3
 
 Under a share budget the threshold of an institution is the score that spends what is left of
-the window's allowance, never below ``budget_floor`` (``AMLSCREEN_ALERT_BUDGET_FLOOR``, 0.05
-by default). In a quiet window the budget goes down to the floor to spend its alerts on
-whatever is highest, however low. Each population is scored once (``amlscreen.backtest``,
-exactly as ``amlscreen score`` does, at the lowest floor), then the service's default policy is
-applied with each floor and the result measured (``measure.py``): pooled over the worlds,
-subjects alerted, launderers alerted and subject precision, and the median per world.
+the window's allowance, never below ``budget_floor`` (``AMLSCREEN_ALERT_BUDGET_FLOOR``; 0.05
+until this bench chose 0.3). In a quiet window the budget goes down to the floor to spend its
+alerts on whatever is highest, however low. Each population is scored (``amlscreen.backtest``,
+exactly as ``amlscreen score`` does with each floor: once per scoring threshold), the service's
+default policy is applied with each floor and the result measured (``measure.py``): pooled over
+the worlds, subjects alerted, launderers caught and subject precision, and the medians.
 """
 
 from __future__ import annotations
@@ -22,13 +22,44 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from amlscreen.backtest import apply_policy, scored_stream, write_scored
 from bench.populations.compare_models import population_worlds
 from bench.populations.measure import measure
-from models.registry import load_bundle
+from models.registry import ModelBundle, load_bundle
 from models.scoring import Scorer
 from services.alerts.policy import AlertPolicy
 from services.config import Settings
+
+
+def floor_metrics(
+    world: Path, bundle: ModelBundle, floors: list[float]
+) -> dict[float, dict[str, Any]]:
+    """``measure.py``'s metrics of one population under the service's default policy with each
+    floor, exactly as ``amlscreen score`` screens with it.
+
+    The population is scored once per scoring threshold (``AlertPolicy.scoring_threshold``:
+    the floor or the model's threshold, whichever is lower). The threshold matters beyond
+    which reports are explained: the budget recomputes when a candidate arrives, so the
+    candidates set the cadence of its versions, in the worker as in ``amlscreen score``.
+    """
+    default = AlertPolicy.from_settings(Settings())
+    model_threshold = bundle.threshold
+    streams: dict[float, pl.DataFrame] = {}
+    metrics: dict[float, dict[str, Any]] = {}
+    for floor in floors:
+        policy = dataclasses.replace(default, budget_floor=floor)
+        scoring = policy.scoring_threshold(model_threshold)
+        if scoring not in streams:
+            scorer = Scorer(bundle, threshold=scoring)
+            streams[scoring] = scored_stream(world / "reports.jsonl", scorer)
+        result, _ = apply_policy(streams[scoring], policy, model_threshold)
+        with tempfile.TemporaryDirectory() as scratch:
+            target = Path(scratch) / "scored.jsonl"
+            write_scored(result, target)
+            metrics[floor] = measure(world, target).metrics
+    return metrics
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,23 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     floors = [float(value) for value in args.floors.split(",")]
     bundle = load_bundle(args.model)
-    default = AlertPolicy.from_settings(Settings())
-    model_threshold = bundle.threshold
-    lowest = dataclasses.replace(default, budget_floor=min(floors))
-    scorer = Scorer(bundle, threshold=lowest.scoring_threshold(model_threshold))
     pooled: dict[float, dict[str, int]] = {
         f: {"alerted": 0, "laundering": 0, "caught": 0} for f in floors
     }
     per_world: dict[float, list[dict[str, Any]]] = {f: [] for f in floors}
     for world in population_worlds(args.populations):
-        rows = scored_stream(world / "reports.jsonl", scorer)
-        for floor in floors:
-            policy = dataclasses.replace(default, budget_floor=floor)
-            result, _ = apply_policy(rows, policy, model_threshold)
-            with tempfile.TemporaryDirectory() as scratch:
-                target = Path(scratch) / "scored.jsonl"
-                write_scored(result, target)
-                metrics = measure(world, target).metrics
+        for floor, metrics in floor_metrics(world, bundle, floors).items():
             per_world[floor].append(metrics)
             alerted = int(metrics["alerted_subjects"])
             laundering = round((metrics["subject_precision"] or 0.0) * alerted)
