@@ -71,7 +71,7 @@ DEFAULT_BUDGET_MIN_SUBJECTS = 50
 # scoring above it keeps the rest: spending it lower alerted mostly legitimate subjects and cost
 # the later windows' launderers their places (docs/detection.md, "The budget's floor": on two
 # independent population seeds, 0.3 against 0.05 alerted 15 % fewer subjects with a pooled
-# subject precision 0.06-0.07 higher, and caught as many launderers).
+# subject precision 0.06-0.08 higher, and caught as many launderers).
 DEFAULT_BUDGET_FLOOR = 0.3
 # The threshold of a spent budget: above any score (scores are probabilities, at most 1.0), so
 # only a forcing rule opens an alert until the window frees budget. Finite, not ``inf``: the
