@@ -68,8 +68,8 @@ MIN_BUDGET_SAMPLE = 50
 DEFAULT_BUDGET_SHARE = 0.005
 DEFAULT_BUDGET_MIN_SUBJECTS = 50
 # The lowest threshold a budget may set. A window whose allowance is not spent by subjects
-# scoring above it keeps the rest: spending it lower alerted mostly legitimate subjects and cost
-# the later windows' launderers their places (docs/detection.md, "The budget's floor": on two
+# scoring above it keeps the rest: spending it lower alerted mostly legitimate subjects, and
+# keeping it lost no launderer (docs/detection.md, "The budget's floor": on two
 # independent population seeds, 0.3 against 0.05 alerted 15 % fewer subjects with a pooled
 # subject precision 0.06-0.08 higher, and caught as many launderers).
 DEFAULT_BUDGET_FLOOR = 0.3
