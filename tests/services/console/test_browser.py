@@ -88,8 +88,10 @@ def stack(
     extra = {
         "AMLSCREEN_MODEL_PATH": str(tiny_model()),
         # Alerts are per subject episode: the tiny model's threshold leaves fewer than the two
-        # pages of queue the tests walk through, an alert budget raises the volume to that.
+        # pages of queue the tests walk through, an alert budget raises the volume to that
+        # (down to a floor below the service's default, which keeps a quiet window's allowance).
         "AMLSCREEN_ALERT_BUDGET_PER_DAY": "10",
+        "AMLSCREEN_ALERT_BUDGET_FLOOR": "0.05",
     }
     database = None
     if request.param == "postgresql":
