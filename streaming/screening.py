@@ -108,10 +108,7 @@ def raise_batch_alerts(
     alerting = [row for row in rows if assessed.scored.alerts[row]]
     if not alerting:
         return []
-    row_of = {
-        (assessed.items[row].report.institution_id, assessed.items[row].report.report_id): row
-        for row in alerting
-    }
+    row_of = {assessed.items[row].key: row for row in alerting}
 
     def typing(passing: Sequence[AlertCreate]) -> list[str | None]:
         rows_passing = [row_of[(item.institution_id, item.report_id)] for item in passing]
