@@ -8,7 +8,9 @@ The alert policy is the worker's (``services.alerts.policy``: episodes, suppress
 fed from the stream itself instead of the store: the open alerts are the episodes opened so far
 (nobody closes them in a backtest, so nothing is suppressed either), and a budget threshold is
 recomputed at the worker's cadence from the trailing window of the stream's own scores and the
-alerts opened in it, by the worker's own arithmetic (``budget_threshold``).
+alerts opened in it, by the worker's own arithmetic (``budget_threshold``). Under ranked spending
+(``ranked_picks``) the subjects a recompute picks open their alert on their highest report of the
+window, an earlier line of the output: the worker opens it on that report too, at the recompute.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from services.alerts.policy import (
     budget_threshold,
     decide,
     needs_recompute,
+    ranked_picks,
 )
 
 DAY_S = 86_400
@@ -52,48 +55,101 @@ class _Budget:
     subject: npt.NDArray[np.int64]
     score: npt.NDArray[np.float64]
     threshold: Threshold
+    # The subject key of each subject id (ranked picks are ordered by it on ties).
+    keys: dict[int, str] = field(default_factory=dict)
+    # Ranked spending: the latest version's lowest picked score, the threshold its picks passed.
+    bar: Threshold | None = None
     computed_for: datetime | None = None
     versions: list[tuple[int, float]] = field(default_factory=list)
     # Event time of each alert this institution opened (forced ones included): what it spent.
     opened: list[int] = field(default_factory=list)
 
-    def at(self, position: int, moment: int, policy: AlertPolicy, held: set[int]) -> Threshold:
-        """The threshold for a candidate at ``position`` of this institution's rows.
+    def at(
+        self, position: int, moment: int, policy: AlertPolicy, held: set[int]
+    ) -> tuple[Threshold, list[int]]:
+        """The threshold for a candidate at ``position`` of this institution's rows, and under
+        ranked spending the positions of the reports a recompute here opens alerts on.
 
         ``held``: the subject ids with an open alert (in a backtest nobody closes one, so every
         subject alerted so far); they cannot open another one and take no place in the budget.
         """
         now = datetime.fromtimestamp(moment, tz=UTC)
         if not needs_recompute(self.computed_for, now, policy):
-            return self.threshold
+            return self.threshold, []
         since = moment - policy.budget_window_days * DAY_S
         start = int(np.searchsorted(self.t[: position + 1], since, side="right"))
         window = slice(start, position + 1)
         subjects, scores = self.subject[window], self.score[window]
         if subjects.size == 0:
-            return self.threshold
+            return self.threshold, []
+        spent = np.asarray(self.opened, dtype=np.int64)
+        opened = int(np.count_nonzero((spent > since) & (spent <= moment)))
+        span = min((moment - int(self.t[start])) / DAY_S, float(policy.budget_window_days))
+        held_ids = np.fromiter(held, dtype=np.int64, count=len(held))
+        if policy.ranked:
+            return self._ranked(start, position, now, policy, held_ids, opened, span)
         order = np.lexsort((scores, subjects))
         last = np.r_[subjects[order][1:] != subjects[order][:-1], True]
         best, ids = scores[order][last], subjects[order][last]
         if held:
-            best = best[~np.isin(ids, np.fromiter(held, dtype=np.int64, count=len(held)))]
-        spent = np.asarray(self.opened, dtype=np.int64)
-        span = (moment - int(self.t[start])) / DAY_S
+            best = best[~np.isin(ids, held_ids)]
         estimate = budget_threshold(
             best,
             subjects=int(ids.size),
-            opened=int(np.count_nonzero((spent > since) & (spent <= moment))),
+            opened=opened,
             reports=int(subjects.size),
-            span_days=min(span, float(policy.budget_window_days)),
+            span_days=span,
             policy=policy,
         )
         if estimate is None:
-            return self.threshold
-        version = len(self.versions) + 1
-        self.versions.append((moment, estimate.threshold))
-        self.threshold = Threshold(estimate.threshold, version)
+            return self.threshold, []
+        self.threshold = Threshold(estimate.threshold, self._version(now, estimate.threshold))
+        return self.threshold, []
+
+    def _ranked(
+        self,
+        start: int,
+        position: int,
+        now: datetime,
+        policy: AlertPolicy,
+        held_ids: npt.NDArray[np.int64],
+        opened: int,
+        span: float,
+    ) -> tuple[Threshold, list[int]]:
+        # The window's subjects and reports count the candidate itself (the worker counts its
+        # whole batch, stored before the policy runs); the picks are among the reports before
+        # it (the worker picks among the candidates that earlier batches held back).
+        subjects = self.subject[start : position + 1]
+        before = np.arange(start, position, dtype=np.int64)
+        eligible = before[
+            (self.score[before] >= policy.budget_floor) & ~np.isin(self.subject[before], held_ids)
+        ]
+        # Each subject's highest report (the latest of equal ones): last of its group.
+        order = eligible[np.lexsort((eligible, self.score[eligible], self.subject[eligible]))]
+        grouped = self.subject[order]
+        best = order[np.r_[grouped[1:] != grouped[:-1], True]] if order.size else order
+        position_of = {self.keys[int(self.subject[index])]: int(index) for index in best}
+        result = ranked_picks(
+            [(key, float(self.score[index])) for key, index in position_of.items()],
+            subjects=int(np.unique(subjects).size),
+            opened=opened,
+            reports=int(subjects.size),
+            span_days=span,
+            policy=policy,
+        )
+        if result is None:
+            return self.threshold, []
+        estimate, picked = result
+        version = self._version(now, estimate.threshold)
+        self.bar = Threshold(estimate.threshold, version)
+        self.threshold = policy.live_threshold(estimate.threshold, version)
+        return self.threshold, [position_of[key] for key in picked]
+
+    def _version(self, now: datetime, value: float) -> int:
+        """Records a new threshold version computed for ``now``; returns its number."""
+        self.versions.append((int(now.timestamp()), value))
         self.computed_for = now
-        return self.threshold
+        return len(self.versions)
 
 
 def apply_policy(
@@ -109,10 +165,11 @@ def apply_policy(
     subject_ids = rows["subject_key"].cast(pl.Categorical).to_physical().to_numpy()
     times = rows["t"].fill_null(0).to_numpy().astype(np.int64)
     scores = rows["score"].to_numpy().astype(np.float64)
+    keys = rows["subject_key"].to_list()
     budgets: dict[str, _Budget] = {}
     local: list[int] = []
+    positions: dict[str, list[int]] = {}  # each institution's rows, by local position
     if policy.budgeted:
-        positions: dict[str, list[int]] = {}
         for index, institution in enumerate(institutions):
             seen = positions.setdefault(institution, [])
             local.append(len(seen))
@@ -120,10 +177,20 @@ def apply_policy(
         for institution, members in positions.items():
             picked = np.asarray(members, dtype=np.int64)
             budgets[institution] = _Budget(
-                times[picked], subject_ids[picked], scores[picked], Threshold(model_threshold, None)
+                times[picked],
+                subject_ids[picked],
+                scores[picked],
+                Threshold(model_threshold, None),
+                keys={int(subject_ids[row]): keys[row] for row in members},
             )
     candidates = rows["alert"].to_list()
+    report_ids = rows["report_id"].to_list()
+    jurisdictions = rows["jurisdiction"].to_list()
+    typologies = rows["typology"].to_list()
+    rule_lists = rows["rules"].to_list()
+    forced_lists = rows["forced_rules"].to_list()
     alerted = [False] * rows.height
+    opened_for: list[int | None] = [None] * rows.height  # the event time a line's alert opened
     episode_of: list[int | None] = [None] * rows.height
     versions: list[int | None] = [None] * rows.height
     episodes: dict[EpisodeKey, Episode] = {}
@@ -131,65 +198,63 @@ def apply_policy(
     held: set[int] = set()  # the subject ids with an open alert
     opened = 0
     fixed = Threshold(model_threshold, None)
-    for index, (
-        institution,
-        report_id,
-        subject_key,
-        jurisdiction,
-        typology,
-        rules,
-        forced,
-    ) in enumerate(
-        zip(
-            institutions,
-            rows["report_id"].to_list(),
-            rows["subject_key"].to_list(),
-            rows["jurisdiction"].to_list(),
-            rows["typology"].to_list(),
-            rows["rules"].to_list(),
-            rows["forced_rules"].to_list(),
-            strict=True,
-        )
-    ):
-        if not candidates[index]:
-            continue
-        fired = frozenset(rules or ())
-        candidate = Candidate(
-            institution_id=institution,
-            report_id=report_id,
-            subject_key=subject_key,
-            jurisdiction=jurisdiction,
+
+    def candidate_of(index: int) -> Candidate:
+        return Candidate(
+            institution_id=institutions[index],
+            report_id=report_ids[index],
+            subject_key=keys[index],
+            jurisdiction=jurisdictions[index],
             score=float(scores[index]),
-            rules=fired,
-            forced_rules=frozenset(forced or ()),
-            typology=typology,
+            rules=frozenset(rule_lists[index] or ()),
+            forced_rules=frozenset(forced_lists[index] or ()),
+            typology=typologies[index],
         )
-        threshold = (
-            budgets[institution].at(local[index], int(times[index]), policy, held)
-            if policy.budgeted
-            else fixed
-        )
+
+    def settle(index: int, threshold: Threshold, opened_at: int | None = None) -> None:
+        """Decides line ``index``; ``opened_at``: the event time a ranked pick opens at (it
+        spends the budget from then, as the worker's ``alerts.opened_for``)."""
+        nonlocal opened
+        candidate = candidate_of(index)
         (decision,) = decide(
             [candidate],
-            thresholds={institution: threshold},
+            thresholds={candidate.institution_id: threshold},
             episodes=episodes,
             closures={},
             policy=policy,
         )
         versions[index] = threshold.version
         if decision.action is Action.OPEN:
+            spent_at = int(times[index]) if opened_at is None else opened_at
+            opened_for[index] = spent_at
             opened += 1
             numbers[candidate.key] = opened
             held.add(int(subject_ids[index]))
             if policy.budgeted:
-                budgets[institution].opened.append(int(times[index]))
+                budgets[candidate.institution_id].opened.append(spent_at)
         if decision.alerted:
             alerted[index] = True
             episode_of[index] = numbers[candidate.key]
+
+    for index, institution in enumerate(institutions):
+        if not candidates[index]:
+            continue
+        if not policy.budgeted:
+            settle(index, fixed)
+            continue
+        budget = budgets[institution]
+        threshold, picks = budget.at(local[index], int(times[index]), policy, held)
+        if picks:
+            # Ranked spending: the recompute's picks open first, on their earlier reports.
+            assert budget.bar is not None
+            for pick in picks:
+                settle(positions[institution][pick], budget.bar, int(times[index]))
+        settle(index, threshold)
     result = rows.with_columns(
         pl.Series("alert", alerted, dtype=pl.Boolean),
         pl.Series("episode", episode_of, dtype=pl.Int64),
         pl.Series("threshold_version", versions, dtype=pl.Int64),
+        pl.Series("opened_for", opened_for, dtype=pl.Int64),
     )
     span_days = max((int(times.max()) - int(times.min())) / DAY_S, 1.0) if rows.height else 1.0
     per_institution = {
@@ -223,7 +288,7 @@ def _opened_by(result: pl.DataFrame, institutions: Sequence[str]) -> dict[str, i
 
 
 # The columns scored_stream adds for the policy; write_scored leaves them out of the output.
-_POLICY_KEYS = ("seq", "subject_key", "jurisdiction", "subject_type", "t")
+_POLICY_KEYS = ("seq", "subject_key", "jurisdiction", "subject_type", "t", "opened_for")
 
 
 def scored_stream(source: Path, scorer: Scorer, rates: FxRates | None = None) -> pl.DataFrame:

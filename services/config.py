@@ -16,6 +16,8 @@ from services.alerts.policy import (
     DEFAULT_BUDGET_FLOOR,
     DEFAULT_BUDGET_MIN_SUBJECTS,
     DEFAULT_BUDGET_SHARE,
+    DEFAULT_BUDGET_SPENDING,
+    BudgetSpending,
 )
 
 if TYPE_CHECKING:
@@ -134,6 +136,9 @@ class Settings(BaseSettings):
     alert_budget_recompute_hours: float = Field(default=6.0, gt=0)
     # The budget never lowers the threshold below this score.
     alert_budget_floor: float = Field(default=DEFAULT_BUDGET_FLOOR, ge=0, le=1)
+    # "ranked": each recompute opens the alerts of the window's best subjects; "threshold": a
+    # report opens one as it arrives above the live threshold (services.alerts.policy).
+    alert_budget_spending: BudgetSpending = DEFAULT_BUDGET_SPENDING
 
     @model_validator(mode="before")
     @classmethod

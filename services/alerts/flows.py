@@ -17,19 +17,21 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from services.alerts.orm import Alert
+from services.alerts.orm import Alert, HeldCandidate
 from services.alerts.policy import (
     Action,
     AlertPolicy,
     BudgetEstimate,
     Candidate,
     Closure,
+    Decision,
     Episode,
     EpisodeKey,
     Threshold,
     budget_threshold,
     decide,
     needs_recompute,
+    ranked_picks,
     reaches,
     suppression_since,
 )
@@ -85,12 +87,21 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+@dataclass(slots=True)
+class BudgetRound:
+    """A batch's thresholds by institution, and under ranked spending the alerts the budget's
+    recomputes open (``AlertCreate`` of each picked subject's held report, with the version)."""
+
+    thresholds: dict[str, Threshold]
+    picks: list[AlertCreate] = field(default_factory=list)
+
+
 def current_thresholds(
     session: Session,
     items: Sequence[AlertCreate],
     policy: AlertPolicy,
     model_threshold: float,
-) -> dict[str, Threshold]:
+) -> BudgetRound:
     """Each institution's threshold for this batch: the model's, or its budget's latest version.
 
     Under a budget the threshold is recomputed from the report and alert store (every worker
@@ -98,10 +109,15 @@ def current_thresholds(
     ``budget_recompute_hours`` of event time have passed since its last version: the window's
     scores of subjects without an open alert and the alerts already opened in the window
     (``services.alerts.policy.budget_threshold``); a new version is inserted and audited.
+    Under ranked spending the recompute also picks the subjects whose held reports open alerts
+    (``services.alerts.policy.ranked_picks``); only the worker whose version was inserted opens
+    them, and their held reports are deleted.
     """
     institutions = sorted({item.institution_id for item in items})
     if not policy.budgeted:
-        return {institution: Threshold(model_threshold, None) for institution in institutions}
+        return BudgetRound(
+            {institution: Threshold(model_threshold, None) for institution in institutions}
+        )
     repository = AlertRepository(session)
     thresholds: dict[str, Threshold] = {}
     latest_of = repository.latest_thresholds(institutions)
@@ -110,7 +126,7 @@ def current_thresholds(
     for institution in institutions:
         latest = latest_of.get(institution)
         current_of[institution] = (
-            Threshold(latest.threshold, latest.version)
+            policy.live_threshold(latest.threshold, latest.version)
             if latest is not None
             else Threshold(model_threshold, None)
         )
@@ -128,7 +144,7 @@ def current_thresholds(
         else:
             due[institution] = at
     if not due:
-        return thresholds
+        return BudgetRound(thresholds)
     # Every institution whose cadence has come, in one read of each kind (a replay or a
     # backfill crosses the cadence on nearly every batch).
     windows = {
@@ -139,18 +155,39 @@ def current_thresholds(
     opened_of = repository.opened_in_windows(windows)
     now = utc_now()
     new_rows: dict[str, tuple[BudgetEstimate, dict[str, Any]]] = {}
+    held_of: dict[str, dict[str, HeldCandidate]] = {}
+    picked_of: dict[str, list[str]] = {}
     for institution, at in due.items():
         window = scores_of[institution]
         earliest = _aware(window.earliest)
-        span = (at - earliest).total_seconds() / 86_400 if earliest else 0.0
-        estimate = budget_threshold(
-            np.asarray(window.unalerted, dtype=np.float64),
-            subjects=window.subjects,
-            opened=opened_of[institution],
-            reports=window.reports,
-            span_days=min(span, float(policy.budget_window_days)),
-            policy=policy,
+        span = min(
+            (at - earliest).total_seconds() / 86_400 if earliest else 0.0,
+            float(policy.budget_window_days),
         )
+        estimate: BudgetEstimate | None
+        if policy.ranked:
+            since, until = windows[institution]
+            held = repository.held_best(institution, since, until, policy.budget_floor)
+            ranked = ranked_picks(
+                [(key, row.score) for key, row in held.items()],
+                subjects=window.subjects,
+                opened=opened_of[institution],
+                reports=window.reports,
+                span_days=span,
+                policy=policy,
+            )
+            estimate = ranked[0] if ranked is not None else None
+            if ranked is not None:
+                held_of[institution], picked_of[institution] = held, ranked[1]
+        else:
+            estimate = budget_threshold(
+                np.asarray(window.unalerted, dtype=np.float64),
+                subjects=window.subjects,
+                opened=opened_of[institution],
+                reports=window.reports,
+                span_days=span,
+                policy=policy,
+            )
         if estimate is None:
             thresholds[institution] = current_of[institution]
             continue
@@ -173,15 +210,32 @@ def current_thresholds(
     # institutions take the unique index's row locks in the same order (no deadlock).
     inserted = repository.insert_thresholds([row for _, row in new_rows.values()])
     events: list[AuditEvent] = []
+    picks: list[AlertCreate] = []
     for institution, (estimate, row) in new_rows.items():
         current = current_of[institution]
         if institution not in inserted:
-            # Another worker versioned it first: use theirs.
+            # Another worker versioned it first: use theirs (and it opens the picks).
             taken = repository.latest_threshold(institution)
             thresholds[institution] = (
-                Threshold(taken.threshold, taken.version) if taken is not None else current
+                policy.live_threshold(taken.threshold, taken.version)
+                if taken is not None
+                else current
             )
             continue
+        picked = picked_of.get(institution, [])
+        picks.extend(
+            AlertCreate.model_validate(held_of[institution][key].payload).model_copy(
+                update={
+                    "threshold": estimate.threshold,
+                    "threshold_version": row["version"],
+                    "opened_for": due[institution],
+                }
+            )
+            for key in picked
+        )
+        if policy.ranked:
+            repository.release_held(institution, picked)
+            repository.prune_held(institution, windows[institution][0])
         events.append(
             AuditEvent(
                 at=now,
@@ -191,7 +245,14 @@ def current_thresholds(
                 entity_type="institution",
                 entity_id=institution,
                 before={"threshold": current.value, "version": current.version},
-                after=jsonable({**row, "allowance": estimate.allowance, "opened": estimate.opened}),
+                after=jsonable(
+                    {
+                        **row,
+                        "allowance": estimate.allowance,
+                        "opened": estimate.opened,
+                        **({"spending": "ranked", "picked": len(picked)} if policy.ranked else {}),
+                    }
+                ),
             )
         )
         log.info(
@@ -204,9 +265,9 @@ def current_thresholds(
             estimate.opened,
             estimate.allowance,
         )
-        thresholds[institution] = Threshold(estimate.threshold, row["version"])
+        thresholds[institution] = policy.live_threshold(estimate.threshold, row["version"])
     AuditRepository(session).append_all(events)
-    return thresholds
+    return BudgetRound(thresholds, picks)
 
 
 def route_alerts(
@@ -239,11 +300,13 @@ def route_alerts(
     routed = Routed()
     if not fresh:
         return routed
-    thresholds = current_thresholds(session, fresh, policy, model_threshold)
+    budget_round = current_thresholds(session, fresh, policy, model_threshold)
+    thresholds = budget_round.thresholds
     routed.thresholds = thresholds
     if typing is not None:
-        fresh = _typed(fresh, thresholds, typing)
-    subjects = [item.subject_key for item in fresh]
+        fresh = _typed(fresh, thresholds, typing, policy)
+    picks = budget_round.picks
+    subjects = [item.subject_key for item in [*picks, *fresh]]
     stored: dict[EpisodeKey, Alert] = {}
     for alert in repository.open_for_subjects(subjects):
         stored.setdefault((alert.subject_key, alert.jurisdiction), alert)
@@ -259,11 +322,30 @@ def route_alerts(
             closures.setdefault((row.subject_key, row.jurisdiction), []).append(
                 Closure(row.score, frozenset(_rules(row.rule_hits)), row.typology, row.decided_at)
             )
-    candidates = [candidate_of(item) for item in fresh]
+    # The budget's picks first (each with the version that picked it), then the batch.
+    bars = {
+        item.institution_id: Threshold(item.threshold or 0.0, item.threshold_version)
+        for item in picks
+    }
     decisions = decide(
-        candidates, thresholds=thresholds, episodes=episodes, closures=closures, policy=policy
+        [candidate_of(item) for item in picks],
+        thresholds=bars,
+        episodes=episodes,
+        closures=closures,
+        policy=policy,
     )
-    routed.decisions = [decision.action for decision in decisions]
+    batch_decisions = decide(
+        [candidate_of(item) for item in fresh],
+        thresholds=thresholds,
+        episodes=episodes,
+        closures=closures,
+        policy=policy,
+    )
+    routed.decisions = [decision.action for decision in batch_decisions]
+    if policy.ranked:
+        _hold(repository, fresh, batch_decisions, episodes, policy)
+    fresh = [*picks, *fresh]
+    decisions = [*decisions, *batch_decisions]
 
     # Opens first, in one insert: the alerts later reports of the batch may join.
     opening = [
@@ -338,16 +420,49 @@ def route_alerts(
     return routed
 
 
+def _hold(
+    repository: AlertRepository,
+    items: Sequence[AlertCreate],
+    decisions: Sequence[Decision],
+    episodes: Mapping[EpisodeKey, Episode],
+    policy: AlertPolicy,
+) -> None:
+    """Stores the reports ranked spending holds back for the budget's next recompute: below
+    (opening nothing), at or above the floor, of a subject without an open alert, with an
+    event time (the window's clock)."""
+    now = utc_now()
+    rows = [
+        {
+            "institution_id": item.institution_id,
+            "subject_key": item.subject_key,
+            "report_id": item.report_id,
+            "score": float(item.score),
+            "transaction_at": moment,
+            "payload": item.model_dump(mode="json"),
+            "created_at": now,
+        }
+        for item, decision in zip(items, decisions, strict=True)
+        if decision.action is Action.BELOW
+        and item.score >= policy.budget_floor
+        and (item.subject_key, item.jurisdiction) not in episodes
+        and (moment := _aware(item.transaction_at)) is not None
+    ]
+    repository.hold(rows)
+
+
 def _typed(
     items: list[AlertCreate],
     thresholds: Mapping[str, Threshold],
     typing: Callable[[Sequence[AlertCreate]], Sequence[str | None]],
+    policy: AlertPolicy,
 ) -> list[AlertCreate]:
-    """``items`` with the typology of those that pass their threshold or are forced."""
+    """``items`` with the typology of those that pass their threshold or are forced, and under
+    ranked spending of those at or above the floor (they may be held, and opened later)."""
     passing = [
         index
         for index, item in enumerate(items)
         if reaches(candidate_of(item), thresholds[item.institution_id])
+        or (policy.ranked and item.score >= policy.budget_floor)
     ]
     if not passing:
         return items

@@ -92,6 +92,9 @@ class Alert(Base):
     # time, and the threshold (and its budget version, if a budget sets it) when it opened.
     report_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     last_report_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The event time the alert opened at, when not its report's (``transaction_at``): a pick of
+    # the ranked budget opens at the recompute that picked it, and spends the budget from then.
+    opened_for: Mapped[datetime | None] = mapped_column(UTCDateTime())
     threshold: Mapped[float | None] = mapped_column(Float)
     threshold_version: Mapped[int | None] = mapped_column(Integer)
     # The investigator's own typology, given when filing or closing: the training label.
@@ -147,6 +150,34 @@ class AlertThreshold(Base):
     budget: Mapped[str] = mapped_column(String(64))
     subjects: Mapped[int] = mapped_column(Integer)
     reports: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class HeldCandidate(Base):
+    """A report the ranked alert budget held back: it scored at or above the budget's floor,
+    its subject had no open alert, and only the budget's next recompute may open one.
+
+    The row keeps the alert the report would open (``payload``: ``AlertCreate`` as JSON, its
+    typology, rule hits, reasons and figures), as detection saw it then: the recompute ranks
+    the window's subjects by their held scores and opens the alerts of the best. Rows of a
+    picked subject and rows older than the window are deleted.
+    """
+
+    __tablename__ = "alert_candidates"
+    __table_args__ = (
+        Index(
+            "ix_alert_candidates_institution_id_transaction_at", "institution_id", "transaction_at"
+        ),
+        Index("ix_alert_candidates_institution_id_subject_key", "institution_id", "subject_key"),
+    )
+
+    id: Mapped[int] = mapped_column(_PK, primary_key=True)
+    institution_id: Mapped[str] = mapped_column(String(64))
+    subject_key: Mapped[str] = mapped_column(String(80))
+    report_id: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float] = mapped_column(Float)
+    transaction_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -43,6 +43,21 @@ highest score: with episodes a subject opens one alert, not one per report; a su
 alert cannot open another, so it takes no place), never below ``budget_floor``. With nothing left,
 the threshold is ``BUDGET_SPENT`` (above any score) until alerts leave the window. Forcing rules
 still force, on top of the budget.
+
+**Spending the budget: ranked (the service's default) or at a threshold.** With
+``budget_spending="threshold"`` a report opens an alert when it arrives at or above the
+threshold in force, so the allowance goes to whoever crosses it first, and a subject that scored
+high while the threshold stood above it is never alerted unless it scores higher still. With
+``"ranked"``, each recompute hands the allowance left to the window's highest-ranked subjects
+without an open alert (:func:`ranked_picks`: each subject by its highest score, at or above the
+floor, best first) and their alerts open then, on that report; between recomputes only forcing
+rules open an alert, and a report joins its subject's open alert when it scores at or above the
+lowest score the last recompute picked (the threshold it stores; as under threshold spending,
+nothing but a forcing rule joins once the budget is spent). The allowance of a share budget
+grows with how much of the window the data covers (a cold start spends a fraction of it).
+Alerts it opens wait for the next recompute (at most ``budget_recompute_hours`` of event
+time). Why it is the default: docs/detection.md, "The order in which the budget is spent"
+(more launderers caught at a higher subject precision on independent populations).
 """
 
 from __future__ import annotations
@@ -51,7 +66,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -79,6 +94,10 @@ DEFAULT_BUDGET_FLOOR = 0.3
 # (which has no infinity), and published on ``aml.alerts``.
 BUDGET_SPENT = 1.000001
 
+BudgetSpending = Literal["threshold", "ranked"]
+# The service's default (services.config.Settings): see "Spending the budget" above.
+DEFAULT_BUDGET_SPENDING: BudgetSpending = "ranked"
+
 
 @dataclass(frozen=True, slots=True)
 class AlertPolicy:
@@ -90,6 +109,7 @@ class AlertPolicy:
     budget_recompute_hours: float = 6.0
     budget_floor: float = DEFAULT_BUDGET_FLOOR
     budget_min_subjects: int = 1
+    budget_spending: BudgetSpending = "threshold"
 
     @classmethod
     def from_settings(cls, settings: Any) -> AlertPolicy:
@@ -104,11 +124,23 @@ class AlertPolicy:
             budget_recompute_hours=settings.alert_budget_recompute_hours,
             budget_floor=settings.alert_budget_floor,
             budget_min_subjects=settings.alert_budget_min_subjects,
+            budget_spending=settings.alert_budget_spending,
         )
 
     @property
     def budgeted(self) -> bool:
         return self.budget_per_day is not None or self.budget_share is not None
+
+    @property
+    def ranked(self) -> bool:
+        """The budget's allowance is handed out by rank at each recompute."""
+        return self.budgeted and self.budget_spending == "ranked"
+
+    def live_threshold(self, value: float, version: int) -> Threshold:
+        """The threshold in force under the budget's version ``version`` (``value``: the one
+        stored with it). Ranked: a report reaching it joins its subject's open alert and opens
+        none (the version's picks opened theirs)."""
+        return Threshold(value, version, ranked=self.ranked)
 
     def scoring_threshold(self, model_threshold: float) -> float:
         """The threshold the scorer runs at: every report that may become a candidate.
@@ -136,6 +168,7 @@ class AlertPolicy:
             "budget_min_subjects": (
                 self.budget_min_subjects if self.budget_share is not None else None
             ),
+            "budget_spending": self.budget_spending if budget else None,
         }
 
 
@@ -181,6 +214,9 @@ class Closure:
 class Threshold:
     value: float
     version: int | None  # None: the model's own threshold, no budget version
+    # Ranked spending: reaching ``value`` (the lowest score the version picked) lets a report
+    # join its subject's open alert, never open one; the budget's picks open alerts.
+    ranked: bool = False
 
 
 class Action(StrEnum):
@@ -254,6 +290,10 @@ def decide(
             decisions.append(Decision(Action.BELOW, threshold=threshold))
             continue
         episode = episodes.get(candidate.key)
+        if episode is None and threshold.ranked and not candidate.forced_rules:
+            # Held for the budget's ranking at its next recompute.
+            decisions.append(Decision(Action.BELOW, threshold=threshold))
+            continue
         if episode is not None:
             material = is_material(candidate, episode, policy)
             if material:
@@ -339,6 +379,56 @@ def budget_threshold(
     # The left-th highest unalerted subject score: that many subjects reach it.
     kth = float(np.partition(unalerted_max_scores, candidates - left)[candidates - left])
     return estimate(max(kth, policy.budget_floor))
+
+
+def ranked_picks(
+    unalerted: Sequence[tuple[str, float]],
+    *,
+    subjects: int,
+    opened: int,
+    reports: int,
+    span_days: float,
+    policy: AlertPolicy,
+) -> tuple[BudgetEstimate, list[str]] | None:
+    """Ranked spending: the subjects the allowance left goes to, best first.
+
+    ``unalerted``: (subject, highest score in the window) of each active subject that holds no
+    open alert. The other arguments are :func:`budget_threshold`'s, and None means the same:
+    too few reports or subjects to say. The allowance of a share budget is the share of the
+    window's active subjects times the part of the window the data covers (``span_days``), so a
+    cold start does not hand a whole window's alerts to its first hours. The picks are the
+    ``allowance - opened`` subjects scoring highest, at or above ``budget_floor`` (ties by
+    subject, for the same picks in every worker and in ``amlscreen score``). The estimate's
+    threshold is the lowest score picked; with none, the floor, or ``BUDGET_SPENT`` when nothing
+    is left.
+    """
+    if reports < MIN_BUDGET_SAMPLE or subjects <= 0:
+        return None
+    if policy.budget_per_day is not None:
+        wanted = policy.budget_per_day * max(span_days, 1.0)
+        label = f"{policy.budget_per_day:g}/day"
+    elif policy.budget_share is not None:
+        if subjects < policy.budget_min_subjects:
+            return None
+        covered = min(1.0, max(span_days, 0.0) / policy.budget_window_days)
+        wanted = policy.budget_share * subjects * covered
+        label = f"{policy.budget_share:g} of subjects"
+    else:
+        return None
+    allowance = max(1, int(round(wanted)))
+    opened = max(0, int(opened))
+    left = allowance - opened
+    eligible = sorted(
+        (pair for pair in unalerted if pair[1] >= policy.budget_floor),
+        key=lambda pair: (-pair[1], pair[0]),
+    )
+    picked = eligible[: max(left, 0)]
+    if picked:
+        bar = picked[-1][1]
+    else:
+        bar = BUDGET_SPENT if left <= 0 else policy.budget_floor
+    estimate = BudgetEstimate(bar, subjects, reports, label, allowance, opened)
+    return estimate, [subject for subject, _ in picked]
 
 
 def needs_recompute(last: datetime | None, at: datetime, policy: AlertPolicy) -> bool:

@@ -14,7 +14,9 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    delete,
     func,
+    insert,
     or_,
     select,
     tuple_,
@@ -23,7 +25,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from services.alerts.enums import OPEN_STATUSES, TERMINAL_STATUSES, AlertStatus, Disposition
-from services.alerts.orm import Alert, AlertReport, AlertThreshold, Note, SubjectName
+from services.alerts.orm import (
+    Alert,
+    AlertReport,
+    AlertThreshold,
+    HeldCandidate,
+    Note,
+    SubjectName,
+)
 from services.alerts.schemas import AlertFilter, AlertSort
 from services.kit.cursor import Cursor
 from services.kit.sql import insert_ignoring_conflicts
@@ -287,6 +296,54 @@ class AlertRepository:
         )
         return {row.institution_id: row for row in self.session.scalars(statement)}
 
+    def hold(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Stores reports the ranked budget holds back (``HeldCandidate`` columns)."""
+        if rows:
+            self.session.execute(insert(HeldCandidate), list(rows))
+
+    def held_best(
+        self, institution_id: str, since: datetime, until: datetime, floor: float
+    ) -> dict[str, HeldCandidate]:
+        """Each subject's best held report in (since, until], at or above ``floor``, for the
+        subjects without an open alert: the highest score, the latest held of equal ones."""
+        statement = (
+            select(HeldCandidate)
+            .where(
+                HeldCandidate.institution_id == institution_id,
+                HeldCandidate.transaction_at > since,
+                HeldCandidate.transaction_at <= until,
+                HeldCandidate.score >= floor,
+                HeldCandidate.subject_key.not_in(
+                    select(Alert.subject_key).where(Alert.status.in_(sorted(OPEN_STATUSES)))
+                ),
+            )
+            .order_by(HeldCandidate.score, HeldCandidate.id)
+        )
+        best: dict[str, HeldCandidate] = {}
+        for row in self.session.scalars(statement):
+            best[row.subject_key] = row  # ascending: the best comes last
+        return best
+
+    def release_held(self, institution_id: str, subject_keys: Iterable[str]) -> None:
+        """Deletes the held reports of subjects the budget has picked."""
+        keys = sorted(set(subject_keys))
+        if keys:
+            self.session.execute(
+                delete(HeldCandidate).where(
+                    HeldCandidate.institution_id == institution_id,
+                    HeldCandidate.subject_key.in_(keys),
+                )
+            )
+
+    def prune_held(self, institution_id: str, until: datetime) -> None:
+        """Deletes the held reports at or before ``until`` (out of every later window)."""
+        self.session.execute(
+            delete(HeldCandidate).where(
+                HeldCandidate.institution_id == institution_id,
+                HeldCandidate.transaction_at <= until,
+            )
+        )
+
     def window_scores(self, institution_id: str, since: datetime, until: datetime) -> WindowScores:
         """The institution's reports in (since, until] as the alert budget reads them.
 
@@ -358,9 +415,12 @@ class AlertRepository:
         return self.opened_in_windows({institution_id: (since, until)})[institution_id]
 
     def opened_in_windows(self, windows: Mapping[str, tuple[datetime, datetime]]) -> dict[str, int]:
-        """:meth:`opened_in_window` of several institutions in one statement."""
+        """:meth:`opened_in_window` of several institutions in one statement. An alert spends
+        the budget from the event time it opened at (a ranked pick's recompute), else its
+        report's."""
         if not windows:
             return {}
+        opened_at = func.coalesce(Alert.opened_for, Alert.transaction_at)
         statement = (
             select(Alert.institution_id, func.count())
             .where(
@@ -368,8 +428,8 @@ class AlertRepository:
                     *(
                         and_(
                             Alert.institution_id == institution,
-                            Alert.transaction_at > since,
-                            Alert.transaction_at <= until,
+                            opened_at > since,
+                            opened_at <= until,
                         )
                         for institution, (since, until) in sorted(windows.items())
                     )

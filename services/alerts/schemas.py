@@ -37,6 +37,8 @@ class AlertCreate(BaseModel):
     # The threshold the report passed (and its budget version), set by the alert policy.
     threshold: float | None = None
     threshold_version: int | None = None
+    # The event time the alert opens at, when not ``transaction_at`` (a ranked budget's pick).
+    opened_for: datetime | None = None
 
 
 class SourceRead(BaseModel):

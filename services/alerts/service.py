@@ -127,6 +127,7 @@ def raise_alerts(
                 "last_report_at": transaction_at,
                 "threshold": item.threshold,
                 "threshold_version": item.threshold_version,
+                "opened_for": _aware(item.opened_for),
             }
         )
         names.extend(name_rows(item.subject_key, subject))

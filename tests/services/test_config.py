@@ -218,6 +218,17 @@ class TestAlertBudget:
         monkeypatch.setenv("AMLSCREEN_ALERT_BUDGET_FLOOR", "0.05")
         assert AlertPolicy.from_settings(Settings()).budget_floor == 0.05
 
+    def test_ranked_spending_by_default_threshold_on_request(self, monkeypatch) -> None:
+        policy = AlertPolicy.from_settings(Settings())
+        assert policy.budget_spending == "ranked"
+        assert policy.ranked
+        assert policy.describe()["budget_spending"] == "ranked"
+        monkeypatch.setenv("AMLSCREEN_ALERT_BUDGET_SPENDING", "threshold")
+        assert not AlertPolicy.from_settings(Settings()).ranked
+        monkeypatch.setenv("AMLSCREEN_ALERT_BUDGET_SPENDING", "first-come")
+        with pytest.raises(ValidationError, match="ranked"):
+            Settings()
+
     def test_a_budget_per_day_replaces_the_default_share(self, monkeypatch) -> None:
         monkeypatch.setenv("AMLSCREEN_ALERT_BUDGET_PER_DAY", "4")
         policy = AlertPolicy.from_settings(Settings())

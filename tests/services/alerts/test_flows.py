@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from refdata.wire import ReportV1
 from services.alerts.enums import AlertStatus, Disposition
 from services.alerts.flows import route_alerts
-from services.alerts.orm import Alert, AlertReport, AlertThreshold
+from services.alerts.orm import Alert, AlertReport, AlertThreshold, HeldCandidate
 from services.alerts.policy import BUDGET_SPENT, Action, AlertPolicy
 from services.alerts.repository import AlertRepository
 from services.alerts.schemas import AlertCreate
@@ -518,3 +518,114 @@ class TestBudget:
         assert routed.decisions == [Action.OPEN]
         (alert,) = routed.published
         assert (alert.threshold, alert.threshold_version) == (BUDGET_SPENT, threshold.version)
+
+
+class TestRankedSpending:
+    """Ranked spending in the store: held reports, picked at the next recompute."""
+
+    POLICY = AlertPolicy(
+        budget_share=0.02, budget_min_subjects=50, budget_window_days=14, budget_spending="ranked"
+    )
+
+    def _held(self, session: Any, institution: str) -> list[HeldCandidate]:
+        statement = select(HeldCandidate).where(HeldCandidate.institution_id == institution)
+        return list(session.scalars(statement))
+
+    def test_a_held_report_opens_its_alert_at_the_next_recompute(self, session):
+        institution = f"US-FI-R{unique_index()}"
+        reports = TestBudget()._stream(session, institution, days=10, per_day=20)
+        first = datetime(2026, 10, 10, 14, tzinfo=UTC)
+        high, low = reports[-1], reports[-2]
+        # The first recompute has nothing held to pick: the report scoring 0.9 opens nothing
+        # as it arrives, and is held.
+        routed = _route(session, [_candidate(high, 0.9, transaction_at=first)], self.POLICY)
+        assert routed.decisions == [Action.BELOW]
+        assert routed.published == []
+        assert routed.thresholds[institution].ranked
+        (held,) = self._held(session, institution)
+        assert (held.report_id, held.score) == (high.report_id, 0.9)
+        # Within the cadence nothing is recomputed: a later report of another subject is below
+        # the floor and is not held either.
+        again = _route(
+            session,
+            [_candidate(low, 0.2, transaction_at=first + timedelta(hours=1))],
+            self.POLICY,
+        )
+        assert again.decisions == [Action.BELOW]
+        assert again.published == []
+        assert len(self._held(session, institution)) == 1
+        # Seven hours later any candidate brings the recompute, which picks the held subject.
+        other = reports[-3]
+        later = _route(
+            session,
+            [_candidate(other, 0.2, transaction_at=first + timedelta(hours=7))],
+            self.POLICY,
+        )
+        (alert,) = later.published
+        assert (alert.report_id, alert.score, alert.typology) == (
+            high.report_id,
+            0.9,
+            "structuring",
+        )
+        assert alert.rule_hits == STRUCTURING
+        assert (alert.threshold, alert.threshold_version) == (0.9, 2)
+        assert later.events[alert.id] == "opened"
+        assert later.decisions == [Action.BELOW]  # the batch's own report
+        assert self._held(session, institution) == []
+        links = session.scalars(select(AlertReport).where(AlertReport.alert_id == alert.id)).all()
+        assert [link.report_id for link in links] == [high.report_id]
+        audit = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action == "alert.threshold", AuditEvent.entity_id == institution)
+            .order_by(AuditEvent.id)
+        ).all()
+        assert [event.after.get("picked") for event in audit] == [0, 1]
+
+    def test_forced_reports_open_at_once_and_joins_need_the_versions_bar(self, session):
+        institution = f"US-FI-R{unique_index()}"
+        reports = TestBudget()._stream(session, institution, days=10, per_day=20)
+        first = datetime(2026, 10, 10, 14, tzinfo=UTC)
+        subject = _reports(session, 3, unique_index(), institution_id=institution)
+        forced = _candidate(subject[0], 0.1, rule_hits=HIGH_RISK, transaction_at=first)
+        routed = _route(session, [forced], self.POLICY)
+        assert routed.decisions == [Action.OPEN]
+        # The first version picked nothing: its bar is the floor, and the subject's reports
+        # from there join its open alert; lower ones do not, and are not held.
+        bar = routed.thresholds[institution].value
+        assert bar == self.POLICY.budget_floor
+        joined = _route(
+            session,
+            [
+                _candidate(subject[1], 0.5, transaction_at=first + timedelta(hours=1)),
+                _candidate(subject[2], 0.2, transaction_at=first + timedelta(hours=2)),
+            ],
+            self.POLICY,
+        )
+        assert joined.decisions == [Action.JOIN, Action.BELOW]
+        assert self._held(session, institution) == []
+        assert reports  # the window's subjects
+
+    def test_a_false_positive_closure_suppresses_a_pick(self, session):
+        institution = f"US-FI-R{unique_index()}"
+        TestBudget()._stream(session, institution, days=10, per_day=20)
+        first = datetime(2026, 10, 10, 14, tzinfo=UTC)
+        subject = _reports(session, 3, unique_index(), institution_id=institution)
+        (opened,) = _route(
+            session, [_candidate(subject[0], 0.8, rule_hits=HIGH_RISK, transaction_at=first)]
+        ).published
+        _close(session, opened.id, Disposition.FALSE_POSITIVE)
+        # The same pattern (no higher score, no new rule), held, then picked: the closure
+        # holds it back, and no new alert opens.
+        _route(
+            session,
+            [_candidate(subject[1], 0.6, rule_hits=[], transaction_at=first)],
+            self.POLICY,
+        )
+        later = _route(
+            session,
+            [_candidate(subject[2], 0.1, rule_hits=[], transaction_at=first + timedelta(hours=7))],
+            self.POLICY,
+        )
+        assert later.published == []
+        assert len(_alerts_of(session, subject[0])) == 1
+        assert self._held(session, institution) == []  # picked, suppressed: released

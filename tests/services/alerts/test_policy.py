@@ -17,6 +17,7 @@ from services.alerts.policy import (
     Threshold,
     budget_threshold,
     decide,
+    ranked_picks,
     reaches,
 )
 
@@ -216,3 +217,86 @@ class TestDefaultFloor:
         )
         assert estimate is not None
         assert estimate.threshold == 0.5
+
+
+class TestRankedPicks:
+    """Ranked spending: the allowance left goes to the window's best subjects at each recompute."""
+
+    POLICY = AlertPolicy(budget_share=0.02, budget_min_subjects=50, budget_spending="ranked")
+
+    def _picks(self, unalerted, *, subjects=200, opened=0, span_days=14.0, policy=None):
+        return ranked_picks(
+            unalerted,
+            subjects=subjects,
+            opened=opened,
+            reports=1_000,
+            span_days=span_days,
+            policy=policy or self.POLICY,
+        )
+
+    def test_the_best_subjects_at_or_above_the_floor_best_first(self):
+        unalerted = [("a", 0.5), ("b", 0.95), ("c", 0.2), ("d", 0.7), ("e", 0.6), ("f", 0.31)]
+        estimate, picked = self._picks(unalerted)  # 0.02 x 200 = 4 alerts a window
+        assert picked == ["b", "d", "e", "a"]
+        assert (estimate.allowance, estimate.opened, estimate.threshold) == (4, 0, 0.5)
+
+    def test_what_is_spent_in_the_window_is_not_handed_out_again(self):
+        estimate, picked = self._picks([("a", 0.9), ("b", 0.8)], opened=3)
+        assert picked == ["a"]
+        assert estimate.threshold == 0.9
+        estimate, picked = self._picks([("a", 0.9)], opened=4)
+        assert picked == []
+        assert estimate.threshold == BUDGET_SPENT
+
+    def test_nobody_above_the_floor_leaves_the_allowance_unspent(self):
+        estimate, picked = self._picks([("a", 0.29), ("b", 0.1)])
+        assert picked == []
+        assert estimate.threshold == self.POLICY.budget_floor
+
+    def test_a_cold_start_hands_out_the_part_of_the_window_it_covers(self):
+        unalerted = [(f"s{n}", 0.9 - n / 100) for n in range(10)]
+        _, picked = self._picks(unalerted, span_days=3.5)  # a quarter of 14 days: 1 of 4
+        assert picked == ["s0"]
+        _, picked = self._picks(unalerted, span_days=7.0)
+        assert picked == ["s0", "s1"]
+
+    def test_ties_go_by_subject_the_same_in_every_worker(self):
+        _, picked = self._picks([("z", 0.8), ("m", 0.8), ("a", 0.8), ("q", 0.8), ("b", 0.8)])
+        assert picked == ["a", "b", "m", "q"]
+
+    def test_too_few_reports_or_subjects_say_nothing(self):
+        assert self._picks([("a", 0.9)], subjects=49) is None
+        assert (
+            ranked_picks(
+                [("a", 0.9)], subjects=200, opened=0, reports=10, span_days=14, policy=self.POLICY
+            )
+            is None
+        )
+
+    def test_a_ranked_threshold_joins_and_forces_but_opens_nothing(self):
+        threshold = self.POLICY.live_threshold(0.6, 3)
+        assert threshold == Threshold(0.6, 3, ranked=True)
+        episodes = {("S2", "US"): Episode(7, 0.9, {"structuring"}, "structuring")}
+        decisions = decide(
+            [
+                _candidate(0.95),  # subject S1, no open alert: held for the ranking
+                _candidate(0.7, subject_key="S2"),  # joins S2's alert
+                _candidate(0.5, subject_key="S2"),  # under the bar: below
+                _candidate(
+                    0.1,
+                    ("high_risk_jurisdiction",),
+                    subject_key="S3",
+                    forced_rules=frozenset({"high_risk_jurisdiction"}),
+                ),
+            ],
+            thresholds={"US-FI-0001": threshold},
+            episodes=episodes,
+            closures={},
+            policy=self.POLICY,
+        )
+        assert [decision.action for decision in decisions] == [
+            Action.BELOW,
+            Action.JOIN,
+            Action.BELOW,
+            Action.OPEN,
+        ]

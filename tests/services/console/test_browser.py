@@ -89,9 +89,12 @@ def stack(
         "AMLSCREEN_MODEL_PATH": str(tiny_model()),
         # Alerts are per subject episode: the tiny model's threshold leaves fewer than the two
         # pages of queue the tests walk through, an alert budget raises the volume to that
-        # (down to a floor below the service's default, which keeps a quiet window's allowance).
+        # (down to a floor below the service's default, which keeps a quiet window's allowance;
+        # spent as reports arrive: the service's ranked default opens alerts only at the
+        # budget's recomputes, and holds back what the end of a short stream leaves).
         "AMLSCREEN_ALERT_BUDGET_PER_DAY": "10",
         "AMLSCREEN_ALERT_BUDGET_FLOOR": "0.05",
+        "AMLSCREEN_ALERT_BUDGET_SPENDING": "threshold",
     }
     database = None
     if request.param == "postgresql":
