@@ -22,6 +22,20 @@ _SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000)
 # From a report's Kafka timestamp to its alert on aml.alerts: sub-second when the worker keeps
 # up, minutes when it is behind, hours when it replays a backlog.
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+# Event time a report the ranked alert budget held waited for the recompute that opened its
+# alert: up to the recompute cadence (6 h by default), longer while its institution is quiet.
+_HOLD_BUCKETS = (
+    60,
+    600,
+    1800,
+    3600,
+    3 * 3600,
+    6 * 3600,
+    12 * 3600,
+    86_400,
+    3 * 86_400,
+    14 * 86_400,
+)
 
 # The stages of a micro-batch, in order. decode/persist/publish/commit are timed by the worker
 # loop; features/score/watchlist/alert by the detection hook, inside the persist transaction.
@@ -97,6 +111,13 @@ class WorkerMetrics:
             "amlscreen_produce_to_alert_seconds",
             "From the report's Kafka record timestamp to its alert being published.",
             buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.alert_hold = Histogram(
+            "amlscreen_alert_hold_seconds",
+            "Event time from a report the ranked alert budget held back to the recompute that"
+            " opened its alert.",
+            buckets=_HOLD_BUCKETS,
             registry=self.registry,
         )
         self.alerts_raised = Counter(

@@ -124,6 +124,13 @@ def raise_batch_alerts(
     )
     if detector.metrics is not None:
         detector.metrics.set_thresholds(routed.thresholds)
+        for alert in routed.published:
+            # A ranked budget's pick: opened at a recompute, on a report of an earlier batch.
+            if routed.events.get(alert.id) == "opened" and alert.opened_for is not None:
+                held_since = alert.transaction_at or alert.opened_for
+                detector.metrics.alert_hold.observe(
+                    max(0.0, (alert.opened_for - held_since).total_seconds())
+                )
     produced = {
         item.key: item.source.timestamp_ms if item.source else None
         for item in (assessed.items[row] for row in alerting)

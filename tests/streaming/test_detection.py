@@ -17,7 +17,8 @@ from models.registry import load_bundle
 from models.scoring import Scorer
 from models.state import WindowState, batch_features, peer_counts_of
 from refdata.wire import ReportV1
-from services.alerts.orm import Alert, AlertReport
+from services.alerts.orm import Alert, AlertReport, HeldCandidate
+from services.alerts.policy import AlertPolicy
 from services.db import transaction
 from services.reports import peers as peer_repository
 from services.reports.enums import ReportStatus
@@ -32,6 +33,7 @@ from services.reports.service import (
     store_classified,
 )
 from streaming.detection import Detector
+from streaming.metrics import WorkerMetrics
 from streaming.screening import AlertMessage, screen
 from tests.models.test_features import report
 from tests.models.test_registry import tiny_model
@@ -156,6 +158,61 @@ class TestHook:
                 session.execute(select(AlertReport.report_id, AlertReport.typology)).all()
             )
         assert stored == {items[row].report.report_id: reference.typologies[row] for row in passing}
+
+    def test_the_ranked_budget_opens_a_held_report_at_its_next_recompute(self, sessions, scorer):
+        # Every report is a candidate and at or above the floor: the first batch's are held
+        # (typed as the scorer types them), the next batch, a day later in event time,
+        # recomputes the budget, which picks the best held subject and opens its alert.
+        policy = AlertPolicy(
+            budget_share=0.5, budget_min_subjects=1, budget_floor=0.0, budget_spending="ranked"
+        )
+        seen: list[Any] = []
+        metrics = WorkerMetrics()
+
+        class Watching(Detector):
+            def assess(self, session, new):
+                assessed = super().assess(session, new)
+                seen.append(assessed)
+                return assessed
+
+        detector = Watching(
+            Scorer(scorer.bundle, threshold=0.0),
+            policy=policy,
+            model_threshold=0.3,
+            metrics=metrics,
+        )
+        first = incoming(ordinary(60))
+        assert run(sessions, detector, first) == []
+        with sessions() as session:
+            held = session.scalars(select(HeldCandidate)).all()
+            assert session.scalar(select(func.count()).select_from(Alert)) == 0
+        assert len(held) == len(first)
+        (assessed,) = seen
+        reference = Scorer(scorer.bundle, threshold=0.0).score(assessed.features)
+        row_of = {item.report.report_id: row for row, item in enumerate(first)}
+        assert {row.report_id: row.payload["typology"] for row in held} == {
+            report_id: reference.typologies[row] for report_id, row in row_of.items()
+        }
+        later = report(900, at="2026-03-10T12:00:00Z", amount="75.00", subject="Q1")
+        messages = run(sessions, detector, incoming([later], first=60))
+        with sessions() as session:
+            (alert,) = session.scalars(select(Alert)).all()
+            left = session.scalars(select(HeldCandidate.subject_key)).all()
+        # The best score; between subjects tied on it, the first subject key (the same pick in
+        # every worker); the subject's latest report of that score.
+        top = max(row.score for row in held)
+        subject = min(row.subject_key for row in held if row.score == top)
+        best = max(
+            (row for row in held if row.subject_key == subject and row.score == top),
+            key=lambda row: row.id,
+        )
+        assert (alert.report_id, alert.score) == (best.report_id, best.score)
+        assert alert.typology == reference.typologies[row_of[best.report_id]]
+        assert alert.threshold_version == 2
+        assert alert.opened_for is not None
+        assert alert.subject_key not in left  # its held reports are released
+        assert [orjson.loads(m.value)["report_id"] for m in messages] == [best.report_id]
+        assert metrics.alert_hold._sum.get() > 0  # noqa: SLF001 - the histogram's sum
 
     def test_a_business_whose_takings_spread_gets_the_reason_but_no_forced_alert(
         self, sessions, scorer
