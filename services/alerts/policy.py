@@ -55,9 +55,10 @@ rules open an alert, and a report joins its subject's open alert when it scores 
 lowest score the last recompute picked (the threshold it stores; as under threshold spending,
 nothing but a forcing rule joins once the budget is spent). The allowance of a share budget
 grows with how much of the window the data covers (a cold start spends a fraction of it).
-Alerts it opens wait for the next recompute (at most ``budget_recompute_hours`` of event
-time). Why it is the default: docs/detection.md, "The order in which the budget is spent"
-(more launderers caught at a higher subject precision on independent populations).
+Alerts it opens wait for the next recompute (up to ``budget_recompute_hours`` of event time,
+longer while the institution sends no candidate). Why it is the default: docs/detection.md,
+"The order in which the budget is spent" (more launderers caught at a higher subject precision
+on independent populations).
 """
 
 from __future__ import annotations
