@@ -329,6 +329,32 @@ class BudgetEstimate:
     opened: int = 0  # the alerts already opened in the window
 
 
+def _allowance(
+    subjects: int, reports: int, span_days: float, policy: AlertPolicy, *, ramp: bool
+) -> tuple[int, str] | None:
+    """The alerts the budget grants per window (at least 1) and its label, or None when the
+    window has too few reports, or (a share budget) too few active subjects, to say.
+
+    ``ramp``: a share budget grants its share times the part of the window the data covers
+    (ranked spending); otherwise the whole share at once (threshold spending, whose threshold
+    caps what a cold start spends).
+    """
+    if reports < MIN_BUDGET_SAMPLE or subjects <= 0:
+        return None
+    if policy.budget_per_day is not None:
+        wanted = policy.budget_per_day * max(span_days, 1.0)
+        label = f"{policy.budget_per_day:g}/day"
+    elif policy.budget_share is not None:
+        if subjects < policy.budget_min_subjects:
+            return None
+        covered = min(1.0, max(span_days, 0.0) / policy.budget_window_days) if ramp else 1.0
+        wanted = policy.budget_share * subjects * covered
+        label = f"{policy.budget_share:g} of subjects"
+    else:
+        return None
+    return max(1, int(round(wanted))), label
+
+
 def budget_threshold(
     unalerted_max_scores: npt.NDArray[np.float64],
     *,
@@ -353,19 +379,10 @@ def budget_threshold(
     (subjects tied with it reach it too: they are counted as spent at the next recompute), or
     the floor when fewer subjects than that are left; never below ``budget_floor``.
     """
-    if reports < MIN_BUDGET_SAMPLE or subjects <= 0:
+    granted = _allowance(subjects, reports, span_days, policy, ramp=False)
+    if granted is None:
         return None
-    if policy.budget_per_day is not None:
-        wanted = policy.budget_per_day * max(span_days, 1.0)
-        label = f"{policy.budget_per_day:g}/day"
-    elif policy.budget_share is not None:
-        if subjects < policy.budget_min_subjects:
-            return None
-        wanted = policy.budget_share * subjects
-        label = f"{policy.budget_share:g} of subjects"
-    else:
-        return None
-    k = max(1, int(round(wanted)))
+    k, label = granted
     opened = max(0, int(opened))
     left = k - opened
     candidates = int(unalerted_max_scores.size)
@@ -403,20 +420,10 @@ def ranked_picks(
     threshold is the lowest score picked; with none, the floor, or ``BUDGET_SPENT`` when nothing
     is left.
     """
-    if reports < MIN_BUDGET_SAMPLE or subjects <= 0:
+    granted = _allowance(subjects, reports, span_days, policy, ramp=True)
+    if granted is None:
         return None
-    if policy.budget_per_day is not None:
-        wanted = policy.budget_per_day * max(span_days, 1.0)
-        label = f"{policy.budget_per_day:g}/day"
-    elif policy.budget_share is not None:
-        if subjects < policy.budget_min_subjects:
-            return None
-        covered = min(1.0, max(span_days, 0.0) / policy.budget_window_days)
-        wanted = policy.budget_share * subjects * covered
-        label = f"{policy.budget_share:g} of subjects"
-    else:
-        return None
-    allowance = max(1, int(round(wanted)))
+    allowance, label = granted
     opened = max(0, int(opened))
     left = allowance - opened
     eligible = sorted(
