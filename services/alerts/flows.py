@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from services.alerts.orm import Alert, HeldCandidate
@@ -223,16 +224,29 @@ def current_thresholds(
             )
             continue
         picked = picked_of.get(institution, [])
-        picks.extend(
-            AlertCreate.model_validate(held_of[institution][key].payload).model_copy(
-                update={
-                    "threshold": estimate.threshold,
-                    "threshold_version": row["version"],
-                    "opened_for": due[institution],
-                }
+        for key in picked:
+            kept = held_of[institution][key]
+            try:
+                pick = AlertCreate.model_validate(kept.payload)
+            except ValidationError as error:
+                # A held row this worker cannot read (written by another version): skipped and
+                # released with the others, never a batch that fails at every retry.
+                log.warning(
+                    "held report %s/%s not opened: unreadable (%s)",
+                    institution,
+                    kept.report_id,
+                    error.errors()[0].get("msg") if error.errors() else error,
+                )
+                continue
+            picks.append(
+                pick.model_copy(
+                    update={
+                        "threshold": estimate.threshold,
+                        "threshold_version": row["version"],
+                        "opened_for": due[institution],
+                    }
+                )
             )
-            for key in picked
-        )
         if policy.ranked:
             repository.release_held(institution, picked)
             repository.prune_held(institution, windows[institution][0])

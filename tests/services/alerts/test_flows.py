@@ -629,3 +629,21 @@ class TestRankedSpending:
         assert later.published == []
         assert len(_alerts_of(session, subject[0])) == 1
         assert self._held(session, institution) == []  # picked, suppressed: released
+
+    def test_an_unreadable_held_report_is_released_not_retried(self, session):
+        institution = f"US-FI-R{unique_index()}"
+        reports = TestBudget()._stream(session, institution, days=10, per_day=20)
+        first = datetime(2026, 10, 10, 14, tzinfo=UTC)
+        high, other = reports[-1], reports[-3]
+        _route(session, [_candidate(high, 0.9, transaction_at=first)], self.POLICY)
+        (held,) = self._held(session, institution)
+        held.payload = {"report_id": high.report_id}  # what another version may have written
+        session.flush()
+        later = _route(
+            session,
+            [_candidate(other, 0.2, transaction_at=first + timedelta(hours=7))],
+            self.POLICY,
+        )
+        assert later.published == []
+        assert later.decisions == [Action.BELOW]
+        assert self._held(session, institution) == []
