@@ -139,6 +139,10 @@ class Settings(BaseSettings):
     # "ranked": each recompute opens the alerts of the window's best subjects; "threshold": a
     # report opens one as it arrives above the live threshold (services.alerts.policy).
     alert_budget_spending: BudgetSpending = DEFAULT_BUDGET_SPENDING
+    # Ranked spending recomputes when one of the institution's candidates arrives; once an
+    # institution has held none for this many seconds (wall clock), the worker recomputes it
+    # anyway, so that its last held reports are not left waiting (services.alerts.flows).
+    alert_budget_quiet_seconds: float = Field(default=300.0, gt=0)
 
     @model_validator(mode="before")
     @classmethod

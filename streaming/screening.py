@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -122,15 +123,7 @@ def raise_batch_alerts(
         model_threshold=detector.model_threshold,
         typing=typing,
     )
-    if detector.metrics is not None:
-        detector.metrics.set_thresholds(routed.thresholds)
-        for alert in routed.published:
-            # A ranked budget's pick: opened at a recompute, on a report of an earlier batch.
-            if routed.events.get(alert.id) == "opened" and alert.opened_for is not None:
-                held_since = alert.transaction_at or alert.opened_for
-                detector.metrics.alert_hold.observe(
-                    max(0.0, (alert.opened_for - held_since).total_seconds())
-                )
+    _observe(detector, routed)
     produced = {
         item.key: item.source.timestamp_ms if item.source else None
         for item in (assessed.items[row] for row in alerting)
@@ -144,6 +137,38 @@ def raise_batch_alerts(
         )
         for alert in routed.published
     ]
+
+
+def open_quiet_alerts(
+    session: Session, detector: Detector, quiet_since: datetime
+) -> list[AlertMessage]:
+    """Opens the alerts a ranked budget picks for the institutions whose held reports have
+    waited since before ``quiet_since`` with no candidate after them
+    (``services.alerts.flows.open_quiet_picks``); returns them as ``aml.alerts`` messages."""
+    routed = alert_flows.open_quiet_picks(session, detector.policy, quiet_since=quiet_since)
+    _observe(detector, routed)
+    return [
+        AlertMessage(
+            alert.subject_key.encode(),
+            alert_to_message(alert, routed.events.get(alert.id)),
+            alert.typology,
+        )
+        for alert in routed.published
+    ]
+
+
+def _observe(detector: Detector, routed: alert_flows.Routed) -> None:
+    """The thresholds in force, and how long each ranked budget's pick was held."""
+    if detector.metrics is None:
+        return
+    detector.metrics.set_thresholds(routed.thresholds)
+    for alert in routed.published:
+        # A ranked budget's pick: opened at a recompute, on a report of an earlier batch.
+        if routed.events.get(alert.id) == "opened" and alert.opened_for is not None:
+            held_since = alert.transaction_at or alert.opened_for
+            detector.metrics.alert_hold.observe(
+                max(0.0, (alert.opened_for - held_since).total_seconds())
+            )
 
 
 def count_peers(session: Session, assessed: Assessed, rows: Sequence[int]) -> None:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import FrameType
 from typing import Any
 
@@ -40,6 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.config import Settings
 from services.db import transaction
+from services.kit.time import utc_now
 from services.reports.decode import DecodeError, DecodeFailure, decode_report
 from services.reports.service import IncomingReport, PersistOutcome, SourcePosition
 from streaming.detection import Detector
@@ -47,7 +49,7 @@ from streaming.intake import FileRelay
 from streaming.metrics import WorkerMetrics
 from streaming.poison import is_transient, poison_reason
 from streaming.producer import MAX_REQUEST_BYTES
-from streaming.screening import AlertMessage, Screened, screen
+from streaming.screening import AlertMessage, Screened, open_quiet_alerts, screen
 
 log = logging.getLogger(__name__)
 
@@ -327,9 +329,15 @@ class Worker:
         pending: _InFlight | None = None
         gathering = _Gathering()
         store = ThreadPoolExecutor(max_workers=1, thread_name_prefix="amlscreen-store")
+        sweep_every = self._sweep_interval()
+        next_sweep = time.monotonic() + (sweep_every or 0.0)
         try:
             with worker_gc():
                 while not self._stopping:
+                    if sweep_every is not None and time.monotonic() >= next_sweep:
+                        # On the store thread, between two batches: one writer at a time.
+                        store.submit(self._open_quiet_alerts)
+                        next_sweep = time.monotonic() + sweep_every
                     busy = pending is not None or gathering.count > 0
                     room = batch_size - gathering.count
                     records: dict[TopicPartition, list[Any]] = {}
@@ -375,6 +383,49 @@ class Worker:
             self.consumer.close(autocommit=False)
             self.producer.flush(timeout=10)
         return 0
+
+    def _sweep_interval(self) -> float | None:
+        """Seconds between two looks for quiet institutions' held reports (None: nothing is
+        ever held, without a detector or under a budget that is not spent by rank)."""
+        if self.detector is None:
+            return None
+        policy = self.detector.policy
+        if not (policy.budgeted and policy.ranked):
+            return None
+        return self.settings.alert_budget_quiet_seconds / 2
+
+    def _open_quiet_alerts(self) -> None:
+        """Opens and publishes the alerts the ranked budget picks for institutions that have
+        held no candidate for ``alert_budget_quiet_seconds`` (``streaming.screening``).
+
+        Never fatal: a failure is logged and the next sweep tries again (the held reports stay
+        in the store until a recompute picks or prunes them).
+        """
+        assert self.detector is not None
+        quiet_since = utc_now() - timedelta(seconds=self.settings.alert_budget_quiet_seconds)
+        try:
+            with transaction(self.sessions) as session:
+                messages = open_quiet_alerts(session, self.detector, quiet_since)
+            published = [
+                (
+                    self.producer.send(
+                        self.settings.topic_alerts, key=message.key, value=message.value
+                    ),
+                    message,
+                )
+                for message in messages
+            ]
+            if published:
+                self.producer.flush(timeout=30)
+            for future, message in published:
+                if future.failed():
+                    raise future.exception
+                self.metrics.alert_published(message.typology, None)
+        except Exception as error:
+            log.warning("quiet institutions' held reports not opened this time: %s", error)
+            return
+        if messages:
+            log.info("opened %d held alerts of quiet institutions", len(messages))
 
     def _finish_pending_join(self) -> None:
         """Applies a group join that kafka-python finished but forgot.

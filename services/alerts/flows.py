@@ -146,6 +146,21 @@ def current_thresholds(
             due[institution] = at
     if not due:
         return BudgetRound(thresholds)
+    picks = _recompute(session, due, current_of, thresholds, policy)
+    return BudgetRound(thresholds, picks)
+
+
+def _recompute(
+    session: Session,
+    due: Mapping[str, datetime],
+    current_of: Mapping[str, Threshold],
+    thresholds: dict[str, Threshold],
+    policy: AlertPolicy,
+) -> list[AlertCreate]:
+    """Recomputes the budget of each institution in ``due`` for its event time: inserts and
+    audits the new versions, sets ``thresholds`` (from ``current_of`` where nothing new
+    could be computed) and returns the alerts a ranked recompute opens."""
+    repository = AlertRepository(session)
     # Every institution whose cadence has come, in one read of each kind (a replay or a
     # backfill crosses the cadence on nearly every batch).
     windows = {
@@ -281,7 +296,7 @@ def current_thresholds(
         )
         thresholds[institution] = policy.live_threshold(estimate.threshold, row["version"])
     AuditRepository(session).append_all(events)
-    return BudgetRound(thresholds, picks)
+    return picks
 
 
 def route_alerts(
@@ -319,7 +334,63 @@ def route_alerts(
     routed.thresholds = thresholds
     if typing is not None:
         fresh = _typed(fresh, thresholds, typing, policy)
-    picks = budget_round.picks
+    _route(session, budget_round.picks, fresh, thresholds, policy, routed)
+    return routed
+
+
+def open_quiet_picks(session: Session, policy: AlertPolicy, *, quiet_since: datetime) -> Routed:
+    """Recomputes, under ranked spending, the budget of each institution whose held reports
+    have waited since before ``quiet_since`` (wall clock) with none held after it, and opens
+    the alerts its recompute picks.
+
+    The budget recomputes when a candidate of the institution arrives; an institution that
+    stops sending candidates would otherwise keep its last held reports forever (the end of a
+    stream, an institution that files once a day). It is for the event time of the latest
+    held report (or of the latest version, if later), and only when a report was held after
+    the latest version was computed (one recompute per quiet spell); an institution without a
+    version (cold start) is left alone. A backtest does the same at the end of its stream
+    (``amlscreen.backtest``).
+    """
+    routed = Routed()
+    if not (policy.budgeted and policy.ranked):
+        return routed
+    repository = AlertRepository(session)
+    quiet = repository.quiet_held(quiet_since)
+    latest_of = repository.latest_thresholds(sorted(quiet))
+    due: dict[str, datetime] = {}
+    current_of: dict[str, Threshold] = {}
+    for institution, (last_event, last_held) in sorted(quiet.items()):
+        latest = latest_of.get(institution)
+        if latest is None:
+            continue
+        computed_for, versioned = _aware(latest.computed_for), _aware(latest.created_at)
+        held_at, at = _aware(last_held), _aware(last_event)
+        if computed_for is None or versioned is None or held_at is None or at is None:
+            continue
+        if held_at < versioned:
+            continue  # the latest version has seen every held report: nothing new to rank
+        due[institution] = max(at, computed_for)
+        current_of[institution] = policy.live_threshold(latest.threshold, latest.version)
+    if not due:
+        return routed
+    thresholds: dict[str, Threshold] = {}
+    picks = _recompute(session, due, current_of, thresholds, policy)
+    routed.thresholds = thresholds
+    _route(session, picks, [], thresholds, policy, routed)
+    return routed
+
+
+def _route(
+    session: Session,
+    picks: Sequence[AlertCreate],
+    fresh: Sequence[AlertCreate],
+    thresholds: Mapping[str, Threshold],
+    policy: AlertPolicy,
+    routed: Routed,
+) -> None:
+    """Opens the budget's ``picks`` (each at the version that picked it), then decides the
+    batch's ``fresh`` candidates against ``thresholds``; records what happened in ``routed``."""
+    repository = AlertRepository(session)
     subjects = [item.subject_key for item in [*picks, *fresh]]
     stored: dict[EpisodeKey, Alert] = {}
     for alert in repository.open_for_subjects(subjects):
@@ -358,13 +429,13 @@ def route_alerts(
     routed.decisions = [decision.action for decision in batch_decisions]
     if policy.ranked:
         _hold(repository, fresh, batch_decisions, episodes, policy)
-    fresh = [*picks, *fresh]
+    items = [*picks, *fresh]
     decisions = [*decisions, *batch_decisions]
 
     # Opens first, in one insert: the alerts later reports of the batch may join.
     opening = [
         (item, decision)
-        for item, decision in zip(fresh, decisions, strict=True)
+        for item, decision in zip(items, decisions, strict=True)
         if decision.action is Action.OPEN
     ]
     opened = (
@@ -394,7 +465,7 @@ def route_alerts(
     links: list[dict[str, Any]] = []
     joined: dict[int, dict[str, Any]] = {}
     material_ids: set[int] = set()
-    for item, decision in zip(fresh, decisions, strict=True):
+    for item, decision in zip(items, decisions, strict=True):
         if decision.action not in (Action.OPEN, Action.JOIN):
             continue
         target = stored.get((item.subject_key, item.jurisdiction))
@@ -431,7 +502,6 @@ def route_alerts(
         if alert not in routed.published:
             routed.published.append(alert)
             routed.events[alert.id] = "updated"
-    return routed
 
 
 def _hold(

@@ -324,6 +324,24 @@ class AlertRepository:
             best[row.subject_key] = row  # ascending: the best comes last
         return best
 
+    def quiet_held(self, quiet_since: datetime) -> dict[str, tuple[datetime, datetime]]:
+        """The institutions none of whose held reports was held at or after ``quiet_since``
+        (wall clock): the latest event time among its held reports, and when the last of them
+        was held."""
+        statement = (
+            select(
+                HeldCandidate.institution_id,
+                func.max(HeldCandidate.transaction_at),
+                func.max(HeldCandidate.created_at),
+            )
+            .group_by(HeldCandidate.institution_id)
+            .having(func.max(HeldCandidate.created_at) < quiet_since)
+        )
+        return {
+            institution: (last_event, last_held)
+            for institution, last_event, last_held in self.session.execute(statement)
+        }
+
     def release_held(self, institution_id: str, subject_keys: Iterable[str]) -> None:
         """Deletes the held reports of subjects the budget has picked."""
         keys = sorted(set(subject_keys))

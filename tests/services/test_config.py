@@ -229,6 +229,14 @@ class TestAlertBudget:
         with pytest.raises(ValidationError, match="ranked"):
             Settings()
 
+    def test_quiet_institutions_are_swept_after_five_minutes_by_default(self, monkeypatch) -> None:
+        assert Settings().alert_budget_quiet_seconds == 300.0
+        monkeypatch.setenv("AMLSCREEN_ALERT_BUDGET_QUIET_SECONDS", "30")
+        assert Settings().alert_budget_quiet_seconds == 30.0
+        monkeypatch.setenv("AMLSCREEN_ALERT_BUDGET_QUIET_SECONDS", "0")
+        with pytest.raises(ValidationError, match="greater than 0"):
+            Settings()
+
     def test_a_budget_per_day_replaces_the_default_share(self, monkeypatch) -> None:
         monkeypatch.setenv("AMLSCREEN_ALERT_BUDGET_PER_DAY", "4")
         policy = AlertPolicy.from_settings(Settings())

@@ -175,3 +175,54 @@ def test_failed_batches_are_replayed_with_the_batch_decoded_behind_them(settings
         if sample.name == "amlscreen_reports_consumed_total"
     }
     assert consumed == {"stored": total}  # nothing was replayed twice after its commit
+
+
+def test_a_quiet_institutions_held_reports_are_ranked_without_another_candidate(
+    settings, sessions, scorer
+) -> None:
+    # Every report is a candidate at or above the floor of a ranked budget; once the stream
+    # stops, nothing brings the next recompute but the worker's sweep of quiet institutions.
+    from services.alerts.orm import AlertThreshold, HeldCandidate
+    from services.alerts.policy import AlertPolicy
+
+    quick = settings.model_copy(update={"alert_budget_quiet_seconds": 1.0})
+    policy = AlertPolicy(
+        budget_share=0.5, budget_min_subjects=1, budget_floor=0.0, budget_spending="ranked"
+    )
+    documents = ordinary(60)
+    _produce(quick, documents)
+    metrics = WorkerMetrics()
+    consumer = make_consumer(quick)
+    Worker(
+        settings=quick,
+        sessions=sessions,
+        consumer=consumer,
+        producer=make_producer(quick.bootstrap_servers),
+        metrics=metrics,
+        detector=Detector(
+            Scorer(scorer.bundle, threshold=0.0),
+            assignment=consumer.assignment,
+            metrics=metrics,
+            policy=policy,
+            model_threshold=0.3,
+        ),
+    ).run(idle_exit_s=6.0)
+
+    with sessions() as session:
+        alerts = session.scalars(select(Alert)).all()
+        latest = session.scalars(
+            select(AlertThreshold).order_by(AlertThreshold.version.desc()).limit(1)
+        ).one()
+        held = session.scalars(select(HeldCandidate)).all()
+        last_event = max(r.txn_at for r in session.scalars(select(Report)) if r.txn_at)
+    # The last version ranked every report of the stream: none was held after it.
+    assert latest.computed_for == last_event
+    assert all(row.created_at < latest.created_at for row in held)
+    assert alerts
+    assert all(alert.opened_for is not None for alert in alerts)
+    assert {alert.subject_key for alert in alerts}.isdisjoint(row.subject_key for row in held)
+    published = _alert_messages(quick, len(alerts))
+    assert sorted(orjson.loads(m.value)["alert_id"] for m in published) == sorted(
+        a.id for a in alerts
+    )
+    assert _sample(metrics, "amlscreen_alerts_raised_total") == len(alerts)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from refdata.wire import ReportV1
 from services.alerts.enums import AlertStatus, Disposition
-from services.alerts.flows import route_alerts
+from services.alerts.flows import open_quiet_picks, route_alerts
 from services.alerts.orm import Alert, AlertReport, AlertThreshold, HeldCandidate
 from services.alerts.policy import BUDGET_SPENT, Action, AlertPolicy
 from services.alerts.repository import AlertRepository
@@ -647,3 +647,92 @@ class TestRankedSpending:
         assert later.published == []
         assert later.decisions == [Action.BELOW]
         assert self._held(session, institution) == []
+
+    def _quiet(self, session: Any, institution: str, policy: AlertPolicy | None = None) -> Any:
+        """A sweep once every held report has waited (quiet since a moment from now)."""
+        routed = open_quiet_picks(
+            session, policy or self.POLICY, quiet_since=utc_now() + timedelta(seconds=1)
+        )
+        return [alert for alert in routed.published if alert.institution_id == institution]
+
+    def _versions(self, session: Any, institution: str) -> list[AlertThreshold]:
+        statement = (
+            select(AlertThreshold)
+            .where(AlertThreshold.institution_id == institution)
+            .order_by(AlertThreshold.version)
+        )
+        return list(session.scalars(statement))
+
+    def test_a_quiet_institutions_held_report_opens_without_another_candidate(self, session):
+        institution = f"US-FI-R{unique_index()}"
+        reports = TestBudget()._stream(session, institution, days=10, per_day=20)
+        first = datetime(2026, 10, 10, 14, tzinfo=UTC)
+        high = reports[-1]
+        assert (
+            _route(session, [_candidate(high, 0.9, transaction_at=first)], self.POLICY).published
+            == []
+        )
+        (held,) = self._held(session, institution)
+        # Held a moment ago: the institution is not quiet yet.
+        recently = open_quiet_picks(
+            session, self.POLICY, quiet_since=utc_now() - timedelta(minutes=5)
+        )
+        assert [a for a in recently.published if a.institution_id == institution] == []
+        assert len(self._versions(session, institution)) == 1
+        # Quiet: no candidate will come to bring the recompute; the sweep brings it.
+        (alert,) = self._quiet(session, institution)
+        assert (alert.report_id, alert.score, alert.typology) == (
+            high.report_id,
+            0.9,
+            "structuring",
+        )
+        assert (alert.threshold, alert.threshold_version) == (0.9, 2)
+        assert alert.opened_for == first  # the event time of the latest held report
+        assert self._held(session, institution) == []
+        links = session.scalars(select(AlertReport).where(AlertReport.alert_id == alert.id)).all()
+        assert [link.report_id for link in links] == [high.report_id]
+        # One recompute per quiet spell: the next sweep has nothing new to rank.
+        assert self._quiet(session, institution) == []
+        assert [v.version for v in self._versions(session, institution)] == [1, 2]
+
+    def test_a_sweep_recomputes_only_what_a_version_has_not_seen(self, session):
+        institution = f"US-FI-R{unique_index()}"
+        reports = TestBudget()._stream(session, institution, days=10, per_day=20)
+        first = datetime(2026, 10, 10, 14, tzinfo=UTC)
+        # The allowance of this window is spent by forced alerts: a held report is not picked,
+        # and it stays held (for a later window), but one sweep is enough to learn that.
+        forced = [
+            _candidate(report, 0.1, rule_hits=HIGH_RISK, transaction_at=first)
+            for report in reports[:8]
+        ]
+        assert len(_route(session, forced, self.POLICY).published) == 8
+        _route(
+            session,
+            [_candidate(reports[-1], 0.7, transaction_at=first + timedelta(hours=1))],
+            self.POLICY,
+        )
+        assert len(self._held(session, institution)) == 1
+        assert self._quiet(session, institution) == []
+        versions = self._versions(session, institution)
+        assert [v.version for v in versions] == [1, 2]
+        assert versions[-1].computed_for == first + timedelta(hours=1)
+        assert len(self._held(session, institution)) == 1
+        assert self._quiet(session, institution) == []
+        assert len(self._versions(session, institution)) == 2
+
+    def test_a_cold_start_or_threshold_spending_is_left_alone(self, session):
+        institution = f"US-FI-R{unique_index()}"
+        subject = _reports(session, 2, unique_index(), institution_id=institution)
+        first = datetime(2026, 10, 10, 14, tzinfo=UTC)
+        # Too few subjects for a budget: no version, the model's threshold; nothing to sweep.
+        routed = _route(session, [_candidate(subject[0], 0.4, transaction_at=first)], self.POLICY)
+        assert routed.thresholds[institution].version is None
+        assert self._quiet(session, institution) == []
+        assert self._versions(session, institution) == []
+        threshold_spending = AlertPolicy(budget_share=0.02, budget_spending="threshold")
+        assert (
+            open_quiet_picks(
+                session, threshold_spending, quiet_since=utc_now() + timedelta(seconds=1)
+            ).published
+            == []
+        )
