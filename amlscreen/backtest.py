@@ -11,6 +11,9 @@ recomputed at the worker's cadence from the trailing window of the stream's own 
 alerts opened in it, by the worker's own arithmetic (``budget_threshold``). Under ranked spending
 (``ranked_picks``) the subjects a recompute picks open their alert on their highest report of the
 window, an earlier line of the output: the worker opens it on that report too, at the recompute.
+The stream's end is a quiet spell for every institution: what was held after its latest version
+is ranked once more, as the worker's sweep of quiet institutions does
+(``services.alerts.flows.open_quiet_picks``).
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ class _Budget:
     # Ranked spending: the latest version's lowest picked score, the threshold its picks passed.
     bar: Threshold | None = None
     computed_for: datetime | None = None
+    # The first position the latest version did not rank (the reports held after it).
+    unranked_from: int = 0
     versions: list[tuple[int, float]] = field(default_factory=list)
     # Event time of each alert this institution opened (forced ones included): what it spent.
     opened: list[int] = field(default_factory=list)
@@ -87,7 +92,10 @@ class _Budget:
         span = min((moment - int(self.t[start])) / DAY_S, float(policy.budget_window_days))
         held_ids = np.fromiter(held, dtype=np.int64, count=len(held))
         if policy.ranked:
-            return self._ranked(start, position, now, policy, held_ids, opened, span)
+            # The window's subjects and reports count the candidate itself (the worker counts
+            # its whole batch, stored before the policy runs); the picks are among the reports
+            # before it (the worker picks among the candidates that earlier batches held back).
+            return self._ranked(start, position, position + 1, now, policy, held_ids, opened, span)
         order = np.lexsort((scores, subjects))
         last = np.r_[subjects[order][1:] != subjects[order][:-1], True]
         best, ids = scores[order][last], subjects[order][last]
@@ -103,23 +111,51 @@ class _Budget:
         )
         if estimate is None:
             return self.threshold, []
-        self.threshold = Threshold(estimate.threshold, self._version(now, estimate.threshold))
+        self.threshold = Threshold(
+            estimate.threshold, self._version(now, estimate.threshold, position)
+        )
         return self.threshold, []
+
+    def flush(self, policy: AlertPolicy, held: set[int]) -> tuple[int, list[int]]:
+        """The end of the stream, as the worker's sweep of a quiet institution sees it
+        (``services.alerts.flows.open_quiet_picks``): when reports at or above the floor came
+        after the latest version, one more recompute ranks them, for the event time of the
+        latest (or of the version, if later). Returns that event time and the positions it
+        opens alerts on. Nothing before a first version (cold start)."""
+        if not policy.ranked or self.computed_for is None:
+            return 0, []
+        later = np.arange(self.unranked_from, self.t.size, dtype=np.int64)
+        held_ids = np.fromiter(held, dtype=np.int64, count=len(held))
+        later = later[
+            (self.score[later] >= policy.budget_floor) & ~np.isin(self.subject[later], held_ids)
+        ]
+        if later.size == 0:
+            return 0, []
+        stop = int(later.max()) + 1
+        moment = max(int(self.t[later].max()), int(self.computed_for.timestamp()))
+        since = moment - policy.budget_window_days * DAY_S
+        start = int(np.searchsorted(self.t[:stop], since, side="right"))
+        spent = np.asarray(self.opened, dtype=np.int64)
+        opened = int(np.count_nonzero((spent > since) & (spent <= moment)))
+        span = min((moment - int(self.t[start])) / DAY_S, float(policy.budget_window_days))
+        now = datetime.fromtimestamp(moment, tz=UTC)
+        _, picks = self._ranked(start, stop, stop, now, policy, held_ids, opened, span)
+        return moment, picks
 
     def _ranked(
         self,
         start: int,
         position: int,
+        counted_until: int,
         now: datetime,
         policy: AlertPolicy,
         held_ids: npt.NDArray[np.int64],
         opened: int,
         span: float,
     ) -> tuple[Threshold, list[int]]:
-        # The window's subjects and reports count the candidate itself (the worker counts its
-        # whole batch, stored before the policy runs); the picks are among the reports before
-        # it (the worker picks among the candidates that earlier batches held back).
-        subjects = self.subject[start : position + 1]
+        """A ranked recompute: picks among the reports in [start, position), counts the
+        window's subjects and reports in [start, counted_until)."""
+        subjects = self.subject[start:counted_until]
         before = np.arange(start, position, dtype=np.int64)
         eligible = before[
             (self.score[before] >= policy.budget_floor) & ~np.isin(self.subject[before], held_ids)
@@ -140,15 +176,17 @@ class _Budget:
         if result is None:
             return self.threshold, []
         estimate, picked = result
-        version = self._version(now, estimate.threshold)
+        version = self._version(now, estimate.threshold, position)
         self.bar = Threshold(estimate.threshold, version)
         self.threshold = policy.live_threshold(estimate.threshold, version)
         return self.threshold, [position_of[key] for key in picked]
 
-    def _version(self, now: datetime, value: float) -> int:
-        """Records a new threshold version computed for ``now``; returns its number."""
+    def _version(self, now: datetime, value: float, unranked_from: int) -> int:
+        """Records a new threshold version computed for ``now`` that ranked the reports before
+        ``unranked_from``; returns its number."""
         self.versions.append((int(now.timestamp()), value))
         self.computed_for = now
+        self.unranked_from = unranked_from
         return len(self.versions)
 
 
@@ -250,6 +288,13 @@ def apply_policy(
             for pick in picks:
                 settle(positions[institution][pick], budget.bar, int(times[index]))
         settle(index, threshold)
+    for institution, budget in budgets.items():
+        # The stream ends: what was held after each institution's latest version is ranked.
+        moment, picks = budget.flush(policy, held)
+        if picks:
+            assert budget.bar is not None
+            for pick in picks:
+                settle(positions[institution][pick], budget.bar, moment)
     result = rows.with_columns(
         pl.Series("alert", alerted, dtype=pl.Boolean),
         pl.Series("episode", episode_of, dtype=pl.Int64),

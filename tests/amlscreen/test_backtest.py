@@ -299,6 +299,28 @@ class TestRankedSpending:
         at_once, _ = apply_policy(rows, threshold_policy, model_threshold)
         assert at_once.filter(pl.col("alert"))["t"].to_list()[0] == 3 * DAY_S + 7_200
 
+    def test_what_the_end_of_the_stream_holds_is_ranked(self):
+        # 200 subjects a day at low scores, a candidate every 3 hours; the stream ends 1 hour
+        # after X's 0.95, before the cadence brings another recompute (the worker's sweep of a
+        # quiet institution does it: services.alerts.flows.open_quiet_picks).
+        events = [(f"S{n}", day * DAY_S + n, 0.01) for day in range(10) for n in range(200)]
+        events += [("tick", DAY_S + 3_600 * 3 * h, 0.25) for h in range(72)]
+        end = 10 * DAY_S
+        events += [("X", end - 3_600, 0.95), ("Y", end - 3_000, 0.5), ("after", end, 0.01)]
+        rows = self._stream(events)
+        model_threshold = 0.2
+        rows = rows.with_columns(
+            alert=pl.col("score") >= self.POLICY.scoring_threshold(model_threshold)
+        )
+        result, figures = apply_policy(rows, self.POLICY, model_threshold)
+        x = result.filter(pl.col("subject_key") == "X").row(0, named=True)
+        assert x["alert"]
+        assert x["opened_for"] == end - 3_000  # the latest held report's event time
+        last_version = figures["threshold_versions"]["US-FI-0001"]
+        assert x["threshold_version"] == last_version
+        # Nothing held after the last version: one more pass would pick nothing more.
+        assert not result.filter(pl.col("subject_key") == "after")["alert"].item()
+
     @pytest.mark.parametrize("seed", [7, 8])
     def test_each_window_holds_no_more_than_its_allowance(self, seed):
         model_threshold = 0.5
