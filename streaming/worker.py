@@ -398,8 +398,10 @@ class Worker:
         """Opens and publishes the alerts the ranked budget picks for institutions that have
         held no candidate for ``alert_budget_quiet_seconds`` (``streaming.screening``).
 
-        Never fatal: a failure is logged and the next sweep tries again (the held reports stay
-        in the store until a recompute picks or prunes them).
+        Never fatal: a failure is logged. One before the commit leaves the held reports in the
+        store, and the next sweep tries again; an alert committed whose ``aml.alerts`` message
+        the broker then refused stays in the store (the console and the API read it) without
+        its message, as an alert of a batch does.
         """
         assert self.detector is not None
         quiet_since = utc_now() - timedelta(seconds=self.settings.alert_budget_quiet_seconds)
@@ -422,7 +424,7 @@ class Worker:
                     raise future.exception
                 self.metrics.alert_published(message.typology, None)
         except Exception as error:
-            log.warning("quiet institutions' held reports not opened this time: %s", error)
+            log.warning("sweep of quiet institutions failed (%s): %s", type(error).__name__, error)
             return
         if messages:
             log.info("opened %d held alerts of quiet institutions", len(messages))
