@@ -226,3 +226,37 @@ def test_a_quiet_institutions_held_reports_are_ranked_without_another_candidate(
         a.id for a in alerts
     )
     assert _sample(metrics, "amlscreen_alerts_raised_total") == len(alerts)
+
+
+def test_a_failing_sweep_never_stops_screening(
+    settings, sessions, scorer, monkeypatch, caplog
+) -> None:
+    # The sweep of quiet institutions fails every time: it says so in the log, and every
+    # report is still screened and stored.
+    from services.alerts.policy import AlertPolicy
+
+    calls: list[float] = []
+
+    def failing(*_args: object) -> list:
+        calls.append(time.monotonic())
+        raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr("streaming.worker.open_quiet_alerts", failing)
+    quick = settings.model_copy(update={"alert_budget_quiet_seconds": 0.5})
+    documents = ordinary(20) + structuring()
+    _produce(quick, documents)
+    consumer = make_consumer(quick)
+    policy = AlertPolicy(budget_share=0.5, budget_min_subjects=1, budget_spending="ranked")
+    Worker(
+        settings=quick,
+        sessions=sessions,
+        consumer=consumer,
+        producer=make_producer(quick.bootstrap_servers),
+        detector=Detector(scorer, assignment=consumer.assignment, policy=policy),
+    ).run(idle_exit_s=6.0)
+    assert len(calls) >= 2  # swept, failed, swept again
+    failures = [r for r in caplog.records if "sweep of quiet institutions failed" in r.message]
+    assert len(failures) == len(calls)
+    assert "OperationalError" in failures[0].message
+    with sessions() as session:
+        assert len(session.scalars(select(Report)).all()) == len(documents)
