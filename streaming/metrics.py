@@ -120,6 +120,14 @@ class WorkerMetrics:
             buckets=_HOLD_BUCKETS,
             registry=self.registry,
         )
+        self.alert_sweeps = Counter(
+            "amlscreen_alert_sweeps_total",
+            "Sweeps of quiet institutions' held reports (ranked alert budget), by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        for outcome in ("ok", "failed"):
+            self.alert_sweeps.labels(outcome)  # both series exist from the start
         self.alerts_raised = Counter(
             "amlscreen_alerts_raised_total",
             "Alerts raised and published, by typology guess.",

@@ -424,8 +424,10 @@ class Worker:
                     raise future.exception
                 self.metrics.alert_published(message.typology, None)
         except Exception as error:
+            self.metrics.alert_sweeps.labels("failed").inc()
             log.warning("sweep of quiet institutions failed (%s): %s", type(error).__name__, error)
             return
+        self.metrics.alert_sweeps.labels("ok").inc()
         if messages:
             log.info("opened %d held alerts of quiet institutions", len(messages))
 

@@ -226,6 +226,7 @@ def test_a_quiet_institutions_held_reports_are_ranked_without_another_candidate(
         a.id for a in alerts
     )
     assert _sample(metrics, "amlscreen_alerts_raised_total") == len(alerts)
+    assert _sample(metrics, "amlscreen_alert_sweeps_total") >= 1
 
 
 def test_a_failing_sweep_never_stops_screening(
@@ -247,14 +248,18 @@ def test_a_failing_sweep_never_stops_screening(
     _produce(quick, documents)
     consumer = make_consumer(quick)
     policy = AlertPolicy(budget_share=0.5, budget_min_subjects=1, budget_spending="ranked")
+    metrics = WorkerMetrics()
     Worker(
         settings=quick,
         sessions=sessions,
         consumer=consumer,
         producer=make_producer(quick.bootstrap_servers),
+        metrics=metrics,
         detector=Detector(scorer, assignment=consumer.assignment, policy=policy),
     ).run(idle_exit_s=6.0)
     assert len(calls) >= 2  # swept, failed, swept again
+    failed = metrics.alert_sweeps.labels("failed")._value.get()  # noqa: SLF001
+    assert (failed, metrics.alert_sweeps.labels("ok")._value.get()) == (len(calls), 0)  # noqa: SLF001
     failures = [r for r in caplog.records if "sweep of quiet institutions failed" in r.message]
     assert len(failures) == len(calls)
     assert "OperationalError" in failures[0].message
