@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import orjson
 import pytest
@@ -13,7 +14,8 @@ from sqlalchemy.exc import OperationalError
 from models.registry import load_bundle
 from models.scoring import Scorer
 from refdata.wire import ReportV1
-from services.alerts.orm import Alert
+from services.alerts.orm import Alert, AlertThreshold, HeldCandidate
+from services.alerts.policy import AlertPolicy
 from services.config import Settings
 from services.reports.enums import ReportStatus
 from services.reports.orm import Report
@@ -63,6 +65,26 @@ def _sample(metrics: WorkerMetrics, name: str) -> float:
         for sample in family.samples
         if sample.name == name
     )
+
+
+def _run_ranked(
+    settings: Settings, sessions, scorer: Scorer, metrics: WorkerMetrics, **detector: Any
+) -> None:
+    """A worker with a ranked budget over everything on the reports topic, until idle."""
+    policy = AlertPolicy(
+        budget_share=0.5, budget_min_subjects=1, budget_floor=0.0, budget_spending="ranked"
+    )
+    consumer = make_consumer(settings)
+    Worker(
+        settings=settings,
+        sessions=sessions,
+        consumer=consumer,
+        producer=make_producer(settings.bootstrap_servers),
+        metrics=metrics,
+        detector=Detector(
+            scorer, assignment=consumer.assignment, metrics=metrics, policy=policy, **detector
+        ),
+    ).run(idle_exit_s=6.0)
 
 
 def test_alerts_are_published_counted_and_timed(settings, sessions, scorer) -> None:
@@ -182,31 +204,10 @@ def test_a_quiet_institutions_held_reports_are_ranked_without_another_candidate(
 ) -> None:
     # Every report is a candidate at or above the floor of a ranked budget; once the stream
     # stops, nothing brings the next recompute but the worker's sweep of quiet institutions.
-    from services.alerts.orm import AlertThreshold, HeldCandidate
-    from services.alerts.policy import AlertPolicy
-
     quick = settings.model_copy(update={"alert_budget_quiet_seconds": 1.0})
-    policy = AlertPolicy(
-        budget_share=0.5, budget_min_subjects=1, budget_floor=0.0, budget_spending="ranked"
-    )
-    documents = ordinary(60)
-    _produce(quick, documents)
+    _produce(quick, ordinary(60))
     metrics = WorkerMetrics()
-    consumer = make_consumer(quick)
-    Worker(
-        settings=quick,
-        sessions=sessions,
-        consumer=consumer,
-        producer=make_producer(quick.bootstrap_servers),
-        metrics=metrics,
-        detector=Detector(
-            Scorer(scorer.bundle, threshold=0.0),
-            assignment=consumer.assignment,
-            metrics=metrics,
-            policy=policy,
-            model_threshold=0.3,
-        ),
-    ).run(idle_exit_s=6.0)
+    _run_ranked(quick, sessions, Scorer(scorer.bundle, threshold=0.0), metrics, model_threshold=0.3)
 
     with sessions() as session:
         alerts = session.scalars(select(Alert)).all()
@@ -234,8 +235,6 @@ def test_a_failing_sweep_never_stops_screening(
 ) -> None:
     # The sweep of quiet institutions fails every time: it says so in the log, and every
     # report is still screened and stored.
-    from services.alerts.policy import AlertPolicy
-
     calls: list[float] = []
 
     def failing(*_args: object) -> list:
@@ -246,17 +245,8 @@ def test_a_failing_sweep_never_stops_screening(
     quick = settings.model_copy(update={"alert_budget_quiet_seconds": 0.5})
     documents = ordinary(20) + structuring()
     _produce(quick, documents)
-    consumer = make_consumer(quick)
-    policy = AlertPolicy(budget_share=0.5, budget_min_subjects=1, budget_spending="ranked")
     metrics = WorkerMetrics()
-    Worker(
-        settings=quick,
-        sessions=sessions,
-        consumer=consumer,
-        producer=make_producer(quick.bootstrap_servers),
-        metrics=metrics,
-        detector=Detector(scorer, assignment=consumer.assignment, policy=policy),
-    ).run(idle_exit_s=6.0)
+    _run_ranked(quick, sessions, scorer, metrics)
     assert len(calls) >= 2  # swept, failed, swept again
     failed = metrics.alert_sweeps.labels("failed")._value.get()  # noqa: SLF001
     assert (failed, metrics.alert_sweeps.labels("ok")._value.get()) == (len(calls), 0)  # noqa: SLF001
