@@ -167,7 +167,12 @@ def _recompute(
         institution: (at - timedelta(days=policy.budget_window_days), at)
         for institution, at in due.items()
     }
-    scores_of = repository.window_scores_of(windows)
+    # Ranked spending ranks the held reports: of the window it needs only the counts.
+    scores_of = (
+        repository.window_counts_of(windows)
+        if policy.ranked
+        else repository.window_scores_of(windows)
+    )
     opened_of = repository.opened_in_windows(windows)
     now = utc_now()
     new_rows: dict[str, tuple[BudgetEstimate, dict[str, Any]]] = {}

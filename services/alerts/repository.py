@@ -427,6 +427,42 @@ class AlertRepository:
             for institution in windows
         }
 
+    def window_counts_of(
+        self, windows: Mapping[str, tuple[datetime, datetime]]
+    ) -> dict[str, WindowScores]:
+        """:meth:`window_scores_of` without the scores (``unalerted`` is empty): the subjects,
+        reports and earliest time of each window, one row per institution. Ranked spending
+        reads the scores from the held reports and needs only these counts: no row per
+        subject, no test of each subject against the open alerts."""
+        if not windows:
+            return {}
+        statement = (
+            select(
+                Report.institution_id,
+                func.count(func.distinct(Report.subject_key)),
+                func.count(),
+                func.min(Report.txn_at),
+            )
+            .where(
+                or_(
+                    *(
+                        and_(
+                            Report.institution_id == institution,
+                            Report.txn_at > since,
+                            Report.txn_at <= until,
+                        )
+                        for institution, (since, until) in sorted(windows.items())
+                    )
+                ),
+                Report.score.is_not(None),
+            )
+            .group_by(Report.institution_id)
+        )
+        counts = {institution: WindowScores([], 0, 0, None) for institution in windows}
+        for institution, subjects, reports, earliest in self.session.execute(statement):
+            counts[institution] = WindowScores([], int(subjects), int(reports), earliest)
+        return counts
+
     def opened_in_window(self, institution_id: str, since: datetime, until: datetime) -> int:
         """The alerts of the institution opened by a report of (since, until] (event time),
         whatever their status now and whatever let them through: what the budget has spent."""

@@ -399,6 +399,25 @@ class TestBudget:
             assert together[institution].reports == alone.reports
             assert together[institution].earliest == alone.earliest
             assert opened[institution] == repository.opened_in_window(institution, since, until)
+        # What ranked spending reads: the same counts, one row per institution.
+        counts = repository.window_counts_of(windows)
+        for institution in windows:
+            assert counts[institution].unalerted == []
+            assert (
+                counts[institution].subjects,
+                counts[institution].reports,
+                counts[institution].earliest,
+            ) == (
+                together[institution].subjects,
+                together[institution].reports,
+                together[institution].earliest,
+            )
+        empty = (datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 1, 2, tzinfo=UTC))
+        assert (
+            repository.window_counts_of({first: empty})[first]
+            == (repository.window_scores_of({first: empty})[first])
+        )
+        assert repository.window_counts_of({}) == {}
         assert (together[first].subjects, together[second].subjects) == (100, 90)
         assert (len(together[second].unalerted), opened[second], opened[first]) == (89, 1, 0)
 
