@@ -4,6 +4,8 @@
 decisions are ``services.alerts.policy``'s; this module only reads what they need from the
 store (open alerts, recent FALSE_POSITIVE closures, the institutions' budget thresholds) and
 writes what they decided (new alerts, reports joining alerts, threshold versions).
+``open_quiet_picks`` runs in a transaction of its own, between batches: the worker's sweep of
+the institutions whose held reports wait for a recompute no candidate brings.
 """
 
 from __future__ import annotations
