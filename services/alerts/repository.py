@@ -91,6 +91,18 @@ _LABELS = {
 }
 
 
+def _in_windows(
+    institution_id: Any, moment: Any, windows: Mapping[str, tuple[datetime, datetime]]
+) -> ColumnElement[bool]:
+    """Rows of each institution whose ``moment`` lies in its own window (since, until]."""
+    return or_(
+        *(
+            and_(institution_id == institution, moment > since, moment <= until)
+            for institution, (since, until) in sorted(windows.items())
+        )
+    )
+
+
 def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -391,16 +403,7 @@ class AlertRepository:
                 func.min(Report.txn_at),
             )
             .where(
-                or_(
-                    *(
-                        and_(
-                            Report.institution_id == institution,
-                            Report.txn_at > since,
-                            Report.txn_at <= until,
-                        )
-                        for institution, (since, until) in sorted(windows.items())
-                    )
-                ),
+                _in_windows(Report.institution_id, Report.txn_at, windows),
                 Report.score.is_not(None),
             )
             .group_by(Report.institution_id, Report.subject_key)
@@ -444,16 +447,7 @@ class AlertRepository:
                 func.min(Report.txn_at),
             )
             .where(
-                or_(
-                    *(
-                        and_(
-                            Report.institution_id == institution,
-                            Report.txn_at > since,
-                            Report.txn_at <= until,
-                        )
-                        for institution, (since, until) in sorted(windows.items())
-                    )
-                ),
+                _in_windows(Report.institution_id, Report.txn_at, windows),
                 Report.score.is_not(None),
             )
             .group_by(Report.institution_id)
@@ -477,18 +471,7 @@ class AlertRepository:
         opened_at = func.coalesce(Alert.opened_for, Alert.transaction_at)
         statement = (
             select(Alert.institution_id, func.count())
-            .where(
-                or_(
-                    *(
-                        and_(
-                            Alert.institution_id == institution,
-                            opened_at > since,
-                            opened_at <= until,
-                        )
-                        for institution, (since, until) in sorted(windows.items())
-                    )
-                )
-            )
+            .where(_in_windows(Alert.institution_id, opened_at, windows))
             .group_by(Alert.institution_id)
         )
         opened = dict.fromkeys(windows, 0)
