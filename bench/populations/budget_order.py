@@ -15,6 +15,8 @@ with the service's budget arithmetic and settings (``services.alerts.policy``):
 * ``ranked``: at the same cadence, the allowance left goes to the window's unalerted subjects
   with the highest scores (at or above the floor), best first; their alerts open then. The
   allowance grows with the share of the window the data covers.
+* ``ranked_noisy_or``: ``ranked``, each subject ranked by 1 - Π(1 - s) over its window's reports
+  scoring at or above the floor (the reports the worker holds) rather than by the highest.
 
 Forcing rules open an alert at once in both, and spend the allowance. A subject is
 ``(institution_id, subject_id)``; an alert is never closed (as in a backtest). The threshold
@@ -41,8 +43,10 @@ from models.registry import load_bundle
 from services.alerts.policy import MIN_BUDGET_SAMPLE, AlertPolicy, budget_threshold
 from services.config import Settings
 
-Spending = Literal["threshold", "ranked"]
-SPENDINGS: tuple[Spending, ...] = ("threshold", "ranked")
+Spending = Literal["threshold", "ranked", "ranked_noisy_or"]
+SPENDINGS: tuple[Spending, ...] = ("threshold", "ranked", "ranked_noisy_or")
+# Scores are clipped below 1 for the noisy-OR's logarithms.
+_BELOW_ONE = 1.0 - 1e-12
 DAY_S = 86_400.0
 
 
@@ -118,6 +122,18 @@ def replay(
             best.fill(-1.0)
             np.maximum.at(best, stream.subject[:index][inside], stream.score[:index][inside])
             active = np.flatnonzero(best >= 0.0)
+            if spending == "ranked_noisy_or":
+                # 1 - Π(1 - s) over the subject's window reports at or above the floor: several
+                # candidates count for more than one. A subject whose best is under the floor
+                # keeps its best (ineligible either way).
+                strong = inside & (stream.score[:index] >= policy.budget_floor)
+                log_miss = np.zeros(len(stream.names))
+                np.add.at(
+                    log_miss,
+                    stream.subject[:index][strong],
+                    np.log1p(-np.minimum(stream.score[:index][strong], _BELOW_ONE)),
+                )
+                best = np.where(best >= policy.budget_floor, -np.expm1(log_miss), best)
             spent = sum(1 for at in opened.values() if since < at <= now)
             unalerted = np.array(
                 [number for number in active if number not in opened], dtype=np.int64
@@ -133,7 +149,7 @@ def replay(
                 )
                 if estimate is not None:
                     threshold = estimate.threshold
-            elif (
+            elif (  # ranked, by the best score or by the noisy-OR
                 np.count_nonzero(inside) >= MIN_BUDGET_SAMPLE
                 and active.size >= policy.budget_min_subjects
             ):
