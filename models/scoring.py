@@ -10,6 +10,12 @@ value (the training median, from the model card) and the drop of the score is th
 contribution. The groups with the largest drops are turned into sentences from the report's
 own values, e.g. "7 cash deposits of $9,000–$9,900 in 7 days at 4 branches". One batched
 ``predict`` call per micro-batch covers every alert and group.
+
+A group speaks only where the report's own values show the red flag it is named after
+(:attr:`FeatureGroup.notable`): a model also leans on a group whose values are ordinary (one
+payer, one branch, a day since the last report), and "Activity after 1 days without any
+report" or "Payments received from 1 account" would tell an investigator something false.
+The next group by contribution speaks instead.
 """
 
 from __future__ import annotations
@@ -164,9 +170,26 @@ def _round(row: Row) -> str:
     return f"Round-amount transactions make {share:.0%} of the subject's reports in 30 days"
 
 
+# A gap this long before a report is named as one; shorter gaps are how most subjects bank.
+DORMANT_SPEAKS_DAYS = 30.0
+# An account this young is named as new.
+NEW_ACCOUNT_DAYS = 90.0
+
+
+def _idle(row: Row) -> float:
+    return max(_f(row["idle_days"]), _f(row["max_idle_days_30d"]))
+
+
+def _young(row: Row) -> bool:
+    age = row.get("account_age_days")
+    return age is not None and not math.isnan(float(age)) and float(age) < NEW_ACCOUNT_DAYS
+
+
 def _dormancy(row: Row) -> str:
-    idle = max(_f(row["idle_days"]), _f(row["max_idle_days_30d"]))
-    return f"Activity after {idle:.0f} days without any report on the subject"
+    idle = _idle(row)
+    if idle >= DORMANT_SPEAKS_DAYS or not _young(row):
+        return f"Activity after {_plural(round(idle), 'day')} without any report on the subject"
+    return f"The account was opened {_plural(round(_f(row['account_age_days'])), 'day')} earlier"
 
 
 def _volume(row: Row) -> str:
@@ -197,11 +220,19 @@ def _windowed(*names: str) -> list[str]:
     return [f"{name}_{window}" for name in names for window in WINDOWS]
 
 
+def _always(_row: Row) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class FeatureGroup:
+    """Features measuring one red flag, the sentence that names it from a report's values, and
+    whether the report's values show it at all (``notable``)."""
+
     name: str
     features: tuple[str, ...]
     sentence: Callable[[Row], str]
+    notable: Callable[[Row], bool] = _always
 
 
 FEATURE_GROUPS: tuple[FeatureGroup, ...] = (
@@ -215,6 +246,7 @@ FEATURE_GROUPS: tuple[FeatureGroup, ...] = (
             "near_branches_30d",
         ),
         _structuring,
+        lambda row: _f(row["near"]) > 0 or _n(row["near_n_30d"]) >= 2,
     ),
     FeatureGroup(
         "cash_volume",
@@ -227,13 +259,20 @@ FEATURE_GROUPS: tuple[FeatureGroup, ...] = (
             "cash_in_jump_7d",
         ),
         _cash_volume,
+        lambda row: _f(row["cash_in_usd_7d"]) > 0,
     ),
     FeatureGroup(
         "cash_out",
         ("day_cash_out_usd", *_windowed("cash_out_usd"), "cash_out_n_7d", "cash_out_n_30d"),
         _cash_out,
+        lambda row: _f(row["cash_out_usd_7d"]) > 0,
     ),
-    FeatureGroup("locations", ("day_branches", *_windowed("branches", "regions")), _locations),
+    FeatureGroup(
+        "locations",
+        ("day_branches", *_windowed("branches", "regions")),
+        _locations,
+        lambda row: _n(row["branches_7d"]) >= 2,
+    ),
     FeatureGroup(
         "passthrough",
         (
@@ -248,22 +287,33 @@ FEATURE_GROUPS: tuple[FeatureGroup, ...] = (
             "since_opposite_h_30d",
         ),
         _passthrough,
+        lambda row: _f(row["in_usd_7d"]) + _f(row["out_usd_7d"]) > 0,
     ),
-    FeatureGroup("fan_in", ("cp_payers_7d", *_windowed("payers")), _fan_in),
+    FeatureGroup(
+        "fan_in",
+        ("cp_payers_7d", *_windowed("payers")),
+        _fan_in,
+        lambda row: max(_n(row["cp_payers_7d"]), _n(row["payers_7d"])) >= 3,
+    ),
     FeatureGroup(
         "fan_out",
         ("cp_payees_7d", *_windowed("payees"), "countries_7d", "countries_30d"),
         _fan_out,
+        lambda row: (
+            max(_n(row["cp_payees_7d"]), _n(row["payees_7d"])) >= 3 or _n(row["countries_7d"]) >= 2
+        ),
     ),
     FeatureGroup(
         "high_risk",
         ("hrc", "hrc_n_7d", "hrc_n_30d", "hrc_share_7d", "hrc_share_30d"),
         _high_risk,
+        lambda row: _n(row["hrc_n_30d"]) >= 1,
     ),
     FeatureGroup(
         "cross_border",
         ("xborder", "xb_n_7d", "xb_n_30d", "xb_share_7d", "xb_share_30d"),
         _cross_border,
+        lambda row: _n(row["xb_n_30d"]) >= 1,
     ),
     FeatureGroup(
         "round_amounts",
@@ -278,19 +328,34 @@ FEATURE_GROUPS: tuple[FeatureGroup, ...] = (
             "round1000_n_30d",
         ),
         _round,
+        lambda row: (
+            _n(row["round1000_n_30d"]) >= 1
+            or max(_f(row["round100_share_30d"]), _f(row["round1000_share_30d"])) > 0
+        ),
     ),
     FeatureGroup(
         "dormancy",
         ("idle_days", "max_idle_days_7d", "max_idle_days_30d", "account_age_days"),
         _dormancy,
+        lambda row: _idle(row) >= DORMANT_SPEAKS_DAYS or _young(row),
     ),
     FeatureGroup(
         "volume",
         ("usd", "lvtr", *_windowed("n", "usd"), "max_usd_7d", "max_usd_30d", "volume_jump_7d"),
         _volume,
     ),
-    FeatureGroup("suspicion", ("str", "str_n_7d", "str_n_30d", *STR_GROUPS), _suspicion),
-    FeatureGroup("institutions", ("institutions_7d", "institutions_30d"), _institutions),
+    FeatureGroup(
+        "suspicion",
+        ("str", "str_n_7d", "str_n_30d", *STR_GROUPS),
+        _suspicion,
+        lambda row: _f(row["str"]) > 0 or _n(row["str_n_30d"]) >= 1,
+    ),
+    FeatureGroup(
+        "institutions",
+        ("institutions_7d", "institutions_30d"),
+        _institutions,
+        lambda row: _n(row["institutions_30d"]) >= 2,
+    ),
     FeatureGroup(
         "profile",
         (
@@ -510,12 +575,12 @@ class Scorer:
         sentences: list[list[str]] = []
         values: list[dict[str, float]] = []
         for column in range(n):
+            row = records[column]
             order = [int(g) for g in np.argsort(-contributions[:, column])]
-            spoken = [g for g in order if groups[g].name not in _SILENT]
+            spoken = [g for g in order if groups[g].name not in _SILENT and groups[g].notable(row)]
             chosen = [g for g in spoken[: self.explain] if contributions[g, column] > 0.01]
             if not chosen:
                 chosen = spoken[:1]
-            row = records[column]
             sentences.append([groups[g].sentence(row) for g in chosen])
             picked: dict[str, float] = {}
             for g in chosen:

@@ -136,6 +136,51 @@ class TestExplanations:
             assert group.sentence(row)
 
 
+class TestExplanationsAreTrue:
+    """The model may lean on a group whose values are ordinary; the reasons then name the next
+    group that shows its red flag, never "Activity after 1 days without any report"."""
+
+    def test_an_ordinary_gap_is_not_named_dormancy(self, frame, monkeypatch) -> None:
+        scorer = Scorer(load_bundle(tiny_model()))
+        idle = FEATURE_COLUMNS.index("idle_days")
+        volume = FEATURE_COLUMNS.index("usd_7d")
+
+        def scores(rows):
+            # Short gaps score high (dormancy's part is the largest), volume a little.
+            matrix = rows if isinstance(rows, np.ndarray) else rows.to_numpy()
+            gap = np.nan_to_num(matrix[:, idle], nan=10.0)
+            return 1.0 / (1.0 + gap) * 0.9 + 0.1 * (np.nan_to_num(matrix[:, volume]) > 0)
+
+        monkeypatch.setattr(scorer, "_scores", scores)
+        rows = frame.filter(
+            (pl.col("idle_days") < 5)
+            & (pl.col("max_idle_days_30d").fill_null(0) < 5)
+            & (pl.col("account_age_days").fill_null(1_000) >= 90)
+            & (pl.col("usd_7d") > 0)
+        ).head(20)
+        assert rows.height
+        base = scores(rows.select(FEATURE_COLUMNS).cast(pl.Float64).to_numpy())
+        sentences, _ = scorer._explain(rows, base)
+        assert all(sentences)
+        for reasons in sentences:
+            assert not any("without any report" in reason for reason in reasons), reasons
+
+        # The same rows after a real gap, with long gaps scoring high: now dormancy speaks.
+        def long_gaps_score(rows):
+            matrix = rows if isinstance(rows, np.ndarray) else rows.to_numpy()
+            gap = np.nan_to_num(matrix[:, idle], nan=0.0)
+            return gap / (gap + 10.0)
+
+        monkeypatch.setattr(scorer, "_scores", long_gaps_score)
+        gapped = rows.with_columns(pl.lit(45.0).alias("idle_days"))
+        base = long_gaps_score(gapped.select(FEATURE_COLUMNS).cast(pl.Float64).to_numpy())
+        sentences, _ = scorer._explain(gapped, base)
+        assert all(
+            "Activity after 45 days without any report on the subject" in reasons
+            for reasons in sentences
+        ), sentences
+
+
 class TestBacktest:
     def test_score_file_writes_one_line_per_report_in_order(self, scorer, tmp_path: Path):
         config = GeneratorConfig(
@@ -258,6 +303,27 @@ class TestSentences:
         assert self._sentence("cash_out", cash_out_usd_7d=9000.0, cash_out_n_7d=1) == (
             "Cash withdrawals of $9,000 in 7 days (1 withdrawal)"
         )
+
+    def test_a_group_speaks_only_where_the_report_shows_its_red_flag(self) -> None:
+        (dormancy,) = [g for g in FEATURE_GROUPS if g.name == "dormancy"]
+        (fan_in,) = [g for g in FEATURE_GROUPS if g.name == "fan_in"]
+        (locations,) = [g for g in FEATURE_GROUPS if g.name == "locations"]
+        ordinary = {"idle_days": 1.2, "max_idle_days_30d": 3.0, "account_age_days": 900.0}
+        assert not dormancy.notable(ordinary)
+        assert not dormancy.notable({**ordinary, "account_age_days": None})
+        gap = {**ordinary, "idle_days": 45.4}
+        assert dormancy.notable(gap)
+        assert dormancy.sentence(gap) == "Activity after 45 days without any report on the subject"
+        young = {**ordinary, "account_age_days": 12.0}
+        assert dormancy.notable(young)
+        assert dormancy.sentence(young) == "The account was opened 12 days earlier"
+        assert dormancy.sentence({**young, "account_age_days": 1.0}) == (
+            "The account was opened 1 day earlier"
+        )
+        assert not fan_in.notable({"cp_payers_7d": 1, "payers_7d": 2})
+        assert fan_in.notable({"cp_payers_7d": 1, "payers_7d": 5})
+        assert not locations.notable({"branches_7d": 1})
+        assert locations.notable({"branches_7d": 3})
 
     def test_many_are_plural(self) -> None:
         assert self._sentence(
