@@ -137,11 +137,11 @@ def _fan_out(row: Row) -> str:
     own = _n(row["payees_7d"])
     if payer > own and payer >= 3:
         return f"The paying account paid {payer} different accounts in 7 days"
-    countries = _n(row["countries_7d"])
-    return (
-        f"Payments to {_accounts(own)} in"
-        f" {_plural(countries, 'country', 'countries')} within 7 days"
-    )
+    countries = _plural(_n(row["countries_7d"]), "country", "countries")
+    if own >= 3:
+        return f"Payments to {_accounts(own)} in {countries} within 7 days"
+    # Few payees: the breadth is in the countries (of every counterparty, in and out).
+    return f"Counterparties in {countries} within 7 days"
 
 
 def _high_risk(row: Row) -> str:

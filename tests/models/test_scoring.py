@@ -297,8 +297,12 @@ class TestSentences:
         assert self._sentence("fan_in", cp_payers_7d=1, payers_7d=1) == (
             "Payments received from 1 account in 7 days"
         )
-        assert self._sentence("fan_out", cp_payees_7d=0, payees_7d=1, countries_7d=1) == (
-            "Payments to 1 account in 1 country within 7 days"
+        assert self._sentence("fan_out", cp_payees_7d=0, payees_7d=3, countries_7d=1) == (
+            "Payments to 3 different accounts in 1 country within 7 days"
+        )
+        # One payee: the countries, of every counterparty, are the breadth.
+        assert self._sentence("fan_out", cp_payees_7d=0, payees_7d=1, countries_7d=2) == (
+            "Counterparties in 2 countries within 7 days"
         )
         assert self._sentence("cash_out", cash_out_usd_7d=9000.0, cash_out_n_7d=1) == (
             "Cash withdrawals of $9,000 in 7 days (1 withdrawal)"
