@@ -35,11 +35,12 @@ import statistics
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -268,6 +269,7 @@ def _group_of_children(
     processes: int,
     total: int,
     on_progress: Callable[[int], None] | None = None,
+    worker_environment: Mapping[str, str] = MappingProxyType({}),
 ) -> ChildrenRun:
     """Runs ``processes`` workers (one group) until ``total`` reports are stored.
 
@@ -280,8 +282,19 @@ def _group_of_children(
     children = [
         context.Process(target=_child_worker, args=(values, report, stop)) for _ in range(processes)
     ]
-    for child in children:
-        child.start()
+    # The workers alone get the environment (a spawned child reads it as it starts, before
+    # it imports Polars); the paced producer, started before them, keeps the parent's.
+    saved = {key: os.environ.get(key) for key in worker_environment}
+    os.environ.update(worker_environment)
+    try:
+        for child in children:
+            child.start()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     run = ChildrenRun()
     stored = 0
     while stored < total:
@@ -306,6 +319,13 @@ def _group_of_children(
     return run
 
 
+def _worker_environment(args: argparse.Namespace) -> dict[str, str]:
+    """What ``--worker-polars-threads`` sets in the worker processes' environment."""
+    if args.worker_polars_threads is None:
+        return {}
+    return {"POLARS_MAX_THREADS": str(args.worker_polars_threads)}
+
+
 def run_workers(
     args: argparse.Namespace, settings: Settings, total: int
 ) -> tuple[float, dict[str, float]]:
@@ -315,7 +335,7 @@ def run_workers(
         worker = build_worker(settings, target=total, metrics=metrics)
         worker.run()
         return measured_rate(worker.progress, args.warmup, args.reports), stage_totals(metrics)
-    run = _group_of_children(settings, args.processes, total)
+    run = _group_of_children(settings, args.processes, total, None, _worker_environment(args))
     print(f"    reports per process: {sorted(run.per_process.values())}")
     return measured_rate(run.events, args.warmup, args.reports), run.stages
 
@@ -449,7 +469,9 @@ def _paced_children(args: argparse.Namespace, settings: Settings, total: int, go
             marks["paced_from"] = time.time()
             go.set()
 
-    run = _group_of_children(settings, args.processes, total, start_pacing)
+    run = _group_of_children(
+        settings, args.processes, total, start_pacing, _worker_environment(args)
+    )
     batches = [e for e in run.events if e.start >= marks["paced_from"]]
     return PacedRun(marks["paced_from"], run.latencies, batches)
 
@@ -571,6 +593,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=50_000, help="reports processed first")
     parser.add_argument("--days", type=int, default=30, help="days the generated stream spans")
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument(
+        "--worker-polars-threads",
+        type=int,
+        default=None,
+        help="POLARS_MAX_THREADS of the worker processes (default: their own, the cores)",
+    )
     parser.add_argument("--processes", type=int, default=1, help="worker processes, one group")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=5_000)
