@@ -527,7 +527,7 @@ class Scorer:
             return [None] * subset.height
         positive = proba[:, mask]
         names = [label for label in classes if label != NEGATIVE_LABEL]
-        return [names[int(i)] for i in np.argmax(positive, axis=1)]
+        return supported_typologies(names, positive, subset.to_dicts())
 
     def _group_columns(self, group: FeatureGroup) -> list[int]:
         columns = self._columns.get(group.name)
@@ -617,6 +617,49 @@ def fx_unknown_reason(currency: str) -> str:
 
 # Groups that shape the score but make no reason on their own (customer profile context).
 _SILENT = frozenset({"profile"})
+
+
+def _shown_by(group_name: str) -> Callable[[Row], bool]:
+    (group,) = [group for group in FEATURE_GROUPS if group.name == group_name]
+    return group.notable
+
+
+# A typology named after a red flag the report can show or not, and the test that it does (a
+# group's own, or for dormancy the gap alone: a new account was never dormant). The others
+# (rapid movement, funnel accounts, round-tripping, trade-based) are patterns of flows that no
+# single group can rule out.
+TYPOLOGY_EVIDENCE: dict[str, Callable[[Row], bool]] = {
+    "structuring": _shown_by("structuring"),
+    "round_amounts": _shown_by("round_amounts"),
+    "fan_in": _shown_by("fan_in"),
+    "fan_out": _shown_by("fan_out"),
+    "high_risk_jurisdiction": _shown_by("high_risk"),
+    "cash_intensive_anomaly": _shown_by("cash_volume"),
+    "dormant_reactivation": lambda row: _idle(row) >= DORMANT_SPEAKS_DAYS,
+}
+
+
+def supported_typologies(
+    names: list[str], proba: npt.NDArray[np.float64], rows: list[dict[str, Any]]
+) -> list[str | None]:
+    """The most probable typology of each row among those its own values support.
+
+    A guess of "round amounts" for a report with no round amount in 30 days, or "fan-in" with
+    one payer, is false on its face; it was a fifth of the model's alerts on a population it
+    never saw (docs/detection.md §4). Such a typology gives way to the next one by probability
+    (``proba``: one column per name). A row that supports none keeps its most probable one.
+    """
+    guesses: list[str | None] = []
+    for index, row in enumerate(rows):
+        for column in np.argsort(-proba[index], kind="stable"):
+            name = names[int(column)]
+            shown = TYPOLOGY_EVIDENCE.get(name)
+            if shown is None or shown(row):
+                guesses.append(name)
+                break
+        else:
+            guesses.append(names[int(np.argmax(proba[index]))])
+    return guesses
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,13 @@ from models.features import FEATURE_COLUMNS, features_from_documents
 from models.pipeline import ArrayModel, FitAverage
 from models.registry import load_bundle
 from models.rules import RuleConfig
-from models.scoring import FEATURE_GROUPS, Scorer, score_file
+from models.scoring import (
+    FEATURE_GROUPS,
+    TYPOLOGY_EVIDENCE,
+    Scorer,
+    score_file,
+    supported_typologies,
+)
 from simulator.generate import GeneratorConfig, generate
 from tests.models.test_features import report
 from tests.models.test_registry import TINY, tiny_model
@@ -394,3 +400,38 @@ class TestArrayPath:
         broken = frame[:3].with_columns(pl.lit(float("inf")).alias("usd"))
         with pytest.raises(ValueError, match="[Ii]nfinity"):
             scorer.laundering_scores(broken)
+
+
+class TestTypologyGuess:
+    """A guess named after a red flag the report does not show gives way to the next one."""
+
+    NAMES = ["fan_in", "rapid_movement", "round_amounts", "dormant_reactivation"]
+
+    def test_a_guess_the_report_contradicts_gives_way(self) -> None:
+        proba = np.array([[0.1, 0.2, 0.6, 0.1]])
+        plain = {"round1000_n_30d": 0, "round100_share_30d": 0.0, "round1000_share_30d": 0.0}
+        assert supported_typologies(self.NAMES, proba, [plain]) == ["rapid_movement"]
+        rounded = {**plain, "round1000_n_30d": 2}
+        assert supported_typologies(self.NAMES, proba, [rounded]) == ["round_amounts"]
+
+    def test_a_new_account_was_never_dormant(self) -> None:
+        proba = np.array([[0.1, 0.2, 0.0, 0.7]])
+        young = {"idle_days": 2.0, "max_idle_days_30d": 3.0, "account_age_days": 10.0}
+        assert supported_typologies(self.NAMES, proba, [young]) == ["rapid_movement"]
+        back = {**young, "idle_days": 200.0}
+        assert supported_typologies(self.NAMES, proba, [back]) == ["dormant_reactivation"]
+
+    def test_nothing_supported_keeps_the_most_probable(self) -> None:
+        names = ["fan_in", "round_amounts"]
+        row = {"cp_payers_7d": 1, "payers_7d": 1, "round1000_n_30d": 0}
+        row |= {"round100_share_30d": 0.0, "round1000_share_30d": 0.0}
+        assert supported_typologies(names, np.array([[0.3, 0.7]]), [row]) == ["round_amounts"]
+
+    def test_the_scorer_guesses_only_what_the_reports_show(self, scorer, frame) -> None:
+        scored = scorer.score(frame)
+        rows = frame.to_dicts()
+        guessed = [(i, t) for i, t in enumerate(scored.typologies) if t is not None]
+        assert guessed
+        for index, typology in guessed:
+            shown = TYPOLOGY_EVIDENCE.get(typology)
+            assert shown is None or shown(rows[index]), (typology, index)
