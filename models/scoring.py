@@ -625,15 +625,16 @@ def _shown_by(group_name: str) -> Callable[[Row], bool]:
 
 
 # A typology named after a red flag the report can show or not, and the test that it does (a
-# group's own, or for dormancy the gap alone: a new account was never dormant). The others
-# (rapid movement, funnel accounts, round-tripping, trade-based) are patterns of flows that no
-# single group can rule out.
+# group's own; for dormancy the gap alone: a new account was never dormant; for a high-risk
+# jurisdiction any cross-border transfer too, since the rule's list is the operator's and may
+# name countries the features do not). The others (rapid movement, funnel accounts,
+# round-tripping, trade-based) are patterns of flows that no single group can rule out.
 TYPOLOGY_EVIDENCE: dict[str, Callable[[Row], bool]] = {
     "structuring": _shown_by("structuring"),
     "round_amounts": _shown_by("round_amounts"),
     "fan_in": _shown_by("fan_in"),
     "fan_out": _shown_by("fan_out"),
-    "high_risk_jurisdiction": _shown_by("high_risk"),
+    "high_risk_jurisdiction": lambda row: _n(row["hrc_n_30d"]) >= 1 or _n(row["xb_n_30d"]) >= 1,
     "cash_intensive_anomaly": _shown_by("cash_volume"),
     "dormant_reactivation": lambda row: _idle(row) >= DORMANT_SPEAKS_DAYS,
 }

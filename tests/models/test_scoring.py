@@ -421,6 +421,14 @@ class TestTypologyGuess:
         back = {**young, "idle_days": 200.0}
         assert supported_typologies(self.NAMES, proba, [back]) == ["dormant_reactivation"]
 
+    def test_a_configured_high_risk_country_the_features_do_not_know_still_counts(self) -> None:
+        # The rule's list is the operator's: a cross-border transfer is enough for the guess.
+        names = ["fan_in", "high_risk_jurisdiction"]
+        row = {"cp_payers_7d": 5, "payers_7d": 5, "hrc_n_30d": 0, "xb_n_30d": 1}
+        proba = np.array([[0.3, 0.7]])
+        assert supported_typologies(names, proba, [row]) == ["high_risk_jurisdiction"]
+        assert supported_typologies(names, proba, [{**row, "xb_n_30d": 0}]) == ["fan_in"]
+
     def test_nothing_supported_keeps_the_most_probable(self) -> None:
         names = ["fan_in", "round_amounts"]
         row = {"cp_payers_7d": 1, "payers_7d": 1, "round1000_n_30d": 0}
