@@ -112,16 +112,24 @@ def worlds_dataset(
     start: datetime = DEFAULT_START,
     days: int = 60,
     laundering_share: float = 0.02,
+    lookalike_scale: float = 1.0,
 ) -> Dataset:
-    """Streams of several drawn worlds (generator seed = world seed), joined for training."""
+    """Streams of several drawn worlds (generator seed = world seed), joined for training.
+
+    ``lookalike_scale`` multiplies every world's rates of legitimate look-alike episodes
+    (``World.lookalikes``): hard negatives, which a world of a few hundred subjects otherwise
+    holds only a handful of.
+    """
     seeds = list(world_seeds)
     if not seeds:
         raise ValueError("worlds_dataset needs at least one world seed")
+    if lookalike_scale < 0:
+        raise ValueError("lookalike_scale must be >= 0")
     parts = [
         synthetic_dataset(
             seed,
             reports_per_world,
-            world=World.draw(seed),
+            world=_with_lookalikes(World.draw(seed), lookalike_scale),
             start=start,
             days=days,
             laundering_share=laundering_share,
@@ -138,6 +146,7 @@ def worlds_dataset(
             "start": start.isoformat(),
             "days": days,
             "laundering_share": laundering_share,
+            "lookalike_scale": lookalike_scale,
             "regime": "drawn",
             "worlds": [
                 {"seed": seed, "reports": part.features.height, **_positives(part)}
@@ -145,6 +154,13 @@ def worlds_dataset(
             ],
         },
     )
+
+
+def _with_lookalikes(world: World, scale: float) -> World:
+    if scale == 1.0:
+        return world
+    rates = {kind: rate * scale for kind, rate in world.lookalikes.items()}
+    return replace(world, lookalikes=rates)
 
 
 def _positives(dataset: Dataset) -> dict[str, int]:

@@ -74,6 +74,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "share10": {"laundering_share": 0.10},
     "single": {"fits": 1},
     "fits3": {},
+    "lookalikes3": {"fits": 1},
+    "lookalikes8": {"fits": 1},
 }
 # Variants that average the laundering scores of several complete fits of another variant
 # (each with its own negative subsample, early-stopping split and calibration): instance i of
@@ -98,6 +100,10 @@ WORLD_COUNTS: dict[str, int] = {
 # share of subjects laundering (the default model's 150,000 reports over 24 worlds hold only
 # 3-6 cases of each typology at the default 0.02). The share is the TrainConfig field above.
 DEFAULT_LAUNDERING_SHARE = TrainConfig.small().laundering_share
+# Single-fit variants trained on worlds with more legitimate look-alike episodes (hard
+# negatives: the 24 default worlds hold about 108 episodes of nine kinds in all, four of them
+# treasury sweeps); compared with `single`.
+LOOKALIKE_SCALES: dict[str, float] = {"lookalikes3": 3.0, "lookalikes8": 8.0}
 # Variants that hide feature columns from the fit: the training rows hold nulls there, so no
 # tree splits on them (MissingSafeBooster bins an all-missing column as a constant) and the
 # scores never depend on them. "Levels" are one world's absolute amounts and counts; the live
@@ -124,11 +130,17 @@ SIM_REPORTS_PER_WORLD = 25_000
 
 
 def cached_dataset(
-    work: Path, worlds: int = DEFAULT_MODEL_WORLDS, share: float = DEFAULT_LAUNDERING_SHARE
+    work: Path,
+    worlds: int = DEFAULT_MODEL_WORLDS,
+    share: float = DEFAULT_LAUNDERING_SHARE,
+    lookalikes: float = 1.0,
 ) -> Dataset:
     """The default model's training data over ``worlds`` drawn worlds with ``share`` of the
-    subjects laundering, featurised once (WORK/dataset-<worlds>[-<share>].parquet)."""
+    subjects laundering and look-alike rates times ``lookalikes``, featurised once
+    (WORK/dataset-<worlds>[-<share>][-x<lookalikes>].parquet)."""
     name = f"dataset-{worlds}" if share == DEFAULT_LAUNDERING_SHARE else f"dataset-{worlds}-{share}"
+    if lookalikes != 1.0:
+        name += f"-x{lookalikes:g}"
     table, sidecar = work / f"{name}.parquet", work / f"{name}.json"
     if table.exists() and sidecar.exists():
         frame = pl.read_parquet(table)
@@ -139,7 +151,7 @@ def cached_dataset(
             orjson.loads(sidecar.read_bytes()),
         )
     config = TrainConfig.small()
-    if worlds == DEFAULT_MODEL_WORLDS and share == DEFAULT_LAUNDERING_SHARE:
+    if worlds == DEFAULT_MODEL_WORLDS and share == DEFAULT_LAUNDERING_SHARE and lookalikes == 1:
         dataset = default_model_dataset(config)
     else:
         dataset = worlds_dataset(
@@ -148,6 +160,7 @@ def cached_dataset(
             start=config.start,
             days=config.days,
             laundering_share=share,
+            lookalike_scale=lookalikes,
         )
     dataset.features.with_columns(
         __label=pl.Series(dataset.labels, dtype=pl.String),
@@ -322,20 +335,20 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
     args.work.mkdir(parents=True, exist_ok=True)
-    datasets: dict[tuple[int, float], Dataset] = {}
+    datasets: dict[tuple[int, float, float], Dataset] = {}
     models: dict[str, list[Path]] = {}
     members: dict[Path, list[Path]] = {}
     for variant in variants:
         models[variant] = []
         if variant in ENSEMBLES:
             base, size = ENSEMBLES[variant]
-            key = (WORLD_COUNTS.get(base, DEFAULT_MODEL_WORLDS), DEFAULT_LAUNDERING_SHARE)
+            key = (WORLD_COUNTS.get(base, DEFAULT_MODEL_WORLDS), DEFAULT_LAUNDERING_SHARE, 1.0)
             for index in range(args.seeds):
                 group = []
                 for member in range(size * index, size * index + size):
                     path = args.work / base / f"seed-{member}" / "model.skops"
                     if not path.exists() and key not in datasets:
-                        datasets[key] = cached_dataset(args.work, key[0], key[1])
+                        datasets[key] = cached_dataset(args.work, *key)
                     group.append(ensure_model(args.work, base, member, datasets.get(key)))
                 stand_in = args.work / variant / f"seed-{index}" / "model.skops"
                 stand_in.parent.mkdir(parents=True, exist_ok=True)
@@ -344,11 +357,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         worlds = WORLD_COUNTS.get(variant, DEFAULT_MODEL_WORLDS)
         share = VARIANTS[variant].get("laundering_share", DEFAULT_LAUNDERING_SHARE)
-        key = (worlds, share)
+        key = (worlds, share, LOOKALIKE_SCALES.get(variant, 1.0))
         for index in range(args.seeds):
             path = args.work / variant / f"seed-{index}" / "model.skops"
             if not path.exists() and key not in datasets:
-                datasets[key] = cached_dataset(args.work, worlds, share)
+                datasets[key] = cached_dataset(args.work, *key)
             models[variant].append(ensure_model(args.work, variant, index, datasets.get(key)))
     if args.train_only:
         return 0
