@@ -54,6 +54,19 @@ class TestDatasets:
         assert training_world_seeds({"training": default.description}) == []
         assert not default.features["report_id"].equals(drawn.features["report_id"])
 
+    def test_more_lookalikes_change_only_the_legitimate_episodes(self):
+        plain = worlds_dataset([5], 3_000, start=START, days=20)
+        hard = worlds_dataset([5], 3_000, start=START, days=20, lookalike_scale=8.0)
+        assert plain.description["lookalike_scale"] == 1.0
+        assert hard.description["lookalike_scale"] == 8.0
+        # The episodes added are legitimate: the laundering cases are the same ones.
+        assert sorted({c for c in hard.case_ids if c}) == sorted({c for c in plain.case_ids if c})
+        assert hard.features.height != plain.features.height or not hard.features[
+            "report_id"
+        ].equals(plain.features["report_id"])
+        with pytest.raises(ValueError, match="lookalike_scale"):
+            worlds_dataset([5], 1_000, start=START, days=5, lookalike_scale=-1.0)
+
     def test_join_offsets_sequences(self):
         one = synthetic_dataset(1, 1_000, start=START, days=5)
         joined = join_datasets([one, one], {"source": "test"})
