@@ -76,6 +76,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "fits3": {},
     "lookalikes3": {"fits": 1},
     "lookalikes8": {"fits": 1},
+    "worldsets": {"fits": 1},
+    "fits3w": {},
 }
 # Variants that average the laundering scores of several complete fits of another variant
 # (each with its own negative subsample, early-stopping split and calibration): instance i of
@@ -83,7 +85,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
 # `current` is the shipped recipe: one fit until 2026-12-04, the mean of three since (02e1906;
 # TrainConfig.small().fits = 3), which `fits3` measured before it shipped; `single` keeps one
 # fit. Artefacts cached under WORK/current/ before that change are single fits.
-ENSEMBLES: dict[str, tuple[str, int]] = {"fits3": ("single", 3)}
+ENSEMBLES: dict[str, tuple[str, int]] = {"fits3": ("single", 3), "fits3w": ("worldsets", 3)}
+# Single-fit variants whose fit number k learns from its own set of drawn worlds: worlds
+# 24k+1 .. 24k+24 (so fit 0 is `single`'s fit 0). `fits3w` averages three fits that saw
+# disjoint worlds, where `fits3` averages three fits of the same worlds: bagging over
+# populations rather than over the fit's own randomness.
+WORLD_SETS: frozenset[str] = frozenset({"worldsets"})
 # Variants trained on the same number of reports spread over a given number of drawn worlds
 # (domain randomisation: more legitimate habits seen, fewer reports of each world). `current`
 # draws DEFAULT_MODEL_WORLDS: 24 since 2026-12-03 (a84907d), 6 before, which `worlds6` keeps.
@@ -134,13 +141,17 @@ def cached_dataset(
     worlds: int = DEFAULT_MODEL_WORLDS,
     share: float = DEFAULT_LAUNDERING_SHARE,
     lookalikes: float = 1.0,
+    first_world: int = 1,
 ) -> Dataset:
-    """The default model's training data over ``worlds`` drawn worlds with ``share`` of the
-    subjects laundering and look-alike rates times ``lookalikes``, featurised once
-    (WORK/dataset-<worlds>[-<share>][-x<lookalikes>].parquet)."""
+    """The default model's training data over ``worlds`` drawn worlds (seeds from
+    ``first_world``) with ``share`` of the subjects laundering and look-alike rates times
+    ``lookalikes``, featurised once
+    (WORK/dataset-<worlds>[-<share>][-x<lookalikes>][-from<first_world>].parquet)."""
     name = f"dataset-{worlds}" if share == DEFAULT_LAUNDERING_SHARE else f"dataset-{worlds}-{share}"
     if lookalikes != 1.0:
         name += f"-x{lookalikes:g}"
+    if first_world != 1:
+        name += f"-from{first_world}"
     table, sidecar = work / f"{name}.parquet", work / f"{name}.json"
     if table.exists() and sidecar.exists():
         frame = pl.read_parquet(table)
@@ -151,11 +162,16 @@ def cached_dataset(
             orjson.loads(sidecar.read_bytes()),
         )
     config = TrainConfig.small()
-    if worlds == DEFAULT_MODEL_WORLDS and share == DEFAULT_LAUNDERING_SHARE and lookalikes == 1:
+    if (worlds, share, lookalikes, first_world) == (
+        DEFAULT_MODEL_WORLDS,
+        DEFAULT_LAUNDERING_SHARE,
+        1.0,
+        1,
+    ):
         dataset = default_model_dataset(config)
     else:
         dataset = worlds_dataset(
-            range(1, 1 + worlds),
+            range(first_world, first_world + worlds),
             config.n_reports // worlds,
             start=config.start,
             days=config.days,
@@ -168,6 +184,14 @@ def cached_dataset(
     ).write_parquet(table)
     sidecar.write_bytes(orjson.dumps(dataset.description))
     return dataset
+
+
+def dataset_key(variant: str, index: int) -> tuple[int, float, float, int]:
+    """``cached_dataset``'s arguments for fit number ``index`` of a single-fit variant."""
+    worlds = WORLD_COUNTS.get(variant, DEFAULT_MODEL_WORLDS)
+    share = VARIANTS[variant].get("laundering_share", DEFAULT_LAUNDERING_SHARE)
+    first = 1 + worlds * index if variant in WORLD_SETS else 1
+    return (worlds, share, LOOKALIKE_SCALES.get(variant, 1.0), first)
 
 
 def sim_world(work: Path, seed: int) -> pl.DataFrame:
@@ -335,17 +359,17 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
     args.work.mkdir(parents=True, exist_ok=True)
-    datasets: dict[tuple[int, float, float], Dataset] = {}
+    datasets: dict[tuple[int, float, float, int], Dataset] = {}
     models: dict[str, list[Path]] = {}
     members: dict[Path, list[Path]] = {}
     for variant in variants:
         models[variant] = []
         if variant in ENSEMBLES:
             base, size = ENSEMBLES[variant]
-            key = (WORLD_COUNTS.get(base, DEFAULT_MODEL_WORLDS), DEFAULT_LAUNDERING_SHARE, 1.0)
             for index in range(args.seeds):
                 group = []
                 for member in range(size * index, size * index + size):
+                    key = dataset_key(base, member)
                     path = args.work / base / f"seed-{member}" / "model.skops"
                     if not path.exists() and key not in datasets:
                         datasets[key] = cached_dataset(args.work, *key)
@@ -355,10 +379,8 @@ def main(argv: list[str] | None = None) -> int:
                 members[stand_in] = group
                 models[variant].append(stand_in)
             continue
-        worlds = WORLD_COUNTS.get(variant, DEFAULT_MODEL_WORLDS)
-        share = VARIANTS[variant].get("laundering_share", DEFAULT_LAUNDERING_SHARE)
-        key = (worlds, share, LOOKALIKE_SCALES.get(variant, 1.0))
         for index in range(args.seeds):
+            key = dataset_key(variant, index)
             path = args.work / variant / f"seed-{index}" / "model.skops"
             if not path.exists() and key not in datasets:
                 datasets[key] = cached_dataset(args.work, *key)
