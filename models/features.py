@@ -579,8 +579,14 @@ def _window_aggregates(
     mirror = inside & opposite & ~self_row & (cents > 0)
     high_risk_leg = inside & pl.col("cp_country_c").is_in(list(high_risk))
     xborder = inside & _flag("flags_c", F_XBORDER)
+    with_party = inside & (pl.col("cp_acct_c") != 0)
+    # Earlier legs with the very account this report deals with: an established relationship
+    # (a business's regular clients and suppliers) rather than a party met once.
+    same_party = with_party & ~self_row & (pl.col("cp_acct_c") == pl.col("cp_acct_t"))
     return [
         *exprs,
+        with_party.sum().alias(f"cp_legs_{w}"),
+        same_party.sum().alias(f"cp_repeat_n_{w}"),
         (inside & incoming).sum().alias(f"in_n_{w}"),
         (inside & outgoing).sum().alias(f"out_n_{w}"),
         cash_out.sum().alias(f"cash_out_n_{w}"),
@@ -635,6 +641,7 @@ def _pairs(context: pl.LazyFrame, targets: pl.LazyFrame) -> pl.LazyFrame:
         "bday",
         "inst",
         pl.col("cents").alias("cents_t"),
+        pl.col("cp_acct").alias("cp_acct_t"),
         _flag("flags", F_IN).alias("t_in"),
         _flag("flags", F_OUT).alias("t_out"),
     )
@@ -882,6 +889,13 @@ def _feature_exprs(coverage_start: int) -> dict[str, pl.Expr]:
             (pl.col(f"cash_in_cents_{w}") + pl.col(f"cash_out_cents_{w}")).cast(pl.Float64), total
         )
         exprs[f"countries_{w}"] = pl.col(f"countries_{w}").cast(pl.Float64)
+        exprs[f"cp_repeat_n_{w}"] = pl.col(f"cp_repeat_n_{w}").cast(pl.Float64)
+        # Distinct counterparties per leg with one: near 1 when every payment meets a new
+        # party, low when the same few parties recur.
+        exprs[f"cp_breadth_{w}"] = _ratio(
+            (pl.col(f"payers_{w}") + pl.col(f"payees_{w}")).cast(pl.Float64),
+            pl.col(f"cp_legs_{w}").cast(pl.Float64),
+        )
         exprs[f"institutions_{w}"] = pl.col(f"institutions_{w}").cast(pl.Float64)
         exprs[f"str_n_{w}"] = pl.col(f"str_n_{w}").cast(pl.Float64)
         exprs[f"max_idle_days_{w}"] = pl.col(f"max_gap_s_{w}").cast(pl.Float64) * _PER_DAY

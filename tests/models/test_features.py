@@ -220,6 +220,26 @@ class TestWindows:
         assert frame["near_branches_7d"][3] == 2
         assert frame["payers_1d"].to_list()[-1] == 2
 
+    def test_a_known_counterparty_is_told_from_a_new_one(self):
+        # Paid by P0 three times and by P1 once, then a cash deposit (no counterparty).
+        parties = ["P0", "P1", "P0", "P0"]
+        documents = [
+            report(i, at=f"2026-03-0{i + 2}T10:00:00Z", counterparty={"account_id": party})
+            for i, party in enumerate(parties)
+        ] + [report(9, at="2026-03-07T10:00:00Z", instrument="cash")]
+        frame = features_of(documents)
+        # Earlier legs with this report's party (the report itself not counted).
+        assert frame["cp_repeat_n_30d"].to_list() == [0, 0, 1, 2, 0]
+        # Distinct parties per leg with one: 1/1, 2/2, 2/3, 2/4, then the cash leg adds none.
+        assert frame["cp_breadth_30d"].to_list() == pytest.approx([1.0, 1.0, 2 / 3, 0.5, 0.5])
+        assert frame["cp_repeat_n_7d"].to_list() == [0, 0, 1, 2, 0]  # all within a week
+        # Eight days on, the first leg with P0 has left the 7-day window, not the 30-day one.
+        later = features_of(
+            [*documents, report(10, at="2026-03-10T11:00:00Z", counterparty={"account_id": "P0"})]
+        )
+        assert later["cp_repeat_n_7d"][-1] == 2
+        assert later["cp_repeat_n_30d"][-1] == 3
+
 
 class TestCounterparty:
     def test_distinct_payers_into_a_beneficiary_come_from_every_subject(self):
