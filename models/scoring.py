@@ -185,6 +185,21 @@ def _young(row: Row) -> bool:
     return age is not None and not math.isnan(float(age)) and float(age) < NEW_ACCOUNT_DAYS
 
 
+def _new_party(row: Row) -> str:
+    parties = _n(row.get("payers_30d")) + _n(row.get("payees_30d"))
+    breadth = _f(row.get("cp_breadth_30d"))
+    sentence = "No earlier payment with this counterparty in 30 days"
+    if parties < 2 or breadth <= 0:
+        return sentence
+    legs = round(parties / breadth)
+    return f"{sentence} ({parties} parties over {_plural(legs, 'payment')} with an account)"
+
+
+def _new_party_shown(row: Row) -> bool:
+    """The report deals with a counterparty account the subject has not dealt with for 30 days."""
+    return _f(row.get("cp_account")) > 0 and _n(row.get("cp_repeat_n_30d")) == 0
+
+
 def _dormancy(row: Row) -> str:
     idle = _idle(row)
     if idle >= DORMANT_SPEAKS_DAYS or not _young(row):
@@ -302,6 +317,12 @@ FEATURE_GROUPS: tuple[FeatureGroup, ...] = (
         lambda row: (
             max(_n(row["cp_payees_7d"]), _n(row["payees_7d"])) >= 3 or _n(row["countries_7d"]) >= 2
         ),
+    ),
+    FeatureGroup(
+        "new_party",
+        ("cp_repeat_n_7d", "cp_repeat_n_30d", "cp_breadth_7d", "cp_breadth_30d"),
+        _new_party,
+        _new_party_shown,
     ),
     FeatureGroup(
         "high_risk",

@@ -335,6 +335,21 @@ class TestSentences:
         assert not locations.notable({"branches_7d": 1})
         assert locations.notable({"branches_7d": 3})
 
+    def test_a_new_counterparty_is_named_only_when_it_is_new(self) -> None:
+        (new_party,) = [g for g in FEATURE_GROUPS if g.name == "new_party"]
+        known = {"cp_account": 1.0, "cp_repeat_n_30d": 4.0, "payees_30d": 2, "payers_30d": 1}
+        assert not new_party.notable(known)
+        assert not new_party.notable({"cp_account": 0.0, "cp_repeat_n_30d": 0.0})  # cash
+        first = {**known, "cp_repeat_n_30d": 0.0, "payees_30d": 6, "cp_breadth_30d": 0.875}
+        assert new_party.notable(first)
+        assert new_party.sentence(first) == (
+            "No earlier payment with this counterparty in 30 days"
+            " (7 parties over 8 payments with an account)"
+        )
+        assert new_party.sentence({"cp_repeat_n_30d": 0.0, "payers_30d": 1}) == (
+            "No earlier payment with this counterparty in 30 days"
+        )
+
     def test_many_are_plural(self) -> None:
         assert self._sentence(
             "round_amounts", round1000_n_30d=4, round100_share_30d=0.3, round1000_share_30d=0.2
