@@ -186,13 +186,18 @@ def _young(row: Row) -> bool:
 
 
 def _new_party(row: Row) -> str:
-    parties = _n(row.get("payers_30d")) + _n(row.get("payees_30d"))
+    payers, payees = _n(row.get("payers_30d")), _n(row.get("payees_30d"))
     breadth = _f(row.get("cp_breadth_30d"))
     sentence = "No earlier payment with this counterparty in 30 days"
-    if parties < 2 or breadth <= 0:
+    if payers + payees < 2 or breadth <= 0:
         return sentence
-    legs = round(parties / breadth)
-    return f"{sentence} ({parties} parties over {_plural(legs, 'payment')} with an account)"
+    # Payers and payees are counted apart (cp_breadth's numerator): a party on both sides
+    # is both a payer and a payee.
+    legs = round((payers + payees) / breadth)
+    return (
+        f"{sentence} ({_plural(payers, 'payer')} and {_plural(payees, 'payee')} over "
+        f"{_plural(legs, 'payment')} with an account)"
+    )
 
 
 def _new_party_shown(row: Row) -> bool:

@@ -344,7 +344,7 @@ class TestSentences:
         assert new_party.notable(first)
         assert new_party.sentence(first) == (
             "No earlier payment with this counterparty in 30 days"
-            " (7 parties over 8 payments with an account)"
+            " (1 payer and 6 payees over 8 payments with an account)"
         )
         assert new_party.sentence({"cp_repeat_n_30d": 0.0, "payers_30d": 1}) == (
             "No earlier payment with this counterparty in 30 days"
