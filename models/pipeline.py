@@ -694,10 +694,14 @@ def make_pipeline(
     early_stopping: bool = True,
     max_features: float = 1.0,
     boosters: int = 1,
+    max_leaf_nodes: int = 31,
+    min_samples_leaf: int = 40,
+    l2_regularization: float = 1.0,
 ) -> Pipeline:
     """The detection pipeline over :data:`models.features.FEATURE_COLUMNS` (Polars input).
 
-    ``early_stopping``, ``max_features`` and ``boosters`` shape the detector's booster: with
+    ``early_stopping``, ``max_features``, ``boosters`` and the tree shape (``max_leaf_nodes``,
+    ``min_samples_leaf``, ``l2_regularization``) shape the detector's booster: with
     ``boosters > 1`` the detector averages that many boosters of different seeds
     (:class:`SeedAveragedClassifier`) under one calibration.
     """
@@ -706,9 +710,9 @@ def make_pipeline(
     booster: Any = MissingSafeBooster(
         learning_rate=learning_rate,
         max_iter=max_iter,
-        max_leaf_nodes=31,
-        min_samples_leaf=40,
-        l2_regularization=1.0,
+        max_leaf_nodes=max_leaf_nodes,
+        min_samples_leaf=min_samples_leaf,
+        l2_regularization=l2_regularization,
         max_features=max_features,
         early_stopping=early_stopping,
         validation_fraction=0.1,

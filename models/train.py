@@ -73,6 +73,10 @@ class TrainConfig:
     early_stopping: bool = True
     max_features: float = 1.0
     boosters: int = 1
+    # The detector's trees: leaves per tree, rows per leaf, the leaves' L2 penalty.
+    max_leaf_nodes: int = 31
+    min_samples_leaf: int = 40
+    l2_regularization: float = 1.0
     # Complete fits averaged into the model (models.pipeline.FitAverage): fit i draws its own
     # negative subsample and seeds from ``seed + i``. One fit's out-of-domain ranking depends
     # on its seed; the mean of several is steadier (docs/detection.md, "Wider still").
@@ -286,6 +290,9 @@ def _fit_member(
         early_stopping=config.early_stopping,
         max_features=config.max_features,
         boosters=config.boosters,
+        max_leaf_nodes=config.max_leaf_nodes,
+        min_samples_leaf=config.min_samples_leaf,
+        l2_regularization=config.l2_regularization,
     )
     pipeline.fit(X, labels[chosen], model__sample_weight=weights[keep])
     return pipeline, int(chosen.size)

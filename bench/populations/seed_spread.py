@@ -78,6 +78,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "lookalikes8": {"fits": 1},
     "worldsets": {"fits": 1},
     "fits3w": {},
+    # Simpler, more regularised trees (sixteenth session): fewer interactions specific to the
+    # simulator's worlds.
+    "shallow8": {"fits": 1, "max_leaf_nodes": 8, "min_samples_leaf": 100, "max_iter": 300},
+    "leaf200": {"fits": 1, "min_samples_leaf": 200, "l2_regularization": 10.0},
 }
 # Variants that average the laundering scores of several complete fits of another variant
 # (each with its own negative subsample, early-stopping split and calibration): instance i of
