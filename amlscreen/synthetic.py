@@ -22,7 +22,7 @@ import polars as pl
 
 from models.pipeline import NEGATIVE_LABEL
 from models.registry import ModelArtefactError, read_card, verify
-from models.train import Dataset, TrainConfig, dataset_from_documents, train
+from models.train import Dataset, TrainConfig, config_record, dataset_from_documents, train
 from simulator.generate import GeneratorConfig, generate
 from simulator.world import TypologyParams, World
 
@@ -175,15 +175,19 @@ def training_world_seeds(card: Mapping[str, Any]) -> list[int]:
 def ensure_default_model(path: Path) -> None:
     """Makes sure a usable model is at ``path`` (``amlscreen up``).
 
-    Nothing happens if a verified artefact is there. Without one, a small default model is
-    trained from the generator (about three minutes on two cores). An artefact that exists but
-    fails verification is replaced only if it is itself an auto-trained default; anything
-    else is someone's model and the error is raised.
+    Nothing happens if a verified artefact is there, unless it is an auto-trained default of
+    an older recipe (``TrainConfig.small()`` changed since: the new default ranks better, and
+    nobody chose the old one). Without one, a small default model is trained from the
+    generator (about three minutes on two cores). An artefact that exists but fails
+    verification is replaced only if it is itself an auto-trained default; anything else is
+    someone's model and the error is raised.
     """
+    config = TrainConfig.small()
     if path.exists():
         try:
-            verify(path)
-            return
+            card = verify(path)
+            if not card.get("training", {}).get("default") or _same_recipe(card, config):
+                return
         except ModelArtefactError:
             try:
                 source = read_card(path).get("training", {}).get("default")
@@ -191,8 +195,12 @@ def ensure_default_model(path: Path) -> None:
                 source = None
             if not source:
                 raise
-    config = TrainConfig.small()
     train(config, path, dataset=default_model_dataset(config))
+
+
+def _same_recipe(card: dict[str, Any], config: TrainConfig) -> bool:
+    """Whether a model card's training configuration is ``config``'s."""
+    return bool(card.get("params", {}).get("train_config") == config_record(config))
 
 
 def default_model_dataset(config: TrainConfig | None = None) -> Dataset:

@@ -94,7 +94,25 @@ class TrainConfig:
     @classmethod
     def small(cls) -> TrainConfig:
         """The default model of ``amlscreen up``: three fits averaged, minutes to train."""
-        return cls(n_reports=150_000, max_iter=150, negative_share=0.25, fits=3, source="default")
+        # Leaves of at least 200 rows with a stronger L2 penalty: the simpler trees rank
+        # populations the model never saw clearly better (docs/detection.md, "Simpler trees").
+        return cls(
+            n_reports=150_000,
+            max_iter=150,
+            negative_share=0.25,
+            fits=3,
+            min_samples_leaf=200,
+            l2_regularization=10.0,
+            source="default",
+        )
+
+
+def config_record(config: TrainConfig) -> dict[str, Any]:
+    """``config`` as the model card records it (``params.train_config``)."""
+    return {
+        key: (value.isoformat() if isinstance(value, datetime) else value)
+        for key, value in asdict(config).items()
+    }
 
 
 @dataclass
@@ -382,10 +400,7 @@ def train(
             },
         },
         "params": {
-            "train_config": {
-                key: (value.isoformat() if isinstance(value, datetime) else value)
-                for key, value in asdict(config).items()
-            },
+            "train_config": config_record(config),
             "booster": {
                 key: value
                 for key, value in booster.get_params().items()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from amlscreen.synthetic import (
 )
 from models.pipeline import NEGATIVE_LABEL
 from models.registry import ModelArtefactError, card_path
-from models.train import TrainConfig
+from models.train import TrainConfig, config_record
 from tests.models.test_registry import tiny_model
 
 START = datetime(2026, 2, 2, tzinfo=UTC)
@@ -78,6 +80,31 @@ class TestDatasets:
 
 class TestDefaultModel:
     def test_an_existing_verified_model_is_kept(self, copy):
+        before = copy.stat().st_mtime_ns
+        ensure_default_model(copy)
+        assert copy.stat().st_mtime_ns == before
+
+    @staticmethod
+    def _as_default(path: Path, config: TrainConfig) -> None:
+        """Marks the copy as an auto-trained default of ``config``'s recipe (card only)."""
+        card = json.loads(card_path(path).read_text())
+        card["training"]["default"] = True
+        card["params"]["train_config"] = config_record(config)
+        card_path(path).write_text(json.dumps(card))
+
+    def test_a_default_of_an_older_recipe_is_retrained(self, copy, monkeypatch):
+        self._as_default(copy, replace(TrainConfig.small(), min_samples_leaf=40))
+        trained: list[TrainConfig] = []
+        monkeypatch.setattr(synthetic, "default_model_dataset", lambda config: None)
+        monkeypatch.setattr(
+            synthetic, "train", lambda config, path, dataset: trained.append(config)
+        )
+        ensure_default_model(copy)
+        assert trained == [TrainConfig.small()]
+
+    def test_a_default_of_the_current_recipe_is_kept(self, copy, monkeypatch):
+        self._as_default(copy, TrainConfig.small())
+        monkeypatch.setattr(synthetic, "train", lambda *_, **__: pytest.fail("retrained"))
         before = copy.stat().st_mtime_ns
         ensure_default_model(copy)
         assert copy.stat().st_mtime_ns == before
