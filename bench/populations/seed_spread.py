@@ -82,6 +82,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # simulator's worlds.
     "shallow8": {"fits": 1, "max_leaf_nodes": 8, "min_samples_leaf": 100, "max_iter": 300},
     "leaf200": {"fits": 1, "min_samples_leaf": 200, "l2_regularization": 10.0},
+    # Since the default recipe took leaf200's shape (TrainConfig.small()), `single` is leaf200
+    # and these start from it: eight leaves as well, or 500 rows per leaf.
+    "shallow8_200": {"fits": 1, "max_leaf_nodes": 8, "min_samples_leaf": 200, "max_iter": 300},
+    "leaf500": {"fits": 1, "min_samples_leaf": 500},
 }
 # Variants that average the laundering scores of several complete fits of another variant
 # (each with its own negative subsample, early-stopping split and calibration): instance i of
