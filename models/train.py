@@ -94,14 +94,14 @@ class TrainConfig:
     @classmethod
     def small(cls) -> TrainConfig:
         """The default model of ``amlscreen up``: three fits averaged, minutes to train."""
-        # Leaves of at least 200 rows with a stronger L2 penalty: the simpler trees rank
+        # Leaves of at least 500 rows with a stronger L2 penalty: the simpler trees rank
         # populations the model never saw clearly better (docs/detection.md, "Simpler trees").
         return cls(
             n_reports=150_000,
             max_iter=150,
             negative_share=0.25,
             fits=3,
-            min_samples_leaf=200,
+            min_samples_leaf=500,
             l2_regularization=10.0,
             source="default",
         )
