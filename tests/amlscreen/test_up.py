@@ -25,7 +25,7 @@ import pytest
 
 from models.registry import card_path
 from services.config import Settings
-from tests.conftest import free_port
+from tests.conftest import free_ports
 from tests.fixtures.reports import make_report
 from tests.models.test_registry import tiny_model
 
@@ -34,12 +34,13 @@ pytestmark = pytest.mark.broker
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("AMLSCREEN_")}
+    api, broker, metrics = free_ports(3)
     env.update(
         {
             "AMLSCREEN_DATA_DIR": str(data_dir),
-            "AMLSCREEN_API_PORT": str(free_port()),
-            "AMLSCREEN_EMBEDDED_BROKER_PORT": str(free_port()),
-            "AMLSCREEN_WORKER_METRICS_PORT": str(free_port()),
+            "AMLSCREEN_API_PORT": str(api),
+            "AMLSCREEN_EMBEDDED_BROKER_PORT": str(broker),
+            "AMLSCREEN_WORKER_METRICS_PORT": str(metrics),
         }
     )
     env.update(extra)
